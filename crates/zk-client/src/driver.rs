@@ -1,0 +1,437 @@
+//! The tokio task that drives a [`Session`]: it owns the socket, the timers and the
+//! watchers' channels, and nothing else.
+//!
+//! One task per client. Commands from every [`Client`](crate::Client) handle arrive on one
+//! channel; the task drains all that are ready before writing, so a burst of pipelined
+//! requests leaves in one `write` call. It reads with a large buffer and lets the session
+//! decode every complete frame per read. It never interprets the protocol itself.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Buf;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tracing::Instrument;
+use zk_proto::{Request, Response, WatcherType};
+
+use crate::error::Error;
+use crate::hosts::HostPicker;
+use crate::metrics::Counters;
+use crate::session::{Output, Session, WatchRegistration};
+use crate::state::{SessionState, WatchedEvent};
+use crate::watch::WatcherId;
+use crate::watcher::Sink;
+
+/// How many queued commands are taken per wake-up before writing.
+const COMMAND_BATCH: usize = 1024;
+/// Read buffer growth step.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A reply channel.
+pub(crate) type ReplyTx = oneshot::Sender<Result<Response, Error>>;
+
+/// How a finished request reaches its caller.
+#[derive(Debug)]
+pub(crate) enum Responder {
+    /// Hand the result over.
+    Reply(ReplyTx),
+    /// removeWatches: on success (or always, when `local`), drop the local watchers too.
+    RemoveWatches {
+        tx: ReplyTx,
+        server_path: String,
+        watcher_type: WatcherType,
+        local: bool,
+    },
+    /// Nobody waits (closing after every handle was dropped).
+    Nobody,
+}
+
+/// A request from a client handle.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Request {
+        request: Request,
+        responder: Responder,
+        watch: Option<(WatchRegistration, Sink)>,
+    },
+    AddAuth {
+        scheme: String,
+        auth: Vec<u8>,
+        tx: ReplyTx,
+    },
+    /// Remove local watchers without asking the server (removeWatches with `local`
+    /// while disconnected is handled by the session's terminal checks).
+    RemoveWatches {
+        server_path: String,
+        watcher_type: WatcherType,
+        local: bool,
+        tx: ReplyTx,
+    },
+    Close {
+        tx: ReplyTx,
+    },
+}
+
+/// What the driver shares with client handles besides the channel.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub counters: Counters,
+    /// (session id, password, negotiated timeout), updated at each handshake.
+    pub identity: Mutex<(i64, Vec<u8>, Duration)>,
+}
+
+pub(crate) struct Driver {
+    session: Session<Responder>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    commands_open: bool,
+    sinks: HashMap<WatcherId, Sink>,
+    hosts: HostPicker,
+    connect_timeout: Duration,
+    state_tx: watch::Sender<SessionState>,
+    shared: Arc<Shared>,
+    transport_closed: bool,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        session: Session<Responder>,
+        commands: mpsc::UnboundedReceiver<Command>,
+        hosts: HostPicker,
+        connect_timeout: Duration,
+        state_tx: watch::Sender<SessionState>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Self {
+            session,
+            commands,
+            commands_open: true,
+            sinks: HashMap::new(),
+            hosts,
+            connect_timeout,
+            state_tx,
+            shared,
+            transport_closed: false,
+        }
+    }
+
+    /// Runs until the session is over and every client handle is gone.
+    pub(crate) async fn run(mut self) {
+        while self.session.wants_transport() {
+            let ((host, port), delay) = self.hosts.next();
+            if !delay.is_zero() {
+                tracing::debug!(?delay, "backing off before reconnecting");
+                self.idle_until(Instant::now() + delay).await;
+                if !self.session.wants_transport() {
+                    break;
+                }
+            }
+            let span = tracing::info_span!("connection", server = %format_args!("{host}:{port}"));
+            match self.connect(&host, port).instrument(span.clone()).await {
+                Some(stream) => self.serve(stream).instrument(span).await,
+                None => self.hosts.failed(),
+            }
+        }
+        self.dispatch_outputs();
+        // The session is over: answer whatever still arrives with its terminal error.
+        while let Some(cmd) = self.commands.recv().await {
+            self.handle_command(cmd);
+            self.dispatch_outputs();
+        }
+    }
+
+    /// Opens a TCP connection, still taking commands meanwhile (they queue in the
+    /// session; a close ends the attempt at once).
+    async fn connect(&mut self, host: &str, port: u16) -> Option<TcpStream> {
+        Counters::bump(&self.shared.counters.connect_attempts);
+        let attempt = tokio::time::timeout(
+            self.connect_timeout,
+            TcpStream::connect((host.to_owned(), port)),
+        );
+        tokio::pin!(attempt);
+        loop {
+            tokio::select! {
+                result = &mut attempt => return match result {
+                    Ok(Ok(stream)) => {
+                        let _ = stream.set_nodelay(true);
+                        tracing::debug!(peer = ?stream.peer_addr().ok(), "tcp connected");
+                        Some(stream)
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "connect failed");
+                        None
+                    }
+                    Err(_) => {
+                        tracing::debug!("connect timed out");
+                        None
+                    }
+                },
+                cmd = self.commands.recv(), if self.commands_open => {
+                    self.on_command(cmd);
+                    self.dispatch_outputs();
+                    if !self.session.wants_transport() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits without a transport, still taking commands (they queue in the session).
+    async fn idle_until(&mut self, deadline: Instant) {
+        loop {
+            self.dispatch_outputs();
+            if !self.session.wants_transport() {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return,
+                cmd = self.commands.recv(), if self.commands_open => self.on_command(cmd),
+            }
+        }
+    }
+
+    async fn serve(&mut self, stream: TcpStream) {
+        self.session.start_handshake(Instant::now().into_std());
+        self.transport_closed = false;
+        loop {
+            self.dispatch_outputs();
+            if self.transport_closed {
+                return;
+            }
+            if !self.flush(&stream) {
+                continue;
+            }
+            let deadline = self.session.poll_timeout().map(Instant::from_std);
+            let want_write = !self.session.transmit_buf().is_empty();
+            tokio::select! {
+                biased;
+                ready = stream.readable() => match ready {
+                    Ok(()) => self.read(&stream),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "socket error");
+                        self.session.handle_transport_lost();
+                    }
+                },
+                cmd = self.commands.recv(), if self.commands_open => {
+                    self.on_command(cmd);
+                    for _ in 0..COMMAND_BATCH {
+                        match self.commands.try_recv() {
+                            Ok(cmd) => self.handle_command(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                ready = stream.writable(), if want_write => {
+                    if let Err(e) = ready {
+                        tracing::debug!(error = %e, "socket error");
+                        self.session.handle_transport_lost();
+                    }
+                }
+                _ = sleep_until_opt(deadline) => {
+                    self.session.handle_timeout(Instant::now().into_std());
+                }
+            }
+        }
+    }
+
+    /// Writes what the session has queued, as far as the socket takes it. Returns false if
+    /// the transport failed.
+    fn flush(&mut self, stream: &TcpStream) -> bool {
+        loop {
+            let buf = self.session.transmit_buf();
+            if buf.is_empty() {
+                return true;
+            }
+            match stream.try_write(buf) {
+                Ok(n) => buf.advance(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(e) => {
+                    tracing::debug!(error = %e, "write failed");
+                    self.session.handle_transport_lost();
+                    return false;
+                }
+            }
+        }
+    }
+
+    fn read(&mut self, stream: &TcpStream) {
+        let mut got = false;
+        loop {
+            let buf = self.session.read_buf();
+            buf.reserve(READ_CHUNK);
+            match stream.try_read_buf(buf) {
+                Ok(0) => {
+                    if got {
+                        self.session.handle_input(Instant::now().into_std());
+                    }
+                    tracing::debug!("server closed the connection");
+                    self.session.handle_transport_lost();
+                    return;
+                }
+                Ok(_) => got = true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "read failed");
+                    self.session.handle_transport_lost();
+                    return;
+                }
+            }
+        }
+        if got {
+            self.session.handle_input(Instant::now().into_std());
+        }
+    }
+
+    fn on_command(&mut self, cmd: Option<Command>) {
+        match cmd {
+            Some(cmd) => self.handle_command(cmd),
+            None => {
+                // Every handle is gone: nobody can use the session any more, so end it
+                // now rather than leave its ephemerals until it times out.
+                self.commands_open = false;
+                tracing::debug!("all client handles dropped; closing session");
+                self.session
+                    .close(Instant::now().into_std(), Responder::Nobody);
+            }
+        }
+    }
+
+    fn handle_command(&mut self, cmd: Command) {
+        let now = Instant::now().into_std();
+        match cmd {
+            Command::Request {
+                request,
+                responder,
+                watch,
+            } => {
+                let registration = watch.map(|(reg, sink)| {
+                    self.sinks.insert(reg.watcher, sink);
+                    reg
+                });
+                self.session.submit(now, request, responder, registration);
+            }
+            Command::AddAuth { scheme, auth, tx } => {
+                self.session
+                    .add_auth(now, scheme, auth, Responder::Reply(tx));
+            }
+            Command::RemoveWatches {
+                server_path,
+                watcher_type,
+                local,
+                tx,
+            } => {
+                if !self.session.has_local_watch(&server_path, watcher_type) {
+                    let _ = tx.send(Err(Error::NoWatcher));
+                    return;
+                }
+                let request = Request::RemoveWatches(zk_proto::ops::WatchesRequest {
+                    path: server_path.clone(),
+                    watcher_type: watcher_type as i32,
+                });
+                let responder = Responder::RemoveWatches {
+                    tx,
+                    server_path,
+                    watcher_type,
+                    local,
+                };
+                self.session.submit(now, request, responder, None);
+            }
+            Command::Close { tx } => self.session.close(now, Responder::Reply(tx)),
+        }
+    }
+
+    fn dispatch_outputs(&mut self) {
+        while let Some(output) = self.session.poll_output() {
+            match output {
+                Output::Reply(responder, result) => self.complete(responder, result),
+                Output::Watch {
+                    watcher,
+                    event,
+                    last,
+                } => self.deliver(watcher, event, last),
+                Output::Unwatch(watcher) => {
+                    self.sinks.remove(&watcher);
+                }
+                Output::State(state) => self.on_state(state),
+                Output::CloseTransport => self.transport_closed = true,
+            }
+        }
+    }
+
+    fn complete(&mut self, responder: Responder, result: Result<Response, Error>) {
+        let counters = &self.shared.counters;
+        Counters::bump(&counters.requests);
+        if result.is_err() {
+            Counters::bump(&counters.errors);
+        }
+        match responder {
+            Responder::Reply(tx) => {
+                let _ = tx.send(result);
+            }
+            Responder::RemoveWatches {
+                tx,
+                server_path,
+                watcher_type,
+                local,
+            } => {
+                // The removal events are queued behind this reply; the caller sees its
+                // reply after the watchers saw their removal.
+                if result.is_ok() || local {
+                    self.session.remove_local_watches(&server_path, watcher_type);
+                    self.dispatch_outputs();
+                }
+                let _ = tx.send(if local { Ok(Response::Empty) } else { result });
+            }
+            Responder::Nobody => {}
+        }
+    }
+
+    fn deliver(&mut self, watcher: WatcherId, event: WatchedEvent, last: bool) {
+        Counters::bump(&self.shared.counters.watch_events);
+        if last {
+            match self.sinks.remove(&watcher) {
+                Some(Sink::Once(tx)) => {
+                    let _ = tx.send(event);
+                }
+                Some(Sink::Stream(tx)) => {
+                    let _ = tx.send(event);
+                }
+                None => {}
+            }
+        } else if let Some(Sink::Stream(tx)) = self.sinks.get(&watcher) {
+            if tx.send(event).is_err() {
+                self.sinks.remove(&watcher);
+            }
+        }
+    }
+
+    fn on_state(&mut self, state: SessionState) {
+        let counters = &self.shared.counters;
+        match state {
+            SessionState::Connected | SessionState::ConnectedReadOnly => {
+                Counters::bump(&counters.connections);
+                self.hosts.connected();
+                if let Ok(mut id) = self.shared.identity.lock() {
+                    *id = (
+                        self.session.session_id(),
+                        self.session.password().to_vec(),
+                        self.session.negotiated_timeout(),
+                    );
+                }
+            }
+            SessionState::Disconnected => Counters::bump(&counters.disconnects),
+            _ => {}
+        }
+        self.state_tx.send_replace(state);
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

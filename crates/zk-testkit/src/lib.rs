@@ -1,0 +1,83 @@
+//! Test infrastructure for zkmesh; a dev-dependency only, never published.
+//!
+//! This crate owns the two pieces of machinery that integration tests of the
+//! other crates share:
+//!
+//! - [`ApacheZk`] ([`apache`]): a throwaway Apache ZooKeeper cluster (a
+//!   standalone server or a 3/5-member ensemble) on free loopback ports,
+//!   driven through `scripts/zk-apache.sh`. Members can be killed and
+//!   restarted, queried with four-letter words, and every JVM is killed when
+//!   the handle is dropped, even if the test panics.
+//! - [`FaultProxy`] ([`proxy`]): a small TCP proxy that sits between a client
+//!   and a server and injects faults: dropped connections, a black-hole
+//!   partition (pause/resume), refused connections and per-chunk delay.
+//!
+//! Errors from both are reported as [`TestkitError`].
+
+#![warn(missing_docs)]
+
+pub mod apache;
+pub mod proxy;
+
+pub use apache::{ApacheZk, ApacheZkOptions, Mode};
+pub use proxy::FaultProxy;
+
+use std::time::Duration;
+
+/// Everything that can go wrong while setting up or driving test fixtures.
+#[derive(Debug, thiserror::Error)]
+pub enum TestkitError {
+    /// An I/O operation failed; `context` says which one.
+    #[error("I/O error while {context}: {source}")]
+    Io {
+        /// What the kit was doing when the error happened.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `zk-apache.sh` exited unsuccessfully.
+    #[error("`zk-apache.sh {command}` failed ({status}):\n{stderr}")]
+    Script {
+        /// The subcommand and its arguments.
+        command: String,
+        /// The exit status as printed by the OS.
+        status: String,
+        /// The script's standard error (includes log tails on start failure).
+        stderr: String,
+    },
+    /// Installing Apache ZooKeeper failed (reported to every caller).
+    #[error("installing Apache ZooKeeper failed: {0}")]
+    Install(String),
+    /// A member index was outside `0..members`.
+    #[error("member index {index} out of range: the cluster has {members} member(s)")]
+    NoSuchMember {
+        /// The index that was asked for (0-based).
+        index: usize,
+        /// How many members the cluster has.
+        members: usize,
+    },
+    /// Something did not happen within its deadline.
+    #[error("timed out after {after:?} {what}")]
+    Timeout {
+        /// What was being waited for.
+        what: String,
+        /// How long the kit waited.
+        after: Duration,
+    },
+    /// A server or the script printed something the kit could not parse.
+    #[error("unexpected output: {0}")]
+    Parse(String),
+}
+
+impl TestkitError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        TestkitError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = TestkitError> = std::result::Result<T, E>;
