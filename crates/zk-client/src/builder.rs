@@ -131,7 +131,12 @@ impl ClientBuilder {
     /// connect string or chroot.
     pub async fn connect(self, connect_string: &str) -> Result<Client> {
         let parsed = ConnectString::parse(connect_string)?;
-        let chroot = Chroot::new(self.chroot.as_deref().or(parsed.chroot.as_deref()).unwrap_or(""))?;
+        let chroot = Chroot::new(
+            self.chroot
+                .as_deref()
+                .or(parsed.chroot.as_deref())
+                .unwrap_or(""),
+        )?;
         let hosts = parsed.hosts.len() as u32;
         let connect_timeout = self.connect_timeout.unwrap_or_else(|| {
             (self.session_timeout / hosts.max(1))

@@ -120,13 +120,16 @@ impl Client {
     /// changes faster than the reader may be coalesced into the latest.
     pub fn state_stream(&self) -> BoxStream<'static, SessionState> {
         let rx = self.inner.state.clone();
-        Box::pin(futures::stream::unfold((rx, true), |(mut rx, first)| async move {
-            if !first && rx.changed().await.is_err() {
-                return None;
-            }
-            let s = *rx.borrow_and_update();
-            Some((s, (rx, false)))
-        }))
+        Box::pin(futures::stream::unfold(
+            (rx, true),
+            |(mut rx, first)| async move {
+                if !first && rx.changed().await.is_err() {
+                    return None;
+                }
+                let s = *rx.borrow_and_update();
+                Some((s, (rx, false)))
+            },
+        ))
     }
 
     /// The session id (0 before a session was established).
@@ -167,7 +170,10 @@ impl Client {
         if self.inner.commands.send(Command::Close { tx }).is_err() {
             return Ok(());
         }
-        let limit = self.inner.request_timeout.unwrap_or(Duration::from_secs(10));
+        let limit = self
+            .inner
+            .request_timeout
+            .unwrap_or(Duration::from_secs(10));
         match tokio::time::timeout(limit, rx).await {
             Ok(Ok(Ok(_))) | Ok(Err(_)) => Ok(()),
             Ok(Ok(Err(e))) if e.is_terminal() => Ok(()),
@@ -245,7 +251,12 @@ impl Client {
     /// `NodeExists`, `NoNode` (parent missing), `NoChildrenForEphemerals`, `NoAuth`,
     /// `InvalidAcl`, `BadArguments`, `Unimplemented` (TTL disabled on the server),
     /// `InvalidPath` / `InvalidArgument` before sending.
-    pub async fn create(&self, path: &str, data: &[u8], options: &CreateOptions) -> Result<(String, Stat)> {
+    pub async fn create(
+        &self,
+        path: &str,
+        data: &[u8],
+        options: &CreateOptions,
+    ) -> Result<(String, Stat)> {
         let request = self.create_request(path, Bytes::copy_from_slice(data), options)?;
         match self.call(request).await? {
             Response::Create2(r) => Ok((self.client_path(&r.path), r.stat)),
@@ -448,7 +459,10 @@ impl Client {
             watch: true,
         });
         let (watcher, sink) = OneshotWatcher::new();
-        match self.call_watched(request, WatchKind::Exists, server_path, sink).await {
+        match self
+            .call_watched(request, WatchKind::Exists, server_path, sink)
+            .await
+        {
             Ok(Response::Stat(stat)) => Ok((Some(stat), watcher)),
             Ok(other) => Err(unexpected(other)),
             Err(Error::NoNode) => Ok((None, watcher)),
@@ -459,7 +473,9 @@ impl Client {
     /// A node's data and Stat (null data reads as empty).
     pub async fn get_data(&self, path: &str) -> Result<(Bytes, Stat)> {
         check_path(path, false)?;
-        self.get_data_at(self.server_path(path), false, None).await.map(|(d, s, _)| (d, s))
+        self.get_data_at(self.server_path(path), false, None)
+            .await
+            .map(|(d, s, _)| (d, s))
     }
 
     /// Like [`Client::get_data`], and leaves a one-shot watch for the node's next data
@@ -467,17 +483,27 @@ impl Client {
     pub async fn get_and_watch_data(&self, path: &str) -> Result<(Bytes, Stat, OneshotWatcher)> {
         check_path(path, false)?;
         let (watcher, sink) = OneshotWatcher::new();
-        let (d, s, _) = self.get_data_at(self.server_path(path), true, Some(sink)).await?;
+        let (d, s, _) = self
+            .get_data_at(self.server_path(path), true, Some(sink))
+            .await?;
         Ok((d, s, watcher))
     }
 
-    async fn get_data_at(&self, server_path: String, watch: bool, sink: Option<Sink>) -> Result<(Bytes, Stat, ())> {
+    async fn get_data_at(
+        &self,
+        server_path: String,
+        watch: bool,
+        sink: Option<Sink>,
+    ) -> Result<(Bytes, Stat, ())> {
         let request = Request::GetData(PathWatchRequest {
             path: server_path.clone(),
             watch,
         });
         let response = match sink {
-            Some(sink) => self.call_watched(request, WatchKind::Data, server_path, sink).await?,
+            Some(sink) => {
+                self.call_watched(request, WatchKind::Data, server_path, sink)
+                    .await?
+            }
             None => self.call(request).await?,
         };
         match response {
@@ -518,7 +544,10 @@ impl Client {
 
     /// Like [`Client::get_children_with_stat`], and leaves a one-shot watch for the next
     /// change of the children (or the node's deletion).
-    pub async fn get_and_watch_children(&self, path: &str) -> Result<(Vec<String>, Stat, OneshotWatcher)> {
+    pub async fn get_and_watch_children(
+        &self,
+        path: &str,
+    ) -> Result<(Vec<String>, Stat, OneshotWatcher)> {
         check_path(path, false)?;
         let server_path = self.server_path(path);
         let (watcher, sink) = OneshotWatcher::new();
@@ -526,7 +555,10 @@ impl Client {
             path: server_path.clone(),
             watch: true,
         });
-        match self.call_watched(request, WatchKind::Child, server_path, sink).await? {
+        match self
+            .call_watched(request, WatchKind::Child, server_path, sink)
+            .await?
+        {
             Response::Children2(r) => Ok((r.children, r.stat, watcher)),
             other => Err(unexpected(other)),
         }
@@ -646,7 +678,9 @@ impl Client {
     /// Like [`Client::get_config`], with a one-shot watch on configuration changes.
     pub async fn get_and_watch_config(&self) -> Result<(Bytes, Stat, OneshotWatcher)> {
         let (watcher, sink) = OneshotWatcher::new();
-        let (d, s, _) = self.get_data_at(CONFIG_NODE.to_owned(), true, Some(sink)).await?;
+        let (d, s, _) = self
+            .get_data_at(CONFIG_NODE.to_owned(), true, Some(sink))
+            .await?;
         Ok((d, s, watcher))
     }
 
@@ -689,7 +723,12 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::NoWatcher`] if no such watch is registered locally.
-    pub async fn remove_watches(&self, path: &str, watcher_type: WatcherType, local: bool) -> Result<()> {
+    pub async fn remove_watches(
+        &self,
+        path: &str,
+        watcher_type: WatcherType,
+        local: bool,
+    ) -> Result<()> {
         check_path(path, false)?;
         let (tx, rx) = oneshot::channel();
         self.send(Command::RemoveWatches {

@@ -120,7 +120,7 @@ impl Driver {
     /// Runs until the session is over and every client handle is gone.
     pub(crate) async fn run(mut self) {
         while self.session.wants_transport() {
-            let ((host, port), delay) = self.hosts.next();
+            let ((host, port), delay) = self.hosts.next_attempt();
             if !delay.is_zero() {
                 tracing::debug!(?delay, "backing off before reconnecting");
                 self.idle_until(Instant::now() + delay).await;
@@ -344,6 +344,10 @@ impl Driver {
     }
 
     fn dispatch_outputs(&mut self) {
+        self.shared.counters.in_flight.store(
+            self.session.in_flight() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         while let Some(output) = self.session.poll_output() {
             match output {
                 Output::Reply(responder, result) => self.complete(responder, result),
@@ -380,7 +384,8 @@ impl Driver {
                 // The removal events are queued behind this reply; the caller sees its
                 // reply after the watchers saw their removal.
                 if result.is_ok() || local {
-                    self.session.remove_local_watches(&server_path, watcher_type);
+                    self.session
+                        .remove_local_watches(&server_path, watcher_type);
                     self.dispatch_outputs();
                 }
                 let _ = tx.send(if local { Ok(Response::Empty) } else { result });

@@ -166,9 +166,7 @@ impl Error {
             Some(C::SessionClosedRequireSaslAuth) => Error::SessionClosedRequireSaslAuth,
             Some(C::QuotaExceeded) => Error::QuotaExceeded,
             Some(C::ThrottledOp) => Error::Throttled,
-            Some(_) | None => {
-                Error::UnknownCode(code)
-            }
+            Some(_) | None => Error::UnknownCode(code),
         }
     }
 
@@ -215,7 +213,10 @@ impl Error {
     /// Whether the session is gone for good (expired, auth failed or closed): the client
     /// will not reconnect and every later call fails the same way.
     pub fn is_terminal(&self) -> bool {
-        matches!(self, Error::SessionExpired | Error::AuthFailed | Error::Closed)
+        matches!(
+            self,
+            Error::SessionExpired | Error::AuthFailed | Error::Closed
+        )
     }
 }
 

@@ -33,7 +33,11 @@ impl ConnectString {
             None => (s, None),
         };
         let mut hosts = Vec::new();
-        for item in hosts_part.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+        for item in hosts_part
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+        {
             let (host, port) = if let Some(rest) = item.strip_prefix('[') {
                 let end = rest.find(']').ok_or_else(|| bad("unclosed '['"))?;
                 let port = match rest[end + 1..].strip_prefix(':') {
@@ -72,7 +76,11 @@ pub struct HostPicker {
 
 impl HostPicker {
     /// A picker over `hosts`, shuffled so clients spread over the ensemble.
-    pub fn new(mut hosts: Vec<(String, u16)>, min_backoff: Duration, max_backoff: Duration) -> Self {
+    pub fn new(
+        mut hosts: Vec<(String, u16)>,
+        min_backoff: Duration,
+        max_backoff: Duration,
+    ) -> Self {
         hosts.shuffle(&mut rand::thread_rng());
         Self {
             hosts,
@@ -96,20 +104,21 @@ impl HostPicker {
     /// The next host, and the delay to wait before connecting to it: none while hosts of
     /// the current round are untried, then an exponentially growing, jittered delay once a
     /// whole round has failed.
-    pub fn next(&mut self) -> ((String, u16), Duration) {
+    pub fn next_attempt(&mut self) -> ((String, u16), Duration) {
         let host = self.hosts[self.next % self.hosts.len()].clone();
         self.next = (self.next + 1) % self.hosts.len();
         let rounds = self.failures_in_row / self.hosts.len() as u32;
-        let delay = if self.failures_in_row == 0 || self.failures_in_row % self.hosts.len() as u32 != 0 {
-            Duration::ZERO
-        } else {
-            let base = self
-                .min_backoff
-                .saturating_mul(1u32 << rounds.min(16))
-                .min(self.max_backoff);
-            // Jitter in [0.5, 1.5) so a crowd of clients does not reconnect in step.
-            base.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
-        };
+        let delay =
+            if self.failures_in_row == 0 || self.failures_in_row % self.hosts.len() as u32 != 0 {
+                Duration::ZERO
+            } else {
+                let base = self
+                    .min_backoff
+                    .saturating_mul(1u32 << rounds.min(16))
+                    .min(self.max_backoff);
+                // Jitter in [0.5, 1.5) so a crowd of clients does not reconnect in step.
+                base.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
+            };
         (host, delay)
     }
 
@@ -150,19 +159,22 @@ mod tests {
     fn backs_off_only_after_a_full_round_fails() {
         let hosts = vec![("a".into(), 1), ("b".into(), 2)];
         let mut p = HostPicker::new(hosts, Duration::from_millis(100), Duration::from_secs(2));
-        assert_eq!(p.next().1, Duration::ZERO);
+        assert_eq!(p.next_attempt().1, Duration::ZERO);
         p.failed();
-        assert_eq!(p.next().1, Duration::ZERO);
+        assert_eq!(p.next_attempt().1, Duration::ZERO);
         p.failed();
-        let d = p.next().1;
-        assert!(d >= Duration::from_millis(100) && d < Duration::from_millis(300), "{d:?}");
+        let d = p.next_attempt().1;
+        assert!(
+            d >= Duration::from_millis(100) && d < Duration::from_millis(300),
+            "{d:?}"
+        );
         for _ in 0..40 {
             p.failed();
         }
         p.failed();
         p.failed();
-        assert!(p.next().1 <= Duration::from_secs(3));
+        assert!(p.next_attempt().1 <= Duration::from_secs(3));
         p.connected();
-        assert_eq!(p.next().1, Duration::ZERO);
+        assert_eq!(p.next_attempt().1, Duration::ZERO);
     }
 }

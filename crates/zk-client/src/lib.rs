@@ -61,7 +61,9 @@ pub use metrics::Metrics;
 pub use options::{CreateOptions, Op, OpResult, ReadOp, ReadResult, MAX_TTL};
 pub use state::{EventType, SessionState, WatchedEvent};
 pub use watcher::{OneshotWatcher, PersistentWatcher};
-pub use zk_proto::{perms, Acl, AddWatchMode, ClientInfo, CreateMode, Id, Stat, WatcherType};
+pub use zk_proto::{
+    perms, Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, Id, Stat, WatcherType,
+};
 
 /// Digest ids for ACLs: `digest_id("user:password")`.
 pub use zk_proto::digest::digest_id;

@@ -11,6 +11,7 @@ pub(crate) struct Counters {
     pub connect_attempts: AtomicU64,
     pub connections: AtomicU64,
     pub disconnects: AtomicU64,
+    pub in_flight: AtomicU64,
 }
 
 impl Counters {
@@ -26,6 +27,7 @@ impl Counters {
             connect_attempts: self.connect_attempts.load(Relaxed),
             connections: self.connections.load(Relaxed),
             disconnects: self.disconnects.load(Relaxed),
+            in_flight: self.in_flight.load(Relaxed),
         }
     }
 }
@@ -46,4 +48,6 @@ pub struct Metrics {
     pub connections: u64,
     /// Established connections lost.
     pub disconnects: u64,
+    /// Requests written and awaiting their reply right now (a gauge).
+    pub in_flight: u64,
 }

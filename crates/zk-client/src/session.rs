@@ -277,7 +277,8 @@ impl<R> Session<R> {
     /// closes at once. `responder` completes when the session is closed.
     pub fn close(&mut self, now: Instant, responder: R) {
         if self.state.is_terminal() {
-            self.outputs.push_back(Output::Reply(responder, Ok(Response::Empty)));
+            self.outputs
+                .push_back(Output::Reply(responder, Ok(Response::Empty)));
             return;
         }
         if self.phase == Phase::Connected && !self.closing {
@@ -285,7 +286,8 @@ impl<R> Session<R> {
             self.send(now, Request::CloseSession, Some(responder), None);
         } else {
             self.terminate(SessionState::Closed);
-            self.outputs.push_back(Output::Reply(responder, Ok(Response::Empty)));
+            self.outputs
+                .push_back(Output::Reply(responder, Ok(Response::Empty)));
         }
     }
 
@@ -302,7 +304,11 @@ impl<R> Session<R> {
         let request = ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: self.last_zxid,
-            timeout: self.config.session_timeout.as_millis().min(i32::MAX as u128) as i32,
+            timeout: self
+                .config
+                .session_timeout
+                .as_millis()
+                .min(i32::MAX as u128) as i32,
             session_id: self.session_id,
             password: if self.password.is_empty() {
                 vec![0; zk_proto::connect::PASSWORD_LEN]
@@ -646,7 +652,8 @@ impl<R> Session<R> {
         if header.err == ErrorCode::AuthFailed.code() {
             tracing::warn!("server rejected credentials; session is over");
             if let Some(r) = responder {
-                self.outputs.push_back(Output::Reply(r, Err(Error::AuthFailed)));
+                self.outputs
+                    .push_back(Output::Reply(r, Err(Error::AuthFailed)));
             }
             self.terminate(SessionState::AuthFailed);
             return false;
@@ -664,7 +671,10 @@ impl<R> Session<R> {
 
     fn handle_reply(&mut self, header: ReplyHeader, mut body: bytes::Bytes) -> bool {
         let Some(pending) = self.pending.pop_front() else {
-            tracing::warn!(xid = header.xid, "reply with no request outstanding; dropping connection");
+            tracing::warn!(
+                xid = header.xid,
+                "reply with no request outstanding; dropping connection"
+            );
             self.drop_transport();
             return false;
         };

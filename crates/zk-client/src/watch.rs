@@ -118,7 +118,10 @@ impl WatchRegistry {
         let mut out: Vec<Triggered> = Vec::new();
         let mut take = |table: &mut HashMap<String, Vec<WatcherId>>| {
             if let Some(ids) = table.remove(path) {
-                out.extend(ids.into_iter().map(|watcher| Triggered { watcher, last: true }));
+                out.extend(ids.into_iter().map(|watcher| Triggered {
+                    watcher,
+                    last: true,
+                }));
             }
         };
         match event {
@@ -135,13 +138,19 @@ impl WatchRegistry {
             _ => {}
         }
         if let Some(ids) = self.persistent.get(path) {
-            out.extend(ids.iter().map(|&watcher| Triggered { watcher, last: false }));
+            out.extend(ids.iter().map(|&watcher| Triggered {
+                watcher,
+                last: false,
+            }));
         }
         if event != EventType::NodeChildrenChanged && !self.recursive.is_empty() {
             let mut p = path;
             loop {
                 if let Some(ids) = self.recursive.get(p) {
-                    out.extend(ids.iter().map(|&watcher| Triggered { watcher, last: false }));
+                    out.extend(ids.iter().map(|&watcher| Triggered {
+                        watcher,
+                        last: false,
+                    }));
                 }
                 match zk_proto::path::parent(p) {
                     Some(parent) => p = parent,
@@ -178,7 +187,9 @@ impl WatchRegistry {
                 take(&mut self.persistent, EventType::PersistentWatchRemoved);
                 take(&mut self.recursive, EventType::PersistentWatchRemoved);
             }
-            WatcherType::Persistent => take(&mut self.persistent, EventType::PersistentWatchRemoved),
+            WatcherType::Persistent => {
+                take(&mut self.persistent, EventType::PersistentWatchRemoved)
+            }
             WatcherType::PersistentRecursive => {
                 take(&mut self.recursive, EventType::PersistentWatchRemoved)
             }
@@ -249,9 +260,15 @@ mod tests {
         let mut r = WatchRegistry::default();
         r.add(WatchKind::Data, "/a", WatcherId(1));
         r.add(WatchKind::Child, "/a", WatcherId(2));
-        assert_eq!(ids(r.trigger(EventType::NodeDataChanged, "/a")), vec![(1, true)]);
+        assert_eq!(
+            ids(r.trigger(EventType::NodeDataChanged, "/a")),
+            vec![(1, true)]
+        );
         assert_eq!(ids(r.trigger(EventType::NodeDataChanged, "/a")), vec![]);
-        assert_eq!(ids(r.trigger(EventType::NodeDeleted, "/a")), vec![(2, true)]);
+        assert_eq!(
+            ids(r.trigger(EventType::NodeDeleted, "/a")),
+            vec![(2, true)]
+        );
         assert!(r.is_empty());
     }
 
@@ -272,8 +289,14 @@ mod tests {
         let mut r = WatchRegistry::default();
         r.add(WatchKind::PersistentRecursive, "/w", WatcherId(7));
         r.add(WatchKind::Persistent, "/w", WatcherId(8));
-        assert_eq!(ids(r.trigger(EventType::NodeCreated, "/w/c/g")), vec![(7, false)]);
-        assert_eq!(ids(r.trigger(EventType::NodeChildrenChanged, "/w")), vec![(8, false)]);
+        assert_eq!(
+            ids(r.trigger(EventType::NodeCreated, "/w/c/g")),
+            vec![(7, false)]
+        );
+        assert_eq!(
+            ids(r.trigger(EventType::NodeChildrenChanged, "/w")),
+            vec![(8, false)]
+        );
         assert_eq!(ids(r.trigger(EventType::NodeCreated, "/wx")), vec![]);
         assert_eq!(
             ids(r.trigger(EventType::NodeDataChanged, "/w")),
@@ -286,7 +309,10 @@ mod tests {
     fn recursive_watch_on_root_sees_everything() {
         let mut r = WatchRegistry::default();
         r.add(WatchKind::PersistentRecursive, "/", WatcherId(1));
-        assert_eq!(ids(r.trigger(EventType::NodeCreated, "/a/b")), vec![(1, false)]);
+        assert_eq!(
+            ids(r.trigger(EventType::NodeCreated, "/a/b")),
+            vec![(1, false)]
+        );
     }
 
     #[test]

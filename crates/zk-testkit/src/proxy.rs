@@ -203,9 +203,12 @@ async fn connection(mut client: TcpStream, shared: Arc<Shared>, mut epoch: watch
                 pump(&mut ur, &mut cw, &shared)
             )
         };
+        // Biased: a drop that happened before a resume must win, or bytes held
+        // back by a pause would be delivered to a connection that was cut.
         tokio::select! {
-            _ = pumps => false,
+            biased;
             _ = epoch.changed() => true,
+            _ = pumps => false,
         }
     };
     if dropped {

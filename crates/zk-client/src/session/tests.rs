@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use zk_proto::frame::{write_frame, FrameDecoder};
 use zk_proto::ops::{PathRequest, PathWatchRequest};
 use zk_proto::{
@@ -200,7 +200,11 @@ fn exists_on_a_missing_node_still_leaves_a_watch() {
     notify(&mut s, now, EventType::NodeCreated, "/x");
     assert!(matches!(
         outputs(&mut s).as_slice(),
-        [Output::Watch { watcher: WatcherId(1), last: true, .. }]
+        [Output::Watch {
+            watcher: WatcherId(1),
+            last: true,
+            ..
+        }]
     ));
 }
 
@@ -218,7 +222,10 @@ fn a_failed_get_data_leaves_no_watch() {
     reply(&mut s, now, 1, 5, -101, Response::Empty);
     assert!(matches!(
         outputs(&mut s).as_slice(),
-        [Output::Unwatch(WatcherId(1)), Output::Reply(7, Err(Error::NoNode))]
+        [
+            Output::Unwatch(WatcherId(1)),
+            Output::Reply(7, Err(Error::NoNode))
+        ]
     ));
 }
 
@@ -251,7 +258,10 @@ fn disconnect_fails_in_flight_requests_and_reconnect_restores_watches() {
     s.handle_transport_lost();
     let outs = outputs(&mut s);
     assert!(matches!(outs[0], Output::CloseTransport));
-    assert!(matches!(outs[1], Output::Reply(2, Err(Error::ConnectionLoss))));
+    assert!(matches!(
+        outs[1],
+        Output::Reply(2, Err(Error::ConnectionLoss))
+    ));
     assert!(matches!(outs[2], Output::State(SessionState::Disconnected)));
 
     // Submitted while disconnected: waits for the next session.
@@ -346,9 +356,14 @@ fn expiry_fails_everything_and_ends_every_watch() {
     });
     let outs = outputs(&mut s);
     assert!(matches!(outs[0], Output::CloseTransport));
-    assert!(outs.iter().any(|o| matches!(o, Output::Watch { watcher: WatcherId(1), event, last: true }
-        if event.state == SessionState::Expired && event.event_type == EventType::None)));
-    assert!(matches!(outs.last(), Some(Output::State(SessionState::Expired))));
+    assert!(outs.iter().any(
+        |o| matches!(o, Output::Watch { watcher: WatcherId(1), event, last: true }
+        if event.state == SessionState::Expired && event.event_type == EventType::None)
+    ));
+    assert!(matches!(
+        outs.last(),
+        Some(Output::State(SessionState::Expired))
+    ));
     assert!(!s.wants_transport());
     s.submit(now, get_data("/a", false), 2, None);
     assert!(matches!(
@@ -370,7 +385,10 @@ fn pings_at_a_third_and_gives_up_after_two_thirds_of_the_timeout() {
     s.handle_timeout(now + Duration::from_secs(20));
     assert!(matches!(
         outputs(&mut s).as_slice(),
-        [Output::CloseTransport, Output::State(SessionState::Disconnected)]
+        [
+            Output::CloseTransport,
+            Output::State(SessionState::Disconnected)
+        ]
     ));
 }
 
@@ -383,7 +401,10 @@ fn out_of_order_xid_drops_the_connection() {
     reply(&mut s, now, 99, 5, 0, data_response());
     let outs = outputs(&mut s);
     assert!(matches!(outs[0], Output::CloseTransport));
-    assert!(matches!(outs[1], Output::Reply(1, Err(Error::ConnectionLoss))));
+    assert!(matches!(
+        outs[1],
+        Output::Reply(1, Err(Error::ConnectionLoss))
+    ));
 }
 
 #[test]
@@ -392,7 +413,10 @@ fn oversized_reply_frame_drops_the_connection_without_allocating() {
     let mut s = connected(now);
     s.read_buf().put_i32(0x7fff_fff0);
     s.handle_input(now);
-    assert!(matches!(outputs(&mut s).first(), Some(Output::CloseTransport)));
+    assert!(matches!(
+        outputs(&mut s).first(),
+        Some(Output::CloseTransport)
+    ));
     assert!(s.read_buf().capacity() < 1 << 20);
 }
 
@@ -413,7 +437,10 @@ fn close_sends_close_session_and_ends_in_closed() {
     let outs = outputs(&mut s);
     assert!(matches!(outs[0], Output::Reply(6, Err(Error::Closed))));
     assert!(outs.iter().any(|o| matches!(o, Output::Reply(5, Ok(_)))));
-    assert!(matches!(outs.last(), Some(Output::State(SessionState::Closed))));
+    assert!(matches!(
+        outs.last(),
+        Some(Output::State(SessionState::Closed))
+    ));
 }
 
 #[test]
@@ -425,7 +452,10 @@ fn auth_failure_is_terminal() {
     reply(&mut s, now, -4, 0, -115, Response::Empty);
     let outs = outputs(&mut s);
     assert!(matches!(outs[0], Output::Reply(1, Err(Error::AuthFailed))));
-    assert!(matches!(outs.last(), Some(Output::State(SessionState::AuthFailed))));
+    assert!(matches!(
+        outs.last(),
+        Some(Output::State(SessionState::AuthFailed))
+    ));
 }
 
 #[test]
@@ -482,5 +512,4 @@ fn set_watches_are_split_to_fit_frames() {
         let bytes: usize = b.data.iter().map(|p| p.len() + 4).sum();
         assert!(bytes <= 64 * 1024);
     }
-    let _ = Buf::remaining(&Bytes::new());
 }

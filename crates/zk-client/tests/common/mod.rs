@@ -1,0 +1,80 @@
+//! Shared helpers for the client's integration tests: every test starts its own Apache
+//! ZooKeeper through zk-testkit, so no test needs a server already running.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use zk_client::{Client, SessionState};
+#[allow(unused_imports)]
+pub use zk_testkit::{ApacheZk, FaultProxy};
+
+/// Upper bound for anything a test waits on.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Awaits `f`, failing the test if it takes longer than [`WAIT`].
+pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(WAIT, f).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// Asserts `f` does not complete within `d` (a watch that must not fire).
+pub async fn never<T: std::fmt::Debug>(d: Duration, f: impl Future<Output = T>) {
+    if let Ok(v) = tokio::time::timeout(d, f).await {
+        panic!("expected nothing, got {v:?}");
+    }
+}
+
+/// A standalone Apache ZooKeeper 3.8 with a short tick so expiry tests stay quick.
+pub async fn apache() -> ApacheZk {
+    init_tracing();
+    ApacheZk::options(1)
+        .tick_time(Duration::from_millis(500))
+        .start()
+        .await
+        .expect("start Apache ZooKeeper")
+}
+
+/// A client with a short session timeout.
+pub async fn client(connect: &str) -> Client {
+    Client::builder()
+        .session_timeout(Duration::from_secs(6))
+        .connect(connect)
+        .await
+        .expect("connect")
+}
+
+/// Waits until the client reaches `state`.
+pub async fn wait_state(client: &Client, state: SessionState) {
+    let mut rx = client.state_watcher();
+    within(&format!("state {state:?}"), async {
+        loop {
+            if *rx.borrow_and_update() == state {
+                return;
+            }
+            rx.changed().await.expect("state channel closed");
+        }
+    })
+    .await
+}
+
+/// Enables tracing output when `RUST_LOG` is set (e.g. `RUST_LOG=zk_client=debug`).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// Polls `cond` every 10 ms until it holds, failing the test after [`WAIT`].
+pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    within(what, async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
