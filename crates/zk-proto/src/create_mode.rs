@@ -58,7 +58,9 @@ impl CreateMode {
     pub fn is_sequential(self) -> bool {
         matches!(
             self,
-            Self::PersistentSequential | Self::EphemeralSequential | Self::PersistentSequentialWithTtl
+            Self::PersistentSequential
+                | Self::EphemeralSequential
+                | Self::PersistentSequentialWithTtl
         )
     }
 
@@ -69,7 +71,10 @@ impl CreateMode {
 
     /// Whether the node has a TTL.
     pub fn is_ttl(self) -> bool {
-        matches!(self, Self::PersistentWithTtl | Self::PersistentSequentialWithTtl)
+        matches!(
+            self,
+            Self::PersistentWithTtl | Self::PersistentSequentialWithTtl
+        )
     }
 
     /// The opcode a create in this mode must use (Apache's Java client choice for the

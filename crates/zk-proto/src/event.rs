@@ -3,7 +3,9 @@
 
 use bytes::{Buf, BufMut};
 
-use crate::codec::{read_i32, read_string, write_string, Decode, DecodeError, DecodeResult, Encode};
+use crate::codec::{
+    read_i32, read_string, write_string, Decode, DecodeError, DecodeResult, Encode,
+};
 
 /// `Watcher.Event.EventType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

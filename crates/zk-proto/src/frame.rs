@@ -73,7 +73,8 @@ impl FrameDecoder {
     ///
     /// # Returns
     /// `Ok(Some(body))` for a complete frame, `Ok(None)` when more bytes are needed (the
-    /// buffer is then reserved up to the frame's size, never beyond the maximum), or an error
+    /// buffer is then asked to hold the whole frame, at most the maximum plus the prefix:
+    /// `BytesMut` may round that up, never past a small multiple), or an error
     /// when the prefix is unacceptable; the stream cannot be resynchronised after an error.
     pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         let Some(len) = self.peek_len(buf)? else {
@@ -122,7 +123,10 @@ mod tests {
         let d = FrameDecoder::new(1024);
         assert!(matches!(
             d.decode(&mut buf),
-            Err(FrameError::TooLarge { len: 0x7fff_ffff, max: 1024 })
+            Err(FrameError::TooLarge {
+                len: 0x7fff_ffff,
+                max: 1024
+            })
         ));
         assert_eq!(buf.capacity(), cap);
         let mut neg = BytesMut::from(&(-5i32).to_be_bytes()[..]);

@@ -8,11 +8,11 @@
 use bytes::{Buf, BufMut, Bytes};
 
 use crate::codec::{read_bool, read_i32, Decode, DecodeError, DecodeResult, Encode};
+use crate::opcode::OpCode;
 use crate::ops::{
     CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest, PathWatchRequest,
     SetDataRequest,
 };
-use crate::opcode::OpCode;
 use crate::stat::Stat;
 
 /// Precedes every entry of a multi request or response.

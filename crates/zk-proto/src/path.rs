@@ -103,7 +103,17 @@ mod tests {
 
     #[test]
     fn accepts_what_apache_accepts() {
-        for p in ["/", "/a", "/a/b", "/.a", "/a.", "/...", "/a\u{a0}", "/\u{d7ff}", "/zookeeper"] {
+        for p in [
+            "/",
+            "/a",
+            "/a/b",
+            "/.a",
+            "/a.",
+            "/...",
+            "/a\u{a0}",
+            "/\u{d7ff}",
+            "/zookeeper",
+        ] {
             assert_eq!(validate_path(p, false), Ok(()), "{p:?}");
         }
         assert_eq!(validate_path("/queue/", true), Ok(()));
@@ -115,11 +125,31 @@ mod tests {
         assert_eq!(validate_path("", false), Err(PathError::Empty));
         assert_eq!(validate_path("a", false), Err(PathError::NotAbsolute));
         assert_eq!(validate_path("/a/", false), Err(PathError::TrailingSlash));
-        assert_eq!(validate_path("/a//b", false), Err(PathError::EmptyComponent(3)));
-        assert!(matches!(validate_path("/a/./b", false), Err(PathError::Relative(_))));
-        assert!(matches!(validate_path("/a/..", false), Err(PathError::Relative(_))));
-        assert!(matches!(validate_path("/.", false), Err(PathError::Relative(_))));
-        for bad in ["\u{0}", "\u{1}", "\u{7f}", "\u{9f}", "\u{f8ff}", "\u{ffff}", "\u{1f600}"] {
+        assert_eq!(
+            validate_path("/a//b", false),
+            Err(PathError::EmptyComponent(3))
+        );
+        assert!(matches!(
+            validate_path("/a/./b", false),
+            Err(PathError::Relative(_))
+        ));
+        assert!(matches!(
+            validate_path("/a/..", false),
+            Err(PathError::Relative(_))
+        ));
+        assert!(matches!(
+            validate_path("/.", false),
+            Err(PathError::Relative(_))
+        ));
+        for bad in [
+            "\u{0}",
+            "\u{1}",
+            "\u{7f}",
+            "\u{9f}",
+            "\u{f8ff}",
+            "\u{ffff}",
+            "\u{1f600}",
+        ] {
             let p = format!("/x{bad}");
             assert!(
                 matches!(validate_path(&p, false), Err(PathError::InvalidChar { .. })),

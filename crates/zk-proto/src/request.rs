@@ -242,9 +242,10 @@ impl Response {
             WhoAmI => Response::WhoAmI(Vec::<ClientInfo>::decode(buf)?),
             AddWatch => Response::AddWatch(i32::decode(buf)?),
             Sasl => Response::Sasl(Decode::decode(buf)?),
-            Delete | DeleteContainer | Check | CheckWatches | RemoveWatches | Auth
-            | SetWatches | SetWatches2 | Ping | CloseSession | Notification | CreateSession
-            | Error => Response::Empty,
+            Delete | DeleteContainer | Check | CheckWatches | RemoveWatches | Auth | SetWatches
+            | SetWatches2 | Ping | CloseSession | Notification | CreateSession | Error => {
+                Response::Empty
+            }
         })
     }
 
