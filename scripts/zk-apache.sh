@@ -17,6 +17,7 @@
 #   ZK_TICK_TIME      tickTime in ms (default 2000)
 #   ZK_START_TIMEOUT  seconds to wait for members to serve (default 60)
 #   ZK_JAVA_OPTS      extra JVM options appended to the defaults
+#   ZK_EXTRA_CONFIG   extra zoo.cfg lines (newline-separated) appended to each member's config
 #   ZK_OWNER_PID      if set, a watchdog SIGKILLs the cluster once that pid exits
 #
 # DIR/cluster.env (shell-sourceable) records MEMBERS, CLIENT_PORTS,
@@ -184,6 +185,9 @@ write_config() {
         echo "maxClientCnxns=0"
         echo "admin.enableServer=false"
         echo "4lw.commands.whitelist=*"
+        if [[ -n ${ZK_EXTRA_CONFIG:-} ]]; then
+            printf '%s\n' "$ZK_EXTRA_CONFIG"
+        fi
         if ((MEMBERS == 1)); then
             echo "standaloneEnabled=true"
         else

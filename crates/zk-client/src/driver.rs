@@ -93,6 +93,8 @@ pub(crate) struct Driver {
     state_tx: watch::Sender<SessionState>,
     shared: Arc<Shared>,
     transport_closed: bool,
+    /// Whether a session was established on the current transport.
+    established: bool,
 }
 
 impl Driver {
@@ -114,6 +116,7 @@ impl Driver {
             state_tx,
             shared,
             transport_closed: false,
+            established: false,
         }
     }
 
@@ -130,7 +133,15 @@ impl Driver {
             }
             let span = tracing::info_span!("connection", server = %format_args!("{host}:{port}"));
             match self.connect(&host, port).instrument(span.clone()).await {
-                Some(stream) => self.serve(stream).instrument(span).await,
+                Some(stream) => {
+                    self.established = false;
+                    self.serve(stream).instrument(span).await;
+                    // A server that accepts TCP but never completes a handshake must
+                    // count as a failure, or the client would spin against it.
+                    if !self.established {
+                        self.hosts.failed();
+                    }
+                }
                 None => self.hosts.failed(),
             }
         }
@@ -196,6 +207,13 @@ impl Driver {
     async fn serve(&mut self, stream: TcpStream) {
         self.session.start_handshake(Instant::now().into_std());
         self.transport_closed = false;
+        // One timer for the connection's life: the session's deadlines only move later as
+        // traffic flows, so the timer is re-armed only when it fired or must fire sooner,
+        // not once per request.
+        let idle = Instant::now() + Duration::from_secs(3600);
+        let timer = tokio::time::sleep_until(idle);
+        tokio::pin!(timer);
+        let mut armed = idle;
         loop {
             self.dispatch_outputs();
             if self.transport_closed {
@@ -204,7 +222,15 @@ impl Driver {
             if !self.flush(&stream) {
                 continue;
             }
-            let deadline = self.session.poll_timeout().map(Instant::from_std);
+            let deadline = self
+                .session
+                .poll_timeout()
+                .map(Instant::from_std)
+                .unwrap_or(idle);
+            if deadline < armed || timer.is_elapsed() {
+                timer.as_mut().reset(deadline);
+                armed = deadline;
+            }
             let want_write = !self.session.transmit_buf().is_empty();
             tokio::select! {
                 biased;
@@ -230,7 +256,7 @@ impl Driver {
                         self.session.handle_transport_lost();
                     }
                 }
-                _ = sleep_until_opt(deadline) => {
+                () = &mut timer => {
                     self.session.handle_timeout(Instant::now().into_std());
                 }
             }
@@ -419,6 +445,7 @@ impl Driver {
             SessionState::Connected | SessionState::ConnectedReadOnly => {
                 Counters::bump(&counters.connections);
                 self.hosts.connected();
+                self.established = true;
                 if let Ok(mut id) = self.shared.identity.lock() {
                     *id = (
                         self.session.session_id(),
@@ -431,12 +458,5 @@ impl Driver {
             _ => {}
         }
         self.state_tx.send_replace(state);
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }

@@ -514,11 +514,16 @@ impl<R> Session<R> {
     }
 
     /// Returns false when the connection was dropped and reading must stop.
-    fn handle_connect_response(&mut self, now: Instant, mut frame: bytes::Bytes) -> bool {
-        let response = match ConnectResponse::decode(&mut frame) {
+    fn handle_connect_response(&mut self, now: Instant, frame: bytes::Bytes) -> bool {
+        let response = match ConnectResponse::decode(&mut frame.clone()) {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(error = %e, "malformed ConnectResponse; dropping connection");
+                tracing::warn!(
+                    error = %e,
+                    len = frame.len(),
+                    frame = ?&frame[..frame.len().min(64)],
+                    "malformed ConnectResponse; dropping connection"
+                );
                 self.drop_transport();
                 return false;
             }

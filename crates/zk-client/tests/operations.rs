@@ -490,3 +490,16 @@ async fn pipelined_requests_complete_in_call_order() {
     let expected: Vec<String> = (0..200).map(|i| format!("/seq/n-{i:010}")).collect();
     assert_eq!(paths, expected);
 }
+
+#[tokio::test]
+async fn server_side_unimplemented_is_a_typed_error() {
+    // TTL nodes are off unless the server enables extended types.
+    let zk = ApacheZk::options(1)
+        .java_opts("-Dzookeeper.extendedTypesEnabled=false")
+        .start()
+        .await
+        .unwrap();
+    let c = client(zk.connect_string()).await;
+    let ttl = CreateOptions::new(CreateMode::PersistentWithTtl).with_ttl(Duration::from_secs(5));
+    assert_eq!(c.create("/ttl", b"", &ttl).await, Err(Error::Unimplemented));
+}

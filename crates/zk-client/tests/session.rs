@@ -342,3 +342,51 @@ async fn connecting_to_nothing_fails_within_the_establish_timeout() {
     let r = Client::connect("").await;
     assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
 }
+
+#[tokio::test]
+async fn read_only_member_serves_reads_to_clients_that_allow_it() {
+    init_tracing();
+    // Apache 3.8 refuses global sessions on a read-only member (creating or re-attaching
+    // one is a write); read-only mode works with local sessions, as deployed in practice.
+    let zk = ApacheZk::options(3)
+        .java_opts("-Dreadonlymode.enabled=true")
+        .config("localSessionsEnabled=true")
+        .start()
+        .await
+        .unwrap();
+    let writer = client(zk.connect_string()).await;
+    writer
+        .create("/data", b"kept", &CreateOptions::persistent())
+        .await
+        .unwrap();
+    let leader = zk.leader_index().await.unwrap();
+    let survivor = (leader + 1) % 3;
+    for i in (0..3).filter(|&i| i != survivor) {
+        zk.kill(i).await.unwrap();
+    }
+    wait_until_async("member turns read-only", || async {
+        zk.four_letter(survivor, "isro")
+            .await
+            .is_ok_and(|s| s == "ro")
+    })
+    .await;
+    let only = zk.client_addr(survivor).to_string();
+    let ro = Client::builder()
+        .read_only(true)
+        .session_timeout(Duration::from_secs(10))
+        .connect(&only)
+        .await
+        .unwrap();
+    assert_eq!(ro.state(), SessionState::ConnectedReadOnly);
+    assert_eq!(&ro.get_data("/data").await.unwrap().0[..], b"kept");
+    assert_eq!(
+        ro.create("/new", b"", &CreateOptions::persistent()).await,
+        Err(Error::NotReadOnly)
+    );
+    // A client that does not accept read-only servers is turned away.
+    let refused = Client::builder()
+        .establish_timeout(Duration::from_secs(2))
+        .connect(&only)
+        .await;
+    assert!(matches!(refused, Err(Error::Connect(_))), "{refused:?}");
+}

@@ -96,12 +96,17 @@ fn read_len<B: Buf>(buf: &mut B) -> DecodeResult<Option<usize>> {
 }
 
 /// Reads a `buffer`; `None` is the null buffer (length `-1`).
+///
+/// The bytes are copied into an allocation of their own, never shared with the input:
+/// a caller keeping a small value must not keep a whole read buffer alive with it.
 pub fn read_buffer<B: Buf>(buf: &mut B) -> DecodeResult<Option<Bytes>> {
     match read_len(buf)? {
         None => Ok(None),
         Some(len) => {
             need(buf, len)?;
-            Ok(Some(buf.copy_to_bytes(len)))
+            let mut data = vec![0u8; len];
+            buf.copy_to_slice(&mut data);
+            Ok(Some(Bytes::from(data)))
         }
     }
 }

@@ -85,6 +85,7 @@ pub struct ApacheZkOptions {
     tick_time: Option<Duration>,
     start_timeout: Duration,
     java_opts: Option<String>,
+    extra_config: Vec<String>,
 }
 
 impl ApacheZkOptions {
@@ -95,6 +96,7 @@ impl ApacheZkOptions {
             tick_time: None,
             start_timeout: Duration::from_secs(60),
             java_opts: None,
+            extra_config: Vec::new(),
         }
     }
 
@@ -114,6 +116,13 @@ impl ApacheZkOptions {
     /// Extra JVM options appended to the defaults (e.g. `-Dzookeeper.foo=1`).
     pub fn java_opts(mut self, opts: impl Into<String>) -> Self {
         self.java_opts = Some(opts.into());
+        self
+    }
+
+    /// Appends a `key=value` line to every member's `zoo.cfg` (e.g.
+    /// `localSessionsEnabled=true`).
+    pub fn config(mut self, line: impl Into<String>) -> Self {
+        self.extra_config.push(line.into());
         self
     }
 
@@ -393,6 +402,9 @@ impl ApacheZk {
         }
         if let Some(opts) = &self.opts.java_opts {
             cmd.env("ZK_JAVA_OPTS", opts);
+        }
+        if !self.opts.extra_config.is_empty() {
+            cmd.env("ZK_EXTRA_CONFIG", self.opts.extra_config.join("\n"));
         }
         run_command(cmd, args).await
     }

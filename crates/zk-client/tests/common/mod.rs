@@ -78,3 +78,22 @@ pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     })
     .await
 }
+
+/// Polls the async `cond` every 50 ms until it holds, failing the test after a minute.
+pub async fn wait_until_async<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let poll = async {
+        while !cond().await {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(60), poll)
+        .await
+        .is_err()
+    {
+        panic!("timed out waiting for {what}");
+    }
+}
