@@ -1,0 +1,207 @@
+//! Access control as Apache's `ZooKeeperServer.checkACL` and
+//! `PrepRequestProcessor.fixupACL`: permission checks against a connection's ids,
+//! validation and expansion of ACLs on create/setACL, and the auth schemes the server
+//! knows (`digest`, `ip`; `world` and `auth` in ACLs only).
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use zk_proto::{perms, Acl, ErrorCode, Id};
+
+/// Whether the ids of a connection grant `perm` on a node with `acl`.
+pub fn check(acl: &[Acl], ids: &[Id], perm: i32) -> bool {
+    if acl.is_empty() || ids.iter().any(|id| id.scheme == "super") {
+        return true;
+    }
+    acl.iter().any(|entry| {
+        entry.perms & perm != 0
+            && ((entry.id.scheme == "world" && entry.id.id == "anyone")
+                || ids.iter().any(|id| {
+                    id.scheme == entry.id.scheme && matches(&id.scheme, &id.id, &entry.id.id)
+                }))
+    })
+}
+
+fn matches(scheme: &str, id: &str, acl_id: &str) -> bool {
+    match scheme {
+        "ip" => ip_matches(id, acl_id),
+        _ => id == acl_id,
+    }
+}
+
+/// Whether address `id` falls in `acl_id` (`a.b.c.d` or `a.b.c.d/bits`), IPv4 as 3.8.
+fn ip_matches(id: &str, acl_id: &str) -> bool {
+    let Ok(addr) = id.parse::<Ipv4Addr>() else {
+        return false;
+    };
+    let Some((net, bits)) = parse_ip_acl(acl_id) else {
+        return false;
+    };
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    };
+    u32::from(addr) & mask == u32::from(net) & mask
+}
+
+fn parse_ip_acl(acl_id: &str) -> Option<(Ipv4Addr, u32)> {
+    let (addr, bits) = match acl_id.split_once('/') {
+        Some((a, b)) => (a, b.parse::<u32>().ok().filter(|b| *b <= 32)?),
+        None => (acl_id, 32),
+    };
+    Some((addr.parse().ok()?, bits))
+}
+
+/// Whether an id of `scheme` counts as authenticated for `auth:` ACL expansion.
+fn is_authenticated(scheme: &str) -> bool {
+    matches!(scheme, "digest" | "sasl" | "x509")
+}
+
+/// Validates and expands an ACL for create/setACL: duplicates removed, `world:anyone`
+/// kept, `auth:` replaced by the connection's authenticated ids, `digest` ids must be
+/// `user:hash`, `ip` ids valid IPv4 (with optional `/bits`). Anything else is INVALIDACL.
+pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+    let mut out: Vec<Acl> = Vec::with_capacity(acl.len());
+    let push = |a: Acl, out: &mut Vec<Acl>| {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    };
+    for entry in acl {
+        match entry.id.scheme.as_str() {
+            "world" if entry.id.id == "anyone" => push(entry.clone(), &mut out),
+            "auth" => {
+                let mut any = false;
+                for id in ids.iter().filter(|id| is_authenticated(&id.scheme)) {
+                    any = true;
+                    push(Acl::new(entry.perms, id.clone()), &mut out);
+                }
+                if !any {
+                    return Err(ErrorCode::InvalidAcl);
+                }
+            }
+            "digest" if digest_id_valid(&entry.id.id) => push(entry.clone(), &mut out),
+            "ip" if parse_ip_acl(&entry.id.id).is_some() => push(entry.clone(), &mut out),
+            _ => return Err(ErrorCode::InvalidAcl),
+        }
+    }
+    if out.is_empty() {
+        return Err(ErrorCode::InvalidAcl);
+    }
+    Ok(out)
+}
+
+/// Java's `id.split(":").length == 2` (which ignores trailing empty parts).
+fn digest_id_valid(id: &str) -> bool {
+    let trimmed = id.trim_end_matches(':');
+    trimmed.split(':').count() == 2
+}
+
+/// The ACL as getACL shows it to a connection without ADMIN: digest ids masked to `user:x`.
+pub fn mask_digests(acl: &[Acl]) -> Vec<Acl> {
+    acl.iter()
+        .map(|a| {
+            if a.id.scheme == "digest" {
+                let user = a.id.id.split(':').next().unwrap_or_default();
+                Acl::new(a.perms, Id::new("digest", format!("{user}:x")))
+            } else {
+                a.clone()
+            }
+        })
+        .collect()
+}
+
+/// What an auth packet adds to a connection, or `None` for AUTHFAILED.
+pub fn authenticate(
+    scheme: &str,
+    auth: &[u8],
+    remote: IpAddr,
+    super_digest: Option<&str>,
+) -> Option<Vec<Id>> {
+    match scheme {
+        "digest" => {
+            let credentials = String::from_utf8_lossy(auth);
+            let id = zk_proto::digest::digest_id(&credentials);
+            let mut ids = vec![Id::new("digest", id.clone())];
+            if super_digest == Some(id.as_str()) {
+                ids.push(Id::new("super", ""));
+            }
+            Some(ids)
+        }
+        "ip" => Some(vec![Id::new("ip", remote.to_string())]),
+        _ => None,
+    }
+}
+
+/// The permission bits getACL needs: READ or ADMIN.
+pub const GET_ACL_PERMS: i32 = perms::READ | perms::ADMIN;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(list: &[(&str, &str)]) -> Vec<Id> {
+        list.iter().map(|(s, i)| Id::new(*s, *i)).collect()
+    }
+
+    #[test]
+    fn world_anyone_and_matching_ids_grant() {
+        let open = Acl::open_unsafe();
+        assert!(check(&open, &[], perms::WRITE));
+        let digest = vec![Acl::new(perms::READ, Id::new("digest", "u:h"))];
+        assert!(check(&digest, &ids(&[("digest", "u:h")]), perms::READ));
+        assert!(!check(&digest, &ids(&[("digest", "u:h")]), perms::WRITE));
+        assert!(!check(&digest, &ids(&[("ip", "127.0.0.1")]), perms::READ));
+        assert!(check(&digest, &ids(&[("super", "")]), perms::ADMIN));
+    }
+
+    #[test]
+    fn ip_acls_match_cidr() {
+        let acl = vec![Acl::new(perms::ALL, Id::new("ip", "10.1.0.0/16"))];
+        assert!(check(&acl, &ids(&[("ip", "10.1.2.3")]), perms::READ));
+        assert!(!check(&acl, &ids(&[("ip", "10.2.2.3")]), perms::READ));
+    }
+
+    #[test]
+    fn fixup_expands_auth_and_rejects_bad_ids() {
+        let me = ids(&[("ip", "127.0.0.1"), ("digest", "alice:h")]);
+        assert_eq!(
+            fixup(&Acl::creator_all(), &me).unwrap(),
+            vec![Acl::new(perms::ALL, Id::new("digest", "alice:h"))]
+        );
+        let only_ip = ids(&[("ip", "127.0.0.1")]);
+        assert_eq!(
+            fixup(&Acl::creator_all(), &only_ip),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(fixup(&[], &me), Err(ErrorCode::InvalidAcl));
+        let bad = vec![Acl::new(perms::ALL, Id::new("digest", "nocolon"))];
+        assert_eq!(fixup(&bad, &me), Err(ErrorCode::InvalidAcl));
+        let world_other = vec![Acl::new(perms::ALL, Id::new("world", "someone"))];
+        assert_eq!(fixup(&world_other, &me), Err(ErrorCode::InvalidAcl));
+        let dup = vec![Acl::open_unsafe()[0].clone(), Acl::open_unsafe()[0].clone()];
+        assert_eq!(fixup(&dup, &me).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn digest_auth_matches_apache() {
+        let got = authenticate(
+            "digest",
+            b"alice:secret",
+            "127.0.0.1".parse().unwrap(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            ids(&[("digest", "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=")])
+        );
+        assert!(authenticate("nosuch", b"x", "127.0.0.1".parse().unwrap(), None).is_none());
+        assert_eq!(
+            mask_digests(&[Acl::new(1, Id::new("digest", "alice:abc"))])[0]
+                .id
+                .id,
+            "alice:x"
+        );
+    }
+}

@@ -1,0 +1,603 @@
+//! The data tree: every znode with its data, ACL and stored Stat, plus the indexes the
+//! server needs (ephemerals by session, containers, TTL nodes, live sessions).
+//!
+//! Owns applying transactions ([`DataTree::apply`]) and reading nodes. It must not decide
+//! anything: whether a change is allowed, which zxid or time it gets, which sequence number
+//! a node receives — all of that was fixed when the txn was made ([`crate::prep`]). The
+//! same `apply` serves the live path, log replay and snapshot recovery, so it is
+//! deterministic and touches no clock.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use zk_proto::path::{basename, parent};
+use zk_proto::{Acl, EventType, Stat};
+
+use crate::txn::{Txn, TxnHeader};
+
+/// Stored `ephemeralOwner` of a container node (`EphemeralType.CONTAINER_EPHEMERAL_OWNER`).
+pub const CONTAINER_OWNER: i64 = i64::MIN;
+/// Top byte marking an "extended" ephemeral owner (TTL nodes).
+const EXTENDED_MASK: i64 = 0xFF00_0000_0000_0000u64 as i64;
+/// Low 40 bits of a TTL owner: the TTL in ms.
+const TTL_BITS: i64 = 0xFF_FFFF_FFFF;
+
+/// The stored ephemeral owner of a TTL node with `ttl_ms`.
+pub fn ttl_owner(ttl_ms: i64) -> i64 {
+    EXTENDED_MASK | (ttl_ms & TTL_BITS)
+}
+
+/// What kind of node a stored ephemeral owner denotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    /// Persistent (owner 0).
+    Persistent,
+    /// Ephemeral, owned by a session.
+    Ephemeral(i64),
+    /// Container.
+    Container,
+    /// TTL node with its TTL in ms.
+    Ttl(i64),
+}
+
+impl NodeKind {
+    /// Decodes a stored owner.
+    pub fn of(owner: i64) -> Self {
+        if owner == 0 {
+            NodeKind::Persistent
+        } else if owner == CONTAINER_OWNER {
+            NodeKind::Container
+        } else if owner & EXTENDED_MASK == EXTENDED_MASK {
+            NodeKind::Ttl(owner & TTL_BITS)
+        } else {
+            NodeKind::Ephemeral(owner)
+        }
+    }
+}
+
+/// `StatPersisted`: what the tree stores; numChildren and dataLength are derived.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoredStat {
+    /// zxid of the create.
+    pub czxid: i64,
+    /// zxid of the last setData.
+    pub mzxid: i64,
+    /// Create time (ms).
+    pub ctime: i64,
+    /// Last setData time (ms).
+    pub mtime: i64,
+    /// Data version.
+    pub version: i32,
+    /// Number of child *creations* (the reported cversion is derived from it).
+    pub cversion: i32,
+    /// ACL version.
+    pub aversion: i32,
+    /// Session id, container marker, TTL encoding or 0.
+    pub ephemeral_owner: i64,
+    /// zxid of the last child list change.
+    pub pzxid: i64,
+}
+
+/// One znode.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// The data; `None` is a null buffer.
+    pub data: Option<Bytes>,
+    /// The ACL, shared between nodes with equal ACLs.
+    pub acl: Arc<Vec<Acl>>,
+    /// Stored metadata.
+    pub stat: StoredStat,
+    /// Child names, sorted.
+    pub children: BTreeSet<Box<str>>,
+}
+
+impl Node {
+    /// The Stat as clients see it: cversion = 2·creates − children (Apache's
+    /// `DataNode.copyStat`), ephemeralOwner 0 for containers and TTL nodes.
+    pub fn stat(&self) -> Stat {
+        let s = &self.stat;
+        let num_children = self.children.len() as i32;
+        Stat {
+            czxid: s.czxid,
+            mzxid: s.mzxid,
+            ctime: s.ctime,
+            mtime: s.mtime,
+            version: s.version,
+            cversion: s.cversion.wrapping_mul(2).wrapping_sub(num_children),
+            aversion: s.aversion,
+            ephemeral_owner: match NodeKind::of(s.ephemeral_owner) {
+                NodeKind::Ephemeral(owner) => owner,
+                _ => 0,
+            },
+            data_length: self.data.as_ref().map_or(0, |d| d.len() as i32),
+            num_children,
+            pzxid: s.pzxid,
+        }
+    }
+
+    /// The node's kind.
+    pub fn kind(&self) -> NodeKind {
+        NodeKind::of(self.stat.ephemeral_owner)
+    }
+}
+
+/// A change to the tree that watches may care about: what happened, where, and the ACL
+/// of the node the event is about (the parent's for NodeChildrenChanged), which decides
+/// who may be told (Apache ZOOKEEPER-4799).
+pub type NodeEvent = (EventType, String, Arc<Vec<Acl>>);
+
+/// Why a txn could not be applied: the txn contradicts the tree, which means the txn
+/// stream or the tree is corrupt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("txn {zxid:#x} cannot apply: {reason}")]
+pub struct ApplyError {
+    /// The txn's zxid.
+    pub zxid: i64,
+    /// What contradicted.
+    pub reason: String,
+}
+
+/// All znodes and their indexes.
+#[derive(Debug)]
+pub struct DataTree {
+    nodes: HashMap<String, Node>,
+    ephemerals: HashMap<i64, BTreeSet<String>>,
+    containers: BTreeSet<String>,
+    ttls: BTreeSet<String>,
+    sessions: BTreeMap<i64, i32>,
+    acls: HashMap<Vec<Acl>, Arc<Vec<Acl>>>,
+    last_zxid: i64,
+    data_size: u64,
+}
+
+/// The system nodes every server has.
+pub const SYSTEM_PATHS: [&str; 4] = ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"];
+
+impl Default for DataTree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DataTree {
+    /// A tree with the system nodes `/`, `/zookeeper`, `/zookeeper/quota`,
+    /// `/zookeeper/config` (read-only ACL, aversion −1), all-zero stats, zxid 0.
+    pub fn new() -> Self {
+        let mut tree = DataTree {
+            nodes: HashMap::new(),
+            ephemerals: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            sessions: BTreeMap::new(),
+            acls: HashMap::new(),
+            last_zxid: 0,
+            data_size: 0,
+        };
+        let open = tree.intern_acl(Acl::open_unsafe());
+        let read = tree.intern_acl(Acl::read_unsafe());
+        for path in SYSTEM_PATHS {
+            let mut stat = StoredStat::default();
+            let acl = if path == "/zookeeper/config" {
+                stat.aversion = -1;
+                read.clone()
+            } else {
+                open.clone()
+            };
+            tree.nodes.insert(
+                path.to_owned(),
+                Node {
+                    data: Some(Bytes::new()),
+                    acl,
+                    stat,
+                    children: BTreeSet::new(),
+                },
+            );
+            if let Some(p) = parent(path) {
+                if let Some(parent) = tree.nodes.get_mut(p) {
+                    parent.children.insert(basename(path).into());
+                }
+            }
+        }
+        tree
+    }
+
+    fn intern_acl(&mut self, acl: Vec<Acl>) -> Arc<Vec<Acl>> {
+        if let Some(a) = self.acls.get(&acl) {
+            return a.clone();
+        }
+        let shared = Arc::new(acl.clone());
+        self.acls.insert(acl, shared.clone());
+        shared
+    }
+
+    /// The node at `path` (`""` is an alias of the root, as in Apache).
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(if path.is_empty() { "/" } else { path })
+    }
+
+    /// The zxid of the last applied txn.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    /// Number of nodes as Apache counts them (its `""` root alias included).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len() + 1
+    }
+
+    /// Approximate bytes of data and paths, as `mntr` reports it.
+    pub fn approximate_data_size(&self) -> u64 {
+        self.data_size
+    }
+
+    /// Live sessions and their timeouts, as recorded by txns.
+    pub fn sessions(&self) -> &BTreeMap<i64, i32> {
+        &self.sessions
+    }
+
+    /// Ephemeral paths owned by `session`.
+    pub fn ephemerals(&self, session: i64) -> impl Iterator<Item = &String> {
+        self.ephemerals.get(&session).into_iter().flatten()
+    }
+
+    /// Number of ephemeral nodes.
+    pub fn ephemeral_count(&self) -> usize {
+        self.ephemerals.values().map(BTreeSet::len).sum()
+    }
+
+    /// Every (session, ephemeral paths) pair.
+    pub fn all_ephemerals(&self) -> &HashMap<i64, BTreeSet<String>> {
+        &self.ephemerals
+    }
+
+    /// Container nodes.
+    pub fn containers(&self) -> &BTreeSet<String> {
+        &self.containers
+    }
+
+    /// TTL nodes.
+    pub fn ttl_nodes(&self) -> &BTreeSet<String> {
+        &self.ttls
+    }
+
+    /// Number of descendants of `path`, all depths, the node excluded.
+    pub fn descendant_count(&self, path: &str) -> usize {
+        let Some(node) = self.get(path) else { return 0 };
+        let mut count = 0;
+        let mut stack: Vec<String> = node.children.iter().map(|c| child_path(path, c)).collect();
+        while let Some(p) = stack.pop() {
+            count += 1;
+            if let Some(n) = self.nodes.get(&p) {
+                stack.extend(n.children.iter().map(|c| child_path(&p, c)));
+            }
+        }
+        count
+    }
+
+    /// Every node path, for snapshots.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Node)> {
+        self.nodes.iter()
+    }
+
+    /// Applies one txn, appending the events it causes to `events` in order.
+    pub fn apply(
+        &mut self,
+        header: &TxnHeader,
+        txn: &Txn,
+        events: &mut Vec<NodeEvent>,
+    ) -> Result<(), ApplyError> {
+        let result = self.apply_inner(header, txn, events);
+        self.last_zxid = self.last_zxid.max(header.zxid);
+        result
+    }
+
+    fn apply_inner(
+        &mut self,
+        header: &TxnHeader,
+        txn: &Txn,
+        events: &mut Vec<NodeEvent>,
+    ) -> Result<(), ApplyError> {
+        let fail = |reason: String| ApplyError {
+            zxid: header.zxid,
+            reason,
+        };
+        match txn {
+            Txn::CreateSession { timeout } => {
+                self.sessions.insert(header.session_id, *timeout);
+            }
+            Txn::CloseSession => {
+                let paths: Vec<String> = self
+                    .ephemerals
+                    .remove(&header.session_id)
+                    .map(|s| s.into_iter().collect())
+                    .unwrap_or_default();
+                for path in paths {
+                    self.delete(header, &path, events).map_err(fail)?;
+                }
+                self.sessions.remove(&header.session_id);
+            }
+            Txn::Create {
+                path,
+                data,
+                acl,
+                ephemeral_owner,
+                parent_cversion,
+            } => {
+                let parent_path = parent(path).ok_or_else(|| fail(format!("create of {path}")))?;
+                if self.nodes.contains_key(path.as_str()) {
+                    return Err(fail(format!("{path} exists")));
+                }
+                let acl = self.intern_acl(acl.clone());
+                let parent_node = self
+                    .nodes
+                    .get_mut(parent_path)
+                    .ok_or_else(|| fail(format!("no parent for {path}")))?;
+                let parent_acl = parent_node.acl.clone();
+                parent_node.children.insert(basename(path).into());
+                parent_node.stat.cversion = *parent_cversion;
+                parent_node.stat.pzxid = header.zxid;
+                let stat = StoredStat {
+                    czxid: header.zxid,
+                    mzxid: header.zxid,
+                    ctime: header.time,
+                    mtime: header.time,
+                    version: 0,
+                    cversion: 0,
+                    aversion: 0,
+                    ephemeral_owner: *ephemeral_owner,
+                    pzxid: header.zxid,
+                };
+                match NodeKind::of(*ephemeral_owner) {
+                    NodeKind::Ephemeral(owner) => {
+                        self.ephemerals
+                            .entry(owner)
+                            .or_default()
+                            .insert(path.clone());
+                    }
+                    NodeKind::Container => {
+                        self.containers.insert(path.clone());
+                    }
+                    NodeKind::Ttl(_) => {
+                        self.ttls.insert(path.clone());
+                    }
+                    NodeKind::Persistent => {}
+                }
+                self.data_size += (path.len() + data.as_ref().map_or(0, |d| d.len())) as u64;
+                self.nodes.insert(
+                    path.clone(),
+                    Node {
+                        data: data.clone(),
+                        acl: acl.clone(),
+                        stat,
+                        children: BTreeSet::new(),
+                    },
+                );
+                events.push((EventType::NodeCreated, path.clone(), acl));
+                events.push((
+                    EventType::NodeChildrenChanged,
+                    parent_path.to_owned(),
+                    parent_acl,
+                ));
+            }
+            Txn::Delete { path } => {
+                self.delete(header, path, events).map_err(fail)?;
+            }
+            Txn::SetData {
+                path,
+                data,
+                version,
+            } => {
+                let node = self
+                    .nodes
+                    .get_mut(path.as_str())
+                    .ok_or_else(|| fail(format!("no node {path}")))?;
+                let old = node.data.as_ref().map_or(0, |d| d.len()) as u64;
+                self.data_size = self.data_size - old.min(self.data_size)
+                    + data.as_ref().map_or(0, |d| d.len()) as u64;
+                node.data = data.clone();
+                node.stat.mzxid = header.zxid;
+                node.stat.mtime = header.time;
+                node.stat.version = *version;
+                events.push((EventType::NodeDataChanged, path.clone(), node.acl.clone()));
+            }
+            Txn::SetAcl { path, acl, version } => {
+                let acl = self.intern_acl(acl.clone());
+                let node = self
+                    .nodes
+                    .get_mut(path.as_str())
+                    .ok_or_else(|| fail(format!("no node {path}")))?;
+                node.acl = acl;
+                node.stat.aversion = *version;
+            }
+            Txn::Check { .. } | Txn::Error { .. } => {}
+            Txn::Multi(txns) => {
+                for t in txns {
+                    self.apply_inner(header, t, events)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn delete(
+        &mut self,
+        header: &TxnHeader,
+        path: &str,
+        events: &mut Vec<NodeEvent>,
+    ) -> Result<(), String> {
+        let node = self
+            .nodes
+            .remove(path)
+            .ok_or_else(|| format!("no node {path}"))?;
+        let parent_path = parent(path).ok_or_else(|| format!("delete of {path}"))?;
+        let parent_acl = match self.nodes.get_mut(parent_path) {
+            Some(p) => {
+                p.children.remove(basename(path));
+                if header.zxid > p.stat.pzxid {
+                    p.stat.pzxid = header.zxid;
+                }
+                p.acl.clone()
+            }
+            None => node.acl.clone(),
+        };
+        match node.kind() {
+            NodeKind::Ephemeral(owner) => {
+                if let Some(set) = self.ephemerals.get_mut(&owner) {
+                    set.remove(path);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&owner);
+                    }
+                }
+            }
+            NodeKind::Container => {
+                self.containers.remove(path);
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.remove(path);
+            }
+            NodeKind::Persistent => {}
+        }
+        let size = (path.len() + node.data.as_ref().map_or(0, |d| d.len())) as u64;
+        self.data_size = self.data_size.saturating_sub(size);
+        events.push((EventType::NodeDeleted, path.to_owned(), node.acl));
+        events.push((
+            EventType::NodeChildrenChanged,
+            parent_path.to_owned(),
+            parent_acl,
+        ));
+        Ok(())
+    }
+}
+
+/// `parent + "/" + name`, without a double slash under the root.
+pub fn child_path(parent: &str, name: &str) -> String {
+    let mut s = String::with_capacity(parent.len() + name.len() + 1);
+    s.push_str(parent);
+    if parent != "/" {
+        s.push('/');
+    }
+    s.push_str(name);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(zxid: i64) -> TxnHeader {
+        TxnHeader {
+            session_id: 1,
+            cxid: 1,
+            zxid,
+            time: 1000 + zxid,
+        }
+    }
+
+    fn create(path: &str, owner: i64, parent_cversion: i32) -> Txn {
+        Txn::Create {
+            path: path.into(),
+            data: Some(Bytes::from_static(b"d")),
+            acl: Acl::open_unsafe(),
+            ephemeral_owner: owner,
+            parent_cversion,
+        }
+    }
+
+    #[test]
+    fn fresh_tree_matches_apache_system_nodes() {
+        let t = DataTree::new();
+        let root = t.get("/").unwrap().stat();
+        assert_eq!((root.cversion, root.num_children), (-1, 1));
+        assert_eq!(t.get("/zookeeper/config").unwrap().stat().aversion, -1);
+        assert_eq!(t.node_count(), 5);
+        assert_eq!(t.descendant_count("/"), 3);
+        assert!(t.get("").is_some());
+    }
+
+    #[test]
+    fn create_and_delete_maintain_stats_and_events() {
+        let mut t = DataTree::new();
+        let mut ev = Vec::new();
+        t.apply(&header(2), &create("/a", 0, 1), &mut ev).unwrap();
+        t.apply(&header(3), &create("/a/b", 7, 1), &mut ev).unwrap();
+        let a = t.get("/a").unwrap().stat();
+        assert_eq!((a.cversion, a.num_children, a.pzxid), (1, 1, 3));
+        assert_eq!(t.get("/a/b").unwrap().stat().ephemeral_owner, 7);
+        t.apply(
+            &header(4),
+            &Txn::Delete {
+                path: "/a/b".into(),
+            },
+            &mut ev,
+        )
+        .unwrap();
+        let a = t.get("/a").unwrap().stat();
+        // Reported cversion counts creates and deletes.
+        assert_eq!((a.cversion, a.num_children, a.pzxid), (2, 0, 4));
+        assert_eq!(t.ephemeral_count(), 0);
+        use EventType::*;
+        let kinds: Vec<_> = ev.iter().map(|(k, p, _)| (*k, p.as_str())).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (NodeCreated, "/a"),
+                (NodeChildrenChanged, "/"),
+                (NodeCreated, "/a/b"),
+                (NodeChildrenChanged, "/a"),
+                (NodeDeleted, "/a/b"),
+                (NodeChildrenChanged, "/a"),
+            ]
+        );
+    }
+
+    #[test]
+    fn close_session_removes_its_ephemerals_in_one_txn() {
+        let mut t = DataTree::new();
+        let mut ev = Vec::new();
+        let mut h = header(2);
+        h.session_id = 9;
+        t.apply(&h, &Txn::CreateSession { timeout: 4000 }, &mut ev)
+            .unwrap();
+        t.apply(&header(3), &create("/e1", 9, 1), &mut ev).unwrap();
+        t.apply(&header(4), &create("/e2", 9, 2), &mut ev).unwrap();
+        let mut close = header(5);
+        close.session_id = 9;
+        ev.clear();
+        t.apply(&close, &Txn::CloseSession, &mut ev).unwrap();
+        assert!(t.get("/e1").is_none() && t.get("/e2").is_none());
+        assert!(t.sessions().is_empty());
+        assert_eq!(ev.len(), 4);
+        assert_eq!(t.get("/").unwrap().stat.pzxid, 5);
+    }
+
+    #[test]
+    fn container_and_ttl_owners_are_reported_as_zero() {
+        let mut t = DataTree::new();
+        let mut ev = Vec::new();
+        t.apply(&header(2), &create("/c", CONTAINER_OWNER, 1), &mut ev)
+            .unwrap();
+        t.apply(&header(3), &create("/t", ttl_owner(500), 2), &mut ev)
+            .unwrap();
+        assert_eq!(t.get("/c").unwrap().stat().ephemeral_owner, 0);
+        assert_eq!(t.get("/t").unwrap().kind(), NodeKind::Ttl(500));
+        assert_eq!(t.containers().len(), 1);
+        assert_eq!(t.ttl_nodes().len(), 1);
+    }
+
+    #[test]
+    fn contradictory_txn_is_an_error_not_a_panic() {
+        let mut t = DataTree::new();
+        let mut ev = Vec::new();
+        assert!(t.apply(&header(2), &create("/x/y", 0, 1), &mut ev).is_err());
+        assert!(t
+            .apply(
+                &header(3),
+                &Txn::Delete {
+                    path: "/nope".into()
+                },
+                &mut ev
+            )
+            .is_err());
+    }
+}
