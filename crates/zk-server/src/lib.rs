@@ -1,5 +1,6 @@
 //! placeholder
 pub mod acl;
+pub mod config;
 pub mod core;
 pub mod fourlw;
 mod net;

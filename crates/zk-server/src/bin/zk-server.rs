@@ -1,1 +1,82 @@
-fn main() {}
+//! The bundled ZooKeeper-compatible server.
+//!
+//! ```text
+//! zk-server [--port 2181] [--address 0.0.0.0] [--tick-time 2000]
+//!           [--min-session-timeout MS] [--max-session-timeout MS] [--max-frame BYTES]
+//!           [--4lw ruok,srvr,...] [--config zoo.cfg]
+//! ```
+//! Logs one `zk-server ready` line with the bound address once it serves, and shuts down
+//! cleanly on SIGTERM or Ctrl-C. `RUST_LOG` sets the log level (default `info`).
+
+use zk_server::config::ServerConfig;
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: zk-server [--port N] [--address IP] [--tick-time MS] [--min-session-timeout MS]\n\
+         \x20                [--max-session-timeout MS] [--max-frame BYTES] [--4lw WORDS]\n\
+         \x20                [--config zoo.cfg]"
+    );
+    std::process::exit(2)
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        usage();
+    }
+    let config = match ServerConfig::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("zk-server: {e}");
+            usage();
+        }
+    };
+    for key in &config.unknown_keys {
+        tracing::warn!(%key, "ignoring unknown configuration key");
+    }
+    let server = match config.builder() {
+        Ok(b) => match b.start().await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("zk-server: {e}");
+                std::process::exit(1);
+            }
+        },
+        Err(e) => {
+            eprintln!("zk-server: {e}");
+            std::process::exit(2);
+        }
+    };
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
