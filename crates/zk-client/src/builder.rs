@@ -158,6 +158,7 @@ impl ClientBuilder {
         let shared = Arc::new(Shared {
             counters: Counters::default(),
             identity: Mutex::new((0, Vec::new(), Duration::ZERO)),
+            state_subscribers: Mutex::new(Vec::new()),
         });
         let mut auth_replies = Vec::new();
         for (scheme, auth) in self.auths {

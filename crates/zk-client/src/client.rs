@@ -132,6 +132,17 @@ impl Client {
         ))
     }
 
+    /// Every session state transition from now on, none merged or dropped (unlike
+    /// [`Client::state_watcher`], which holds only the latest). The stream ends when the
+    /// client's driver stops.
+    pub fn session_events(&self) -> BoxStream<'static, SessionState> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        if let Ok(mut subs) = self.inner.shared.state_subscribers.lock() {
+            subs.push(tx);
+        }
+        Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+    }
+
     /// The session id (0 before a session was established).
     pub fn session_id(&self) -> i64 {
         self.inner.shared.identity.lock().map(|i| i.0).unwrap_or(0)
@@ -639,7 +650,11 @@ impl Client {
         {
             Response::Strings(paths) => Ok(paths
                 .iter()
-                .filter(|p| self.inner.chroot.prefix().is_none_or(|c| p.starts_with(c)))
+                .filter(|p| {
+                    self.inner.chroot.prefix().is_none_or(|c| {
+                        p.as_str() == c || p.strip_prefix(c).is_some_and(|r| r.starts_with('/'))
+                    })
+                })
                 .map(|p| self.client_path(p))
                 .collect()),
             other => Err(unexpected(other)),

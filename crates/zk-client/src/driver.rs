@@ -29,6 +29,10 @@ use crate::watcher::Sink;
 const COMMAND_BATCH: usize = 1024;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 64 * 1024;
+/// Most bytes read per wake-up before timers and commands get a turn.
+const READ_BUDGET: usize = 4 * 1024 * 1024;
+/// How long a connection must last before the reconnect back-off is reset.
+const STABLE_CONNECTION: Duration = Duration::from_secs(1);
 
 /// A reply channel.
 pub(crate) type ReplyTx = oneshot::Sender<Result<Response, Error>>;
@@ -38,13 +42,6 @@ pub(crate) type ReplyTx = oneshot::Sender<Result<Response, Error>>;
 pub(crate) enum Responder {
     /// Hand the result over.
     Reply(ReplyTx),
-    /// removeWatches: on success (or always, when `local`), drop the local watchers too.
-    RemoveWatches {
-        tx: ReplyTx,
-        server_path: String,
-        watcher_type: WatcherType,
-        local: bool,
-    },
     /// Nobody waits (closing after every handle was dropped).
     Nobody,
 }
@@ -62,8 +59,7 @@ pub(crate) enum Command {
         auth: Vec<u8>,
         tx: ReplyTx,
     },
-    /// Remove local watchers without asking the server (removeWatches with `local`
-    /// while disconnected is handled by the session's terminal checks).
+    /// removeWatches, with the session's local bookkeeping.
     RemoveWatches {
         server_path: String,
         watcher_type: WatcherType,
@@ -81,6 +77,8 @@ pub(crate) struct Shared {
     pub counters: Counters,
     /// (session id, password, negotiated timeout), updated at each handshake.
     pub identity: Mutex<(i64, Vec<u8>, Duration)>,
+    /// Subscribers to every state transition (never coalesced).
+    pub state_subscribers: Mutex<Vec<mpsc::UnboundedSender<SessionState>>>,
 }
 
 pub(crate) struct Driver {
@@ -126,7 +124,10 @@ impl Driver {
             let ((host, port), delay) = self.hosts.next_attempt();
             if !delay.is_zero() {
                 tracing::debug!(?delay, "backing off before reconnecting");
-                self.idle_until(Instant::now() + delay).await;
+                let until = Instant::now()
+                    .checked_add(delay)
+                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+                self.idle_until(until).await;
                 if !self.session.wants_transport() {
                     break;
                 }
@@ -135,14 +136,21 @@ impl Driver {
             match self.connect(&host, port).instrument(span.clone()).await {
                 Some(stream) => {
                     self.established = false;
+                    let started = Instant::now();
                     self.serve(stream).instrument(span).await;
-                    // A server that accepts TCP but never completes a handshake must
-                    // count as a failure, or the client would spin against it.
-                    if !self.established {
+                    // A server that accepts TCP but never completes a handshake, or drops
+                    // the session right after, counts as a failure: the client must back
+                    // off rather than spin against it.
+                    if self.established && started.elapsed() >= STABLE_CONNECTION {
+                        self.hosts.connected();
+                    } else {
                         self.hosts.failed();
                     }
                 }
-                None => self.hosts.failed(),
+                None => {
+                    self.hosts.failed();
+                    self.session.handle_connect_failed();
+                }
             }
         }
         self.dispatch_outputs();
@@ -215,6 +223,12 @@ impl Driver {
         tokio::pin!(timer);
         let mut armed = idle;
         loop {
+            // Timers first: steady incoming traffic must not starve pings.
+            if let Some(due) = self.session.poll_timeout() {
+                if due <= Instant::now().into_std() {
+                    self.session.handle_timeout(Instant::now().into_std());
+                }
+            }
             self.dispatch_outputs();
             if self.transport_closed {
                 return;
@@ -233,7 +247,6 @@ impl Driver {
             }
             let want_write = !self.session.transmit_buf().is_empty();
             tokio::select! {
-                biased;
                 ready = stream.readable() => match ready {
                     Ok(()) => self.read(&stream),
                     Err(e) => {
@@ -285,7 +298,8 @@ impl Driver {
 
     fn read(&mut self, stream: &TcpStream) {
         let mut got = false;
-        loop {
+        let mut budget = READ_BUDGET;
+        while budget > 0 {
             let buf = self.session.read_buf();
             buf.reserve(READ_CHUNK);
             match stream.try_read_buf(buf) {
@@ -297,7 +311,10 @@ impl Driver {
                     self.session.handle_transport_lost();
                     return;
                 }
-                Ok(_) => got = true,
+                Ok(n) => {
+                    got = true;
+                    budget = budget.saturating_sub(n);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     tracing::debug!(error = %e, "read failed");
@@ -349,21 +366,13 @@ impl Driver {
                 local,
                 tx,
             } => {
-                if !self.session.has_local_watch(&server_path, watcher_type) {
-                    let _ = tx.send(Err(Error::NoWatcher));
-                    return;
-                }
-                let request = Request::RemoveWatches(zk_proto::ops::WatchesRequest {
-                    path: server_path.clone(),
-                    watcher_type: watcher_type as i32,
-                });
-                let responder = Responder::RemoveWatches {
-                    tx,
+                self.session.remove_watches(
+                    now,
                     server_path,
                     watcher_type,
                     local,
-                };
-                self.session.submit(now, request, responder, None);
+                    Responder::Reply(tx),
+                );
             }
             Command::Close { tx } => self.session.close(now, Responder::Reply(tx)),
         }
@@ -401,21 +410,6 @@ impl Driver {
             Responder::Reply(tx) => {
                 let _ = tx.send(result);
             }
-            Responder::RemoveWatches {
-                tx,
-                server_path,
-                watcher_type,
-                local,
-            } => {
-                // The removal events are queued behind this reply; the caller sees its
-                // reply after the watchers saw their removal.
-                if result.is_ok() || local {
-                    self.session
-                        .remove_local_watches(&server_path, watcher_type);
-                    self.dispatch_outputs();
-                }
-                let _ = tx.send(if local { Ok(Response::Empty) } else { result });
-            }
             Responder::Nobody => {}
         }
     }
@@ -434,7 +428,10 @@ impl Driver {
             }
         } else if let Some(Sink::Stream(tx)) = self.sinks.get(&watcher) {
             if tx.send(event).is_err() {
+                // The application dropped the stream: stop watching for it.
                 self.sinks.remove(&watcher);
+                self.session
+                    .forget_watcher(Instant::now().into_std(), watcher);
             }
         }
     }
@@ -444,7 +441,6 @@ impl Driver {
         match state {
             SessionState::Connected | SessionState::ConnectedReadOnly => {
                 Counters::bump(&counters.connections);
-                self.hosts.connected();
                 self.established = true;
                 if let Ok(mut id) = self.shared.identity.lock() {
                     *id = (
@@ -458,5 +454,8 @@ impl Driver {
             _ => {}
         }
         self.state_tx.send_replace(state);
+        if let Ok(mut subs) = self.shared.state_subscribers.lock() {
+            subs.retain(|tx| tx.send(state).is_ok());
+        }
     }
 }

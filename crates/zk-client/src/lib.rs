@@ -33,6 +33,14 @@
 //!   jittered exponential back-off), re-attaches the same session, replays credentials and
 //!   restores every watch with SetWatches/SetWatches2; requests in flight fail with
 //!   [`Error::ConnectionLoss`] and are never retried (a write may or may not have applied).
+//!   Requests made while no server can be reached fail with `ConnectionLoss` after the
+//!   next failed connect attempt rather than wait, as with the Java client.
+//! - Session state: [`Client::state_watcher`] holds the latest state,
+//!   [`Client::session_events`] yields every transition; persistent watch streams also
+//!   carry disconnect/reconnect events.
+//! - On a 3.6–3.8 server, which keeps one watch mode per connection and path, a one-shot
+//!   watch on a path this client already watches persistently is served locally from the
+//!   persistent watch, so neither breaks the other.
 //! - On expiry every watcher receives a final `Expired` event and every later call fails
 //!   with [`Error::SessionExpired`]; see [`Client`] for getting a fresh session.
 //!

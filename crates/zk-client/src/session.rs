@@ -29,10 +29,10 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 use zk_proto::frame::{write_frame, FrameDecoder};
 use zk_proto::header::{AUTH_XID, NOTIFICATION_XID, PING_XID};
-use zk_proto::ops::{AuthPacket, SetWatches, SetWatches2};
+use zk_proto::ops::{AuthPacket, SetWatches, SetWatches2, WatchesRequest};
 use zk_proto::{
     ConnectRequest, ConnectResponse, Decode, Encode, ErrorCode, EventType, OpCode, ReplyHeader,
-    Request, RequestHeader, Response, WatcherEvent,
+    Request, RequestHeader, Response, WatcherEvent, WatcherType,
 };
 
 use crate::chroot::Chroot;
@@ -106,12 +106,25 @@ enum Phase {
     Connected,
 }
 
+/// Work to do when a reply arrives, before anything later is processed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Post {
+    /// removeWatches: drop the local watchers too (always, when `local`), then re-register
+    /// whatever else this client still watches on the path.
+    RemoveWatches {
+        path: String,
+        watcher_type: WatcherType,
+        local: bool,
+    },
+}
+
 #[derive(Debug)]
 struct Pending<R> {
     xid: i32,
     opcode: OpCode,
     responder: Option<R>,
     watch: Option<WatchRegistration>,
+    post: Option<Post>,
 }
 
 #[derive(Debug)]
@@ -119,6 +132,7 @@ struct Queued<R> {
     request: Request,
     responder: R,
     watch: Option<WatchRegistration>,
+    post: Option<Post>,
 }
 
 /// The client protocol state machine. `R` is whatever the driver uses to complete a
@@ -141,6 +155,10 @@ pub struct Session<R> {
     /// One entry per auth packet on the wire, in order; replays have no responder.
     auth_waiters: VecDeque<Option<R>>,
     closing: bool,
+    /// Whether a read-write server ever accepted this session: until then, a reconnect
+    /// asks for a new session (a read-only server's sessions are unknown to the quorum),
+    /// as the Java client's `seenRwServerBefore`.
+    seen_rw: bool,
     watches: WatchRegistry,
     frames: FrameDecoder,
     read_buf: BytesMut,
@@ -170,6 +188,7 @@ impl<R> Session<R> {
             auth_responders: HashMap::new(),
             auth_waiters: VecDeque::new(),
             closing: false,
+            seen_rw: session_id != 0,
             watches: WatchRegistry::default(),
             read_buf: BytesMut::with_capacity(64 * 1024),
             write_buf: BytesMut::with_capacity(64 * 1024),
@@ -237,18 +256,112 @@ impl<R> Session<R> {
         responder: R,
         watch: Option<WatchRegistration>,
     ) {
+        self.submit_with(now, request, responder, watch, None);
+    }
+
+    fn submit_with(
+        &mut self,
+        now: Instant,
+        mut request: Request,
+        responder: R,
+        watch: Option<WatchRegistration>,
+        post: Option<Post>,
+    ) {
         if let Some(err) = self.terminal_error() {
             self.fail(responder, watch, err);
             return;
         }
+        if let Some(w) = &watch {
+            // A 3.6–3.8 server keeps one watch mode per (connection, path): a one-shot watch
+            // would replace a persistent one there. Where a persistent watch already
+            // delivers the events, the one-shot watch is kept locally only.
+            if self.watches.covered_by_persistent(w.kind, &w.path) {
+                clear_watch_flag(&mut request);
+            }
+        }
         if self.phase == Phase::Connected {
-            self.send(now, request, Some(responder), watch);
+            self.send(now, request, Some(responder), watch, post);
         } else {
             self.queued.push_back(Queued {
                 request,
                 responder,
                 watch,
+                post,
             });
+        }
+    }
+
+    /// removeWatches: removes this client's watches of `watcher_type` on `server_path` on
+    /// the server, then locally (each removed watcher gets its removal event). With
+    /// `local`, local watchers are removed whatever the server says, and at once when not
+    /// connected. Fails with `NoWatcher` if no such watch is registered locally.
+    pub fn remove_watches(
+        &mut self,
+        now: Instant,
+        server_path: String,
+        watcher_type: WatcherType,
+        local: bool,
+        responder: R,
+    ) {
+        if let Some(err) = self.terminal_error() {
+            self.outputs.push_back(Output::Reply(responder, Err(err)));
+            return;
+        }
+        if !self.watches.contains(&server_path, watcher_type) {
+            self.outputs
+                .push_back(Output::Reply(responder, Err(Error::NoWatcher)));
+            return;
+        }
+        if local && self.phase != Phase::Connected {
+            self.remove_local_watches(&server_path, watcher_type);
+            self.outputs
+                .push_back(Output::Reply(responder, Ok(Response::Empty)));
+            return;
+        }
+        // 3.8 servers know only Children, Data and Any; the persistent kinds are removed
+        // with Any and whatever else remains is registered again afterwards.
+        let wire_type = match watcher_type {
+            WatcherType::Persistent | WatcherType::PersistentRecursive => WatcherType::Any,
+            t => t,
+        };
+        let request = Request::RemoveWatches(WatchesRequest {
+            path: server_path.clone(),
+            watcher_type: wire_type as i32,
+        });
+        let post = Post::RemoveWatches {
+            path: server_path,
+            watcher_type,
+            local,
+        };
+        self.submit_with(now, request, responder, None, Some(post));
+    }
+
+    /// The application dropped a persistent watcher: forget it, and stop the server's
+    /// watch when nothing else of this client needs it.
+    pub fn forget_watcher(&mut self, now: Instant, watcher: WatcherId) {
+        let Some((kind, path)) = self.watches.remove_watcher(watcher) else {
+            return;
+        };
+        if !kind.is_persistent() || self.watches.has_persistent(&path) {
+            return;
+        }
+        if self.phase == Phase::Connected {
+            let request = Request::RemoveWatches(WatchesRequest {
+                path: path.clone(),
+                watcher_type: WatcherType::Any as i32,
+            });
+            self.send(now, request, None, None, None);
+            self.reregister(now, &path);
+        }
+    }
+
+    /// A connect attempt failed before any transport existed: like the Java client,
+    /// requests waiting for a connection fail with connection loss rather than wait.
+    pub fn handle_connect_failed(&mut self) {
+        if self.phase == Phase::Idle && !self.state.is_terminal() {
+            while let Some(q) = self.queued.pop_front() {
+                self.fail(q.responder, q.watch, Error::ConnectionLoss);
+            }
         }
     }
 
@@ -283,7 +396,7 @@ impl<R> Session<R> {
         }
         if self.phase == Phase::Connected && !self.closing {
             self.closing = true;
-            self.send(now, Request::CloseSession, Some(responder), None);
+            self.send(now, Request::CloseSession, Some(responder), None, None);
         } else {
             self.terminate(SessionState::Closed);
             self.outputs
@@ -299,8 +412,9 @@ impl<R> Session<R> {
         self.read_buf.clear();
         self.write_buf.clear();
         self.phase = Phase::Handshaking {
-            deadline: now + self.config.connect_timeout,
+            deadline: later(now, self.config.connect_timeout),
         };
+        let resume = self.seen_rw && !self.password.is_empty();
         let request = ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: self.last_zxid,
@@ -309,11 +423,11 @@ impl<R> Session<R> {
                 .session_timeout
                 .as_millis()
                 .min(i32::MAX as u128) as i32,
-            session_id: self.session_id,
-            password: if self.password.is_empty() {
-                vec![0; zk_proto::connect::PASSWORD_LEN]
-            } else {
+            session_id: if resume { self.session_id } else { 0 },
+            password: if resume {
                 self.password.clone()
+            } else {
+                vec![0; zk_proto::connect::PASSWORD_LEN]
             },
             read_only: Some(self.config.read_only),
         };
@@ -460,6 +574,7 @@ impl<R> Session<R> {
         request: Request,
         responder: Option<R>,
         watch: Option<WatchRegistration>,
+        post: Option<Post>,
     ) {
         let xid = self.take_xid();
         let opcode = request.opcode();
@@ -491,6 +606,7 @@ impl<R> Session<R> {
             opcode,
             responder,
             watch,
+            post,
         });
     }
 
@@ -510,6 +626,23 @@ impl<R> Session<R> {
         if self.state != state {
             self.state = state;
             self.outputs.push_back(Output::State(state));
+            // Persistent watchers hear about disconnects and reconnects: changes made
+            // meanwhile are not replayed for them (SetWatches2 has no catch-up for
+            // persistent watches), so a cache built on one must resync on reconnect.
+            if matches!(
+                state,
+                SessionState::Disconnected
+                    | SessionState::Connected
+                    | SessionState::ConnectedReadOnly
+            ) {
+                for watcher in self.watches.persistent_watchers() {
+                    self.outputs.push_back(Output::Watch {
+                        watcher,
+                        event: WatchedEvent::session(state),
+                        last: false,
+                    });
+                }
+            }
         }
     }
 
@@ -541,6 +674,7 @@ impl<R> Session<R> {
         self.negotiated = Duration::from_millis(response.timeout as u64);
         self.phase = Phase::Connected;
         let read_only = response.read_only == Some(true);
+        self.seen_rw |= !read_only;
         tracing::info!(
             session_id = format_args!("{:#x}", self.session_id),
             timeout_ms = response.timeout,
@@ -556,7 +690,7 @@ impl<R> Session<R> {
         }
         self.restore_watches(now);
         while let Some(q) = self.queued.pop_front() {
-            self.send(now, q.request, Some(q.responder), q.watch);
+            self.send(now, q.request, Some(q.responder), q.watch, q.post);
         }
         self.set_state(if read_only {
             SessionState::ConnectedReadOnly
@@ -566,34 +700,62 @@ impl<R> Session<R> {
         true
     }
 
-    /// Re-registers every watch with SetWatches (or SetWatches2 when persistent watches
-    /// exist, since pre-3.6 servers do not know it), in batches that fit a frame.
+    /// Re-registers every watch after a handshake.
     fn restore_watches(&mut self, now: Instant) {
         let lists = self.watches.lists();
-        if lists.is_empty() {
-            return;
+        self.send_set_watches(now, lists);
+    }
+
+    /// Re-registers what this client still watches on one path (after a removal that, on
+    /// a 3.8 server, may have taken more than it should).
+    fn reregister(&mut self, now: Instant, server_path: &str) {
+        if self.phase == Phase::Connected {
+            let lists = self.watches.lists_for(server_path);
+            self.send_set_watches(now, lists);
         }
-        let use_v2 = !lists.persistent.is_empty() || !lists.recursive.is_empty();
+    }
+
+    /// Sends SetWatches (or SetWatches2 when persistent watches exist, since pre-3.6
+    /// servers do not know it) in batches that fit a frame. Persistent watches go first:
+    /// a 3.8 server keeps one mode per (connection, path) and table, and a standard child
+    /// watch registered after a recursive one on the same path leaves both working.
+    fn send_set_watches(&mut self, now: Instant, lists: WatchLists) {
+        let persistent = WatchLists {
+            persistent: lists.persistent,
+            recursive: lists.recursive,
+            ..Default::default()
+        };
+        let standard = WatchLists {
+            data: lists.data,
+            exists: lists.exists,
+            child: lists.child,
+            ..Default::default()
+        };
         let limit = SET_WATCHES_BATCH.min(self.config.max_frame / 2).max(1);
-        for batch in split_watch_lists(lists, limit) {
-            let request = if use_v2 {
-                Request::SetWatches2(SetWatches2 {
-                    relative_zxid: self.last_zxid,
-                    data_watches: batch.data,
-                    exist_watches: batch.exists,
-                    child_watches: batch.child,
-                    persistent_watches: batch.persistent,
-                    persistent_recursive_watches: batch.recursive,
-                })
-            } else {
-                Request::SetWatches(SetWatches {
-                    relative_zxid: self.last_zxid,
-                    data_watches: batch.data,
-                    exist_watches: batch.exists,
-                    child_watches: batch.child,
-                })
-            };
-            self.send(now, request, None, None);
+        for (part, v2) in [(persistent, true), (standard, false)] {
+            if part.is_empty() {
+                continue;
+            }
+            for batch in split_watch_lists(part, limit) {
+                let request = if v2 {
+                    Request::SetWatches2(SetWatches2 {
+                        relative_zxid: self.last_zxid,
+                        data_watches: batch.data,
+                        exist_watches: batch.exists,
+                        child_watches: batch.child,
+                        persistent_watches: batch.persistent,
+                        persistent_recursive_watches: batch.recursive,
+                    })
+                } else {
+                    Request::SetWatches(SetWatches {
+                        relative_zxid: self.last_zxid,
+                        data_watches: batch.data,
+                        exist_watches: batch.exists,
+                        child_watches: batch.child,
+                    })
+                };
+                self.send(now, request, None, None, None);
+            }
         }
     }
 
@@ -639,7 +801,7 @@ impl<R> Session<R> {
         }
         let watched = WatchedEvent {
             event_type,
-            state: SessionState::Connected,
+            state: self.state,
             path: self.config.chroot.to_client(&event.path),
             zxid: header.zxid,
         };
@@ -719,6 +881,19 @@ impl<R> Session<R> {
             match registered {
                 Some(kind) => self.watches.add(kind, &w.path, w.watcher),
                 None => self.outputs.push_back(Output::Unwatch(w.watcher)),
+            }
+        }
+        let mut result = result;
+        if let Some(Post::RemoveWatches {
+            path,
+            watcher_type,
+            local,
+        }) = pending.post
+        {
+            if result.is_ok() || local {
+                self.remove_local_watches(&path, watcher_type);
+                self.reregister(self.last_send, &path);
+                result = Ok(Response::Empty);
             }
         }
         let closed = pending.opcode == OpCode::CloseSession;
@@ -808,7 +983,7 @@ impl<R> Session<R> {
 
     /// Removes local watchers (after a successful removeWatches, or a local removal) and
     /// tells each its removal event.
-    pub fn remove_local_watches(&mut self, server_path: &str, watcher_type: zk_proto::WatcherType) {
+    fn remove_local_watches(&mut self, server_path: &str, watcher_type: WatcherType) {
         let client_path = self.config.chroot.to_client(server_path);
         for (watcher, event_type) in self.watches.remove(server_path, watcher_type) {
             self.outputs.push_back(Output::Watch {
@@ -825,8 +1000,25 @@ impl<R> Session<R> {
     }
 
     /// Whether a watcher of `watcher_type` is registered locally on `server_path`.
-    pub fn has_local_watch(&self, server_path: &str, watcher_type: zk_proto::WatcherType) -> bool {
+    pub fn has_local_watch(&self, server_path: &str, watcher_type: WatcherType) -> bool {
         self.watches.contains(server_path, watcher_type)
+    }
+}
+
+/// `now + d`, saturating instead of overflowing on absurd durations.
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
+}
+
+/// Turns off the server-side watch of a read whose watch is kept locally.
+fn clear_watch_flag(request: &mut Request) {
+    match request {
+        Request::Exists(r)
+        | Request::GetData(r)
+        | Request::GetChildren(r)
+        | Request::GetChildren2(r) => r.watch = false,
+        _ => {}
     }
 }
 

@@ -215,15 +215,98 @@ impl WatchRegistry {
         }
     }
 
-    /// Every path with a watcher, per list, for SetWatches2 after a reconnect.
+    /// Whether a one-shot watch of `kind` on `path` is already served by a persistent watch
+    /// on the same path (so it must not be registered on the server, where it would replace
+    /// the persistent one on a 3.6–3.8 server).
+    pub fn covered_by_persistent(&self, kind: WatchKind, path: &str) -> bool {
+        match kind {
+            WatchKind::Data | WatchKind::Exists => {
+                self.persistent.contains_key(path) || self.recursive.contains_key(path)
+            }
+            WatchKind::Child => self.persistent.contains_key(path),
+            WatchKind::Persistent | WatchKind::PersistentRecursive => false,
+        }
+    }
+
+    /// Whether a persistent or recursive watch is registered on `path`.
+    pub fn has_persistent(&self, path: &str) -> bool {
+        self.persistent.contains_key(path) || self.recursive.contains_key(path)
+    }
+
+    /// Every persistent and recursive watcher.
+    pub fn persistent_watchers(&self) -> Vec<WatcherId> {
+        let mut ids: Vec<WatcherId> = self
+            .persistent
+            .values()
+            .chain(self.recursive.values())
+            .flatten()
+            .copied()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Removes one watcher wherever it is; its kind and path if it was registered.
+    pub fn remove_watcher(&mut self, watcher: WatcherId) -> Option<(WatchKind, String)> {
+        for kind in [
+            WatchKind::Data,
+            WatchKind::Exists,
+            WatchKind::Child,
+            WatchKind::Persistent,
+            WatchKind::PersistentRecursive,
+        ] {
+            let table = self.table(kind);
+            let found = table
+                .iter()
+                .find(|(_, ids)| ids.contains(&watcher))
+                .map(|(p, _)| p.clone());
+            if let Some(path) = found {
+                if let Some(ids) = table.get_mut(&path) {
+                    ids.retain(|&w| w != watcher);
+                    if ids.is_empty() {
+                        table.remove(&path);
+                    }
+                }
+                return Some((kind, path));
+            }
+        }
+        None
+    }
+
+    /// Every path with a watcher, per list, for SetWatches2 after a reconnect. One-shot
+    /// watches served by a persistent watch on the same path are left out.
     pub fn lists(&self) -> WatchLists {
-        let keys = |t: &HashMap<String, Vec<WatcherId>>| t.keys().cloned().collect::<Vec<_>>();
+        let keys = |t: &HashMap<String, Vec<WatcherId>>, kind: WatchKind| {
+            t.keys()
+                .filter(|p| !self.covered_by_persistent(kind, p))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
         WatchLists {
-            data: keys(&self.data),
-            exists: keys(&self.exists),
-            child: keys(&self.child),
-            persistent: keys(&self.persistent),
-            recursive: keys(&self.recursive),
+            data: keys(&self.data, WatchKind::Data),
+            exists: keys(&self.exists, WatchKind::Exists),
+            child: keys(&self.child, WatchKind::Child),
+            persistent: keys(&self.persistent, WatchKind::Persistent),
+            recursive: keys(&self.recursive, WatchKind::PersistentRecursive),
+        }
+    }
+
+    /// Like [`WatchRegistry::lists`], for one path.
+    pub fn lists_for(&self, path: &str) -> WatchLists {
+        let one = |t: &HashMap<String, Vec<WatcherId>>, kind: WatchKind| {
+            if t.contains_key(path) && !self.covered_by_persistent(kind, path) {
+                vec![path.to_owned()]
+            } else {
+                Vec::new()
+            }
+        };
+        WatchLists {
+            data: one(&self.data, WatchKind::Data),
+            exists: one(&self.exists, WatchKind::Exists),
+            child: one(&self.child, WatchKind::Child),
+            persistent: one(&self.persistent, WatchKind::Persistent),
+            recursive: one(&self.recursive, WatchKind::PersistentRecursive),
         }
     }
 

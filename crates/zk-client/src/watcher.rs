@@ -42,10 +42,15 @@ impl Future for OneshotWatcher {
     }
 }
 
-/// A persistent (or persistent recursive) watch: a stream of every event it sees. The
-/// stream ends after a removal event or after the session ends (the last item then is a
-/// session event). Dropping it stops delivery locally; call
-/// [`Client::remove_watches`](crate::Client::remove_watches) to also remove it on the server.
+/// A persistent (or persistent recursive) watch: a stream of every event it sees.
+///
+/// Besides node events it yields session events (`EventType::None`) when the connection
+/// drops (`Disconnected`) and comes back (`Connected`/`ConnectedReadOnly`): the server
+/// does not replay changes made meanwhile to persistent watches, so whoever builds a cache
+/// on one must re-read after a reconnect. The stream ends after a removal event or after
+/// the session ends (the last item then is an `Expired` or `Closed` session event).
+/// Dropping it stops the watch, on the server too once nothing else of this client needs
+/// it there.
 #[derive(Debug)]
 pub struct PersistentWatcher {
     rx: mpsc::UnboundedReceiver<WatchedEvent>,

@@ -90,9 +90,21 @@ async fn server_restart_within_the_timeout_keeps_session_ephemerals_and_watches(
         within("restored one-shot", data_watch).await.event_type,
         EventType::NodeDataChanged
     );
-    let ev = within("restored persistent", persistent.next())
-        .await
-        .unwrap();
+    // The persistent stream was told about the disconnect and the reconnect first.
+    let mut session_events = Vec::new();
+    let ev = loop {
+        let ev = within("restored persistent", persistent.next())
+            .await
+            .unwrap();
+        if ev.event_type != EventType::None {
+            break ev;
+        }
+        session_events.push(ev.state);
+    };
+    assert_eq!(
+        session_events,
+        [SessionState::Disconnected, SessionState::Connected]
+    );
     assert_eq!(ev.event_type, EventType::NodeDataChanged);
     assert!(c.metrics().disconnects >= 1);
 }
@@ -240,13 +252,15 @@ async fn killing_the_connected_ensemble_member_moves_the_session() {
         within("watch after fail-over", watch).await.event_type,
         EventType::NodeDataChanged
     );
-    assert_eq!(
-        within("recursive after fail-over", recursive.next())
+    let ev = loop {
+        let ev = within("recursive after fail-over", recursive.next())
             .await
-            .unwrap()
-            .event_type,
-        EventType::NodeDataChanged
-    );
+            .unwrap();
+        if ev.event_type != EventType::None {
+            break ev;
+        }
+    };
+    assert_eq!(ev.event_type, EventType::NodeDataChanged);
 }
 
 #[tokio::test]
@@ -389,4 +403,65 @@ async fn read_only_member_serves_reads_to_clients_that_allow_it() {
         .connect(&only)
         .await;
     assert!(matches!(refused, Err(Error::Connect(_))), "{refused:?}");
+}
+
+#[tokio::test]
+async fn requests_fail_fast_while_no_server_can_be_reached() {
+    let zk = apache().await;
+    let c = client(zk.connect_string()).await;
+    c.create("/w", b"", &CreateOptions::persistent())
+        .await
+        .unwrap();
+    let (_, _, watch) = c.get_and_watch_data("/w").await.unwrap();
+    zk.kill(0).await.unwrap();
+    wait_state(&c, SessionState::Disconnected).await;
+    assert_eq!(
+        within("fail fast", c.exists("/")).await,
+        Err(Error::ConnectionLoss)
+    );
+    // A local removal does not need the server.
+    within(
+        "local removal",
+        c.remove_watches("/w", zk_client::WatcherType::Data, true),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        within("removal event", watch).await.event_type,
+        EventType::DataWatchRemoved
+    );
+}
+
+#[tokio::test]
+async fn session_events_report_every_transition() {
+    let zk = apache().await;
+    let proxy = FaultProxy::start(zk.client_addr(0)).await.unwrap();
+    let c = client(&proxy.addr().to_string()).await;
+    let mut events = c.session_events();
+    proxy.drop_connections();
+    assert_eq!(
+        within("disconnect", events.next()).await,
+        Some(SessionState::Disconnected)
+    );
+    assert_eq!(
+        within("reconnect", events.next()).await,
+        Some(SessionState::Connected)
+    );
+    c.close().await.unwrap();
+    assert_eq!(
+        within("close", events.next()).await,
+        Some(SessionState::Closed)
+    );
+}
+
+#[tokio::test]
+async fn absurd_timeouts_do_not_break_the_client() {
+    let zk = apache().await;
+    let c = Client::builder()
+        .connect_timeout(Duration::MAX)
+        .reconnect_backoff(Duration::MAX, Duration::MAX)
+        .connect(zk.connect_string())
+        .await
+        .unwrap();
+    assert!(c.exists("/").await.unwrap().is_some());
 }

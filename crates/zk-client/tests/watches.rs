@@ -295,3 +295,48 @@ async fn watch_event_arrives_before_any_later_reply_that_observes_the_change() {
     watcher.set_data("/o", b"self", None).await.unwrap();
     assert!(w.now_or_never().is_some());
 }
+
+#[tokio::test]
+async fn one_shot_watch_on_a_persistently_watched_path_leaves_the_persistent_watch_intact() {
+    let zk = apache().await;
+    let c = client(zk.connect_string()).await;
+    c.create("/p", b"", &CreateOptions::persistent())
+        .await
+        .unwrap();
+    let mut persistent = c.add_watch("/p", AddWatchMode::Persistent).await.unwrap();
+    let (_, _, once) = c.get_and_watch_data("/p").await.unwrap();
+    let other = client(zk.connect_string()).await;
+    for i in 0..3u8 {
+        other.set_data("/p", &[i], None).await.unwrap();
+    }
+    assert_eq!(
+        within("one-shot", once).await.event_type,
+        EventType::NodeDataChanged
+    );
+    for _ in 0..3 {
+        let ev = within("persistent", persistent.next()).await.unwrap();
+        assert_eq!(ev.event_type, EventType::NodeDataChanged);
+    }
+}
+
+#[tokio::test]
+async fn dropping_a_persistent_watch_stops_it_on_the_server() {
+    let zk = apache().await;
+    let c = client(zk.connect_string()).await;
+    c.create("/p", b"", &CreateOptions::persistent())
+        .await
+        .unwrap();
+    let watch = c
+        .add_watch("/p", AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    drop(watch);
+    // The next event finds nobody listening; the client then removes the server's watch.
+    c.set_data("/p", b"x", None).await.unwrap();
+    wait_until_async("server watch removed", || async {
+        zk.four_letter(0, "wchs")
+            .await
+            .is_ok_and(|s| s.contains("Total watches:0"))
+    })
+    .await;
+}

@@ -173,11 +173,10 @@ pub fn create(
         return Err(ErrorCode::Unimplemented);
     }
     match (opcode, ttl) {
-        (OpCode::CreateTtl, Some(ttl)) => {
-            if !mode.is_ttl() || ttl <= 0 || ttl > MAX_TTL {
-                return Err(ErrorCode::BadArguments);
-            }
+        (OpCode::CreateTtl, Some(ttl)) if !mode.is_ttl() || ttl <= 0 || ttl > MAX_TTL => {
+            return Err(ErrorCode::BadArguments)
         }
+        (OpCode::CreateTtl, Some(_)) => {}
         // A TTL mode needs createTTL; createContainer needs the container mode.
         _ if mode.is_ttl() => return Err(ErrorCode::BadArguments),
         (OpCode::CreateContainer, _) if !mode.is_container() => {

@@ -8,7 +8,7 @@ use zk_proto::frame::{write_frame, FrameDecoder};
 use zk_proto::ops::{PathRequest, PathWatchRequest};
 use zk_proto::{
     ConnectRequest, ConnectResponse, Decode, Encode, EventType, OpCode, ReplyHeader, Request,
-    RequestHeader, Response, Stat, WatcherEvent,
+    RequestHeader, Response, Stat, WatcherEvent, WatcherType,
 };
 
 use super::*;
@@ -512,4 +512,194 @@ fn set_watches_are_split_to_fit_frames() {
         let bytes: usize = b.data.iter().map(|p| p.len() + 4).sum();
         assert!(bytes <= 64 * 1024);
     }
+}
+
+fn connect_response(session_id: i64, read_only: bool) -> ConnectResponse {
+    ConnectResponse {
+        protocol_version: 0,
+        timeout: 30_000,
+        session_id,
+        password: vec![3; 16],
+        read_only: Some(read_only),
+    }
+}
+
+#[test]
+fn a_session_first_made_on_a_read_only_server_is_not_resumed() {
+    let now = Instant::now();
+    let mut cfg = config();
+    cfg.read_only = true;
+    let mut s = Session::new(cfg, now);
+    s.start_handshake(now);
+    written(&mut s);
+    feed(&mut s, now, |b| connect_response(0x77, true).encode(b));
+    assert_eq!(s.state(), SessionState::ConnectedReadOnly);
+    s.handle_transport_lost();
+    s.start_handshake(now);
+    let mut hs = written(&mut s);
+    let req = ConnectRequest::decode(&mut hs[0]).unwrap();
+    assert_eq!((req.session_id, req.password.clone()), (0, vec![0; 16]));
+    // Once a read-write server accepted the session, it is resumed from then on.
+    feed(&mut s, now, |b| connect_response(0x88, false).encode(b));
+    s.handle_transport_lost();
+    s.start_handshake(now);
+    let mut hs = written(&mut s);
+    let req = ConnectRequest::decode(&mut hs[0]).unwrap();
+    assert_eq!((req.session_id, req.password), (0x88, vec![3; 16]));
+}
+
+#[test]
+fn persistent_watchers_hear_about_disconnects_and_reconnects() {
+    let now = Instant::now();
+    let mut s = connected(now);
+    let w = WatchRegistration {
+        kind: WatchKind::Persistent,
+        path: "/p".into(),
+        watcher: WatcherId(5),
+    };
+    s.submit(
+        now,
+        Request::AddWatch(zk_proto::ops::AddWatchRequest {
+            path: "/p".into(),
+            mode: 0,
+        }),
+        1,
+        Some(w),
+    );
+    requests(&mut s);
+    reply(&mut s, now, 1, 3, 0, Response::AddWatch(0));
+    outputs(&mut s);
+    s.handle_transport_lost();
+    assert!(outputs(&mut s).iter().any(|o| matches!(o,
+        Output::Watch { watcher: WatcherId(5), event, last: false }
+            if event.event_type == EventType::None && event.state == SessionState::Disconnected)));
+    s.start_handshake(now);
+    written(&mut s);
+    feed(&mut s, now, |b| connect_response(0x55, false).encode(b));
+    assert!(outputs(&mut s).iter().any(|o| matches!(o,
+        Output::Watch { watcher: WatcherId(5), event, last: false }
+            if event.state == SessionState::Connected)));
+}
+
+#[test]
+fn requests_waiting_for_a_connection_fail_when_a_connect_attempt_fails() {
+    let now = Instant::now();
+    let mut s = connected(now);
+    s.handle_transport_lost();
+    outputs(&mut s);
+    s.submit(now, get_data("/a", false), 9, None);
+    assert!(outputs(&mut s).is_empty());
+    s.handle_connect_failed();
+    assert!(matches!(
+        outputs(&mut s).as_slice(),
+        [Output::Reply(9, Err(Error::ConnectionLoss))]
+    ));
+}
+
+#[test]
+fn local_watch_removal_happens_before_later_replies_register_new_watches() {
+    let now = Instant::now();
+    let mut s = connected(now);
+    let reg = |id| WatchRegistration {
+        kind: WatchKind::Data,
+        path: "/r".into(),
+        watcher: WatcherId(id),
+    };
+    s.submit(now, get_data("/r", true), 1, Some(reg(1)));
+    requests(&mut s);
+    reply(&mut s, now, 1, 3, 0, data_response());
+    outputs(&mut s);
+    s.remove_watches(now, "/r".into(), WatcherType::Data, false, 2);
+    s.submit(now, get_data("/r", true), 3, Some(reg(2)));
+    requests(&mut s);
+    // Both replies arrive in one read.
+    let mut frames = BytesMut::new();
+    write_frame(&mut frames, |b| {
+        ReplyHeader {
+            xid: 2,
+            zxid: 3,
+            err: 0,
+        }
+        .encode(b)
+    });
+    write_frame(&mut frames, |b| {
+        ReplyHeader {
+            xid: 3,
+            zxid: 3,
+            err: 0,
+        }
+        .encode(b);
+        data_response().encode_body(b);
+    });
+    s.read_buf().put_slice(&frames);
+    s.handle_input(now);
+    let outs = outputs(&mut s);
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Watch {
+            watcher: WatcherId(1),
+            ..
+        }
+    )));
+    assert!(!outs.iter().any(|o| matches!(
+        o,
+        Output::Watch {
+            watcher: WatcherId(2),
+            ..
+        }
+    )));
+    assert!(s.has_local_watch("/r", WatcherType::Data));
+}
+
+#[test]
+fn one_shot_watch_under_a_persistent_watch_is_kept_locally() {
+    let now = Instant::now();
+    let mut s = connected(now);
+    s.submit(
+        now,
+        Request::AddWatch(zk_proto::ops::AddWatchRequest {
+            path: "/p".into(),
+            mode: 0,
+        }),
+        1,
+        Some(WatchRegistration {
+            kind: WatchKind::Persistent,
+            path: "/p".into(),
+            watcher: WatcherId(1),
+        }),
+    );
+    requests(&mut s);
+    reply(&mut s, now, 1, 3, 0, Response::AddWatch(0));
+    s.submit(
+        now,
+        get_data("/p", true),
+        2,
+        Some(WatchRegistration {
+            kind: WatchKind::Data,
+            path: "/p".into(),
+            watcher: WatcherId(2),
+        }),
+    );
+    let sent = requests(&mut s);
+    assert!(matches!(&sent[0], (_, Request::GetData(r)) if !r.watch));
+    reply(&mut s, now, 2, 3, 0, data_response());
+    outputs(&mut s);
+    notify(&mut s, now, EventType::NodeDataChanged, "/p");
+    let outs = outputs(&mut s);
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Watch {
+            watcher: WatcherId(2),
+            last: true,
+            ..
+        }
+    )));
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Watch {
+            watcher: WatcherId(1),
+            last: false,
+            ..
+        }
+    )));
 }
