@@ -584,15 +584,14 @@ impl ServerCore {
                 })
             }
             Request::Delete(r) => self.write(conn, session, xid, now, Shape::Empty, |v, c| {
-                prep::delete(v, c, &r, false)
+                prep::delete(v, c, &r)
             }),
-            Request::DeleteContainer(r) => {
-                let req = DeleteRequest {
-                    path: r.path,
-                    version: -1,
-                };
-                self.write(conn, session, xid, now, Shape::Empty, |v, c| {
-                    prep::delete(v, c, &req, true)
+            // Apache answers every client-sent deleteContainer with BADARGUMENTS (its
+            // ContainerManager submits them internally); containers are cleaned up by
+            // `tick` here.
+            Request::DeleteContainer(_) => {
+                self.write(conn, session, xid, now, Shape::Empty, |_, _| {
+                    Err(ErrorCode::BadArguments)
                 })
             }
             Request::SetData(r) => self.write(conn, session, xid, now, Shape::Stat, |v, c| {

@@ -204,9 +204,11 @@ pub fn create(
     ) {
         return Err(ErrorCode::NoChildrenForEphemerals);
     }
+    // Only createContainer makes a container: Apache 3.8 accepts the container flag on
+    // create/create2 but records no container owner, leaving a plain persistent node.
     let owner = if mode.is_ephemeral() {
         ctx.session_id
-    } else if mode.is_container() {
+    } else if mode.is_container() && opcode == OpCode::CreateContainer {
         CONTAINER_OWNER
     } else if let (true, Some(ttl)) = (mode.is_ttl(), ttl) {
         ttl_owner(ttl)
@@ -248,33 +250,18 @@ pub fn create(
     Ok((txn, Done::Create(path, stat)))
 }
 
-/// delete (2); with `container`, deleteContainer (20): no ACL check, no version, refuses
-/// session-owned nodes with BADVERSION.
-pub fn delete(view: &mut View, ctx: &Ctx, req: &DeleteRequest, container: bool) -> Prepped {
+/// delete (2).
+pub fn delete(view: &mut View, ctx: &Ctx, req: &DeleteRequest) -> Prepped {
     let parent_path = raw_parent(&req.path)?;
     if SYSTEM_PATHS.contains(&req.path.as_str()) {
         return Err(ErrorCode::BadArguments);
     }
     let parent = view.get(parent_path).ok_or(ErrorCode::NoNode)?;
-    if !container {
-        check_perm(&parent, ctx, perms::DELETE)?;
-    }
+    check_perm(&parent, ctx, perms::DELETE)?;
     let node = view.get(&req.path).ok_or(ErrorCode::NoNode)?;
-    if container {
-        if node.num_children > 0 {
-            return Err(ErrorCode::NotEmpty);
-        }
-        if matches!(
-            NodeKind::of(node.stat.ephemeral_owner),
-            NodeKind::Ephemeral(_)
-        ) {
-            return Err(ErrorCode::BadVersion);
-        }
-    } else {
-        check_version(node.stat.version, req.version)?;
-        if node.num_children > 0 {
-            return Err(ErrorCode::NotEmpty);
-        }
+    check_version(node.stat.version, req.version)?;
+    if node.num_children > 0 {
+        return Err(ErrorCode::NotEmpty);
     }
     let mut parent = parent;
     parent.num_children -= 1;
@@ -363,7 +350,7 @@ pub fn multi(tree: &DataTree, ctx: &Ctx, ops: &[MultiOp]) -> (Txn, Vec<MultiResu
                 };
                 create(&mut view, ctx, OpCode::CreateTtl, &req, Some(r.ttl))
             }
-            MultiOp::Delete(r) => delete(&mut view, ctx, r, false),
+            MultiOp::Delete(r) => delete(&mut view, ctx, r),
             MultiOp::SetData(r) => set_data(&mut view, ctx, r),
             MultiOp::Check(r) => check(&mut view, ctx, r),
             MultiOp::GetChildren(_) | MultiOp::GetData(_) => Err(ErrorCode::MarshallingError),
