@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need (Apache
-# ZooKeeper from Debian, cargo-nextest if missing), checks formatting and lints, then runs
-# every test and doctest. Tests start their own servers; nothing needs to be running.
+# ZooKeeper from Debian, the kazoo Python client, cargo-nextest if missing), checks
+# formatting and lints, then runs every test and doctest. Tests start their own servers;
+# nothing needs to be running.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/zk-apache.sh install
+# The Python kazoo client tests the bundled server as a real third-party client would.
+if ! python3 -c "import kazoo" >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check kazoo
+fi
 if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi

@@ -1,0 +1,151 @@
+//! Clients we did not write, against the bundled server: the Java `zkCli.sh` from the
+//! Debian package and the Python `kazoo` client. Each runs the same script against Apache
+//! ZooKeeper 3.8 and against zk-server; the outputs must match once times, ports and
+//! session ids are normalised.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::process::Command;
+use zkmesh_tests::{Kind, Server};
+
+fn clients_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients")
+}
+
+async fn run(program: &str, args: &[String], stdin: Option<&str>) -> (bool, String) {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
+        use tokio::io::AsyncWriteExt;
+        input.write_all(text.as_bytes()).await.expect("write stdin");
+    }
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        child.wait_with_output(),
+    )
+    .await
+    .expect("client timed out")
+    .expect("client output");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// zkCli output without what differs between runs: times, addresses, banner and logging
+/// lines, and the order of `whoami` entries (a set on the server).
+fn normalise_cli(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| {
+            !(l.starts_with("ctime")
+                || l.starts_with("mtime")
+                || l.starts_with("Connecting")
+                || l.starts_with("SLF4J")
+                || l.starts_with("Welcome")
+                || l.starts_with("JLine"))
+        })
+        .map(str::to_owned)
+        .collect();
+    if let Some(i) = lines.iter().position(|l| l == "Auth scheme: User") {
+        let end = lines[i + 1..]
+            .iter()
+            .position(|l| l.is_empty() || !l.contains(": "))
+            .map_or(lines.len(), |n| i + 1 + n);
+        lines[i + 1..end].sort();
+    }
+    lines
+}
+
+fn assert_same(what: &str, apache: &[String], bundled: &[String]) {
+    let n = apache.len().max(bundled.len());
+    let diffs: Vec<String> = (0..n)
+        .filter(|&i| apache.get(i) != bundled.get(i))
+        .map(|i| {
+            format!(
+                "line {i}:\n  apache : {:?}\n  bundled: {:?}",
+                apache.get(i),
+                bundled.get(i)
+            )
+        })
+        .collect();
+    assert!(
+        diffs.is_empty(),
+        "{what}: zk-server differs from Apache:\n{}\n--- apache output:\n{}",
+        diffs.join("\n"),
+        apache.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn zkcli_script_runs_the_same_on_both_servers() {
+    let script = std::fs::read_to_string(clients_dir().join("zkcli_script.txt")).expect("script");
+    let cli = "/usr/share/zookeeper/bin/zkCli.sh";
+    assert!(
+        std::path::Path::new(cli).exists(),
+        "{cli} missing: run scripts/zk-apache.sh install"
+    );
+    let mut outputs = Vec::new();
+    for kind in [Kind::Apache, Kind::Bundled] {
+        let server = Server::start(kind).await;
+        let (_, text) = run(
+            cli,
+            &["-server".into(), server.connect_string()],
+            Some(&script),
+        )
+        .await;
+        outputs.push(normalise_cli(&text));
+    }
+    assert!(
+        outputs[0].iter().any(|l| l == "Node already exists: /cli"),
+        "zkCli did not run the script:\n{}",
+        outputs[0].join("\n")
+    );
+    assert_same("zkCli", &outputs[0], &outputs[1]);
+}
+
+#[tokio::test]
+async fn kazoo_scenario_runs_the_same_on_both_servers() {
+    let (ok, text) = run("python3", &["-c".into(), "import kazoo".into()], None).await;
+    assert!(
+        ok,
+        "kazoo is not installed (pip install kazoo; scripts/test.sh does): {text}"
+    );
+    let script = clients_dir()
+        .join("kazoo_scenario.py")
+        .display()
+        .to_string();
+    let mut outputs = Vec::new();
+    for kind in [Kind::Apache, Kind::Bundled] {
+        let server = Server::start(kind).await;
+        let mut cmd = Command::new("python3");
+        cmd.arg(&script)
+            .arg(server.connect_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+            .await
+            .expect("kazoo timed out")
+            .expect("kazoo output");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success() && stdout.contains("kazoo scenario: ok"),
+            "kazoo scenario failed against {kind:?}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        outputs.push(stdout.lines().map(str::to_owned).collect::<Vec<_>>());
+    }
+    assert_same("kazoo", &outputs[0], &outputs[1]);
+}
