@@ -5,6 +5,8 @@
 
 pub mod raw;
 
+pub use raw::RawConnExt;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -201,3 +201,19 @@ fn render_body(body: &Option<Response>) -> String {
         Some(other) => format!("{other:?}"),
     }
 }
+
+/// Extra checks on a raw connection.
+#[allow(async_fn_in_trait)]
+pub trait RawConnExt {
+    /// Whether the server closed the connection without sending anything first.
+    async fn closed_without_reply(&mut self) -> bool;
+}
+
+impl RawConnExt for RawConn {
+    async fn closed_without_reply(&mut self) -> bool {
+        matches!(
+            self.next_within(OpCode::Ping, Duration::from_secs(5)).await,
+            Reply::Closed
+        )
+    }
+}
