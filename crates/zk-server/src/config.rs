@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub container_check_interval_ms: Option<u64>,
     /// `zookeeper.DigestAuthenticationProvider.superDigest`.
     pub super_digest: Option<String>,
+    /// `snapCount`.
+    pub snap_count: Option<u64>,
     /// Keys that were not understood.
     pub unknown_keys: Vec<String>,
 }
@@ -137,6 +139,7 @@ impl ServerConfig {
                 "--min-session-timeout" => pairs.push(("minSessionTimeout", value)),
                 "--max-session-timeout" => pairs.push(("maxSessionTimeout", value)),
                 "--max-frame" => pairs.push(("jute.maxbuffer", value)),
+                "--snap-count" => pairs.push(("snapCount", value)),
                 "--4lw" => pairs.push(("4lw.commands.whitelist", value)),
                 other => return Err(ServerError::Config(format!("unknown flag {other}"))),
             }
@@ -183,10 +186,10 @@ impl ServerConfig {
             b = b.super_digest(d.clone());
         }
         if let Some(dir) = &self.data_dir {
-            return Err(ServerError::Config(format!(
-                "dataDir={}: durable mode is not available yet; run in memory",
-                dir.display()
-            )));
+            b = b.data_dir(dir.clone());
+        }
+        if let Some(n) = self.snap_count {
+            b = b.snap_count(n);
         }
         Ok(b)
     }

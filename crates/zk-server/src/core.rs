@@ -61,6 +61,10 @@ pub struct CoreConfig {
     pub super_digest: Option<String>,
     /// Four-letter words allowed (`4lw.commands.whitelist`); `*` allows all.
     pub four_letter_words: Vec<String>,
+    /// Whether txns are journaled for a durable log (see [`ServerCore::take_records`]).
+    pub durable: bool,
+    /// Txns between snapshots (Apache's `snapCount`).
+    pub snap_count: u64,
 }
 
 impl Default for CoreConfig {
@@ -75,6 +79,8 @@ impl Default for CoreConfig {
             container_check_interval: Duration::from_secs(60),
             super_digest: None,
             four_letter_words: vec!["srvr".to_owned()],
+            durable: false,
+            snap_count: 100_000,
         }
     }
 }
@@ -184,6 +190,8 @@ pub struct ServerCore {
     next_container_check: Instant,
     pub(crate) stats: ServerStats,
     pub(crate) started: Instant,
+    records: bytes::BytesMut,
+    txns_since_snapshot: u64,
 }
 
 /// Which reply a write sends on success.
@@ -218,7 +226,31 @@ impl ServerCore {
             events: Vec::new(),
             stats: ServerStats::default(),
             started: now.mono,
+            records: bytes::BytesMut::new(),
+            txns_since_snapshot: 0,
         }
+    }
+
+    /// The log records of txns committed since the last call, with the highest zxid among
+    /// them (durable mode only). Replies that depend on them must not be released before
+    /// they are durable.
+    pub fn take_records(&mut self) -> Option<(Bytes, i64)> {
+        if self.records.is_empty() {
+            return None;
+        }
+        Some((self.records.split().freeze(), self.tree.last_zxid()))
+    }
+
+    /// A snapshot of the tree when `snap_count` txns were committed since the last one.
+    pub fn take_snapshot(&mut self) -> Option<(Bytes, i64)> {
+        if !self.config.durable || self.txns_since_snapshot < self.config.snap_count {
+            return None;
+        }
+        self.txns_since_snapshot = 0;
+        Some((
+            crate::persist::encode_snapshot(&self.tree),
+            self.tree.last_zxid(),
+        ))
     }
 
     /// The tree (read-only).
@@ -750,6 +782,10 @@ impl ServerCore {
             zxid: self.tree.last_zxid() + 1,
             time: now.wall_ms,
         };
+        if self.config.durable {
+            crate::persist::encode_record(&mut self.records, &header, &txn);
+            self.txns_since_snapshot += 1;
+        }
         let mut events = std::mem::take(&mut self.events);
         events.clear();
         if let Err(e) = self.tree.apply(&header, &txn, &mut events) {

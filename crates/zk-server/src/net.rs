@@ -5,7 +5,7 @@
 //! is allocated for it), four-letter-word detection, and write coalescing. Owns no
 //! protocol decision.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use zk_proto::frame::FrameDecoder;
 
 use crate::core::{Now, Output, ServerCore, ServerStats};
 use crate::fourlw;
+use crate::persist::Journal;
 use crate::watches::ConnId;
 
 /// Messages to the core task.
@@ -75,12 +76,19 @@ pub(crate) enum ConnMsg {
 }
 
 /// Runs the core until `inputs` closes or `shutdown` flips.
+///
+/// With a journal, every batch's txns are handed to the log writer, and the batch's
+/// outputs are held until the writer reports them durable; outputs leave in order, so a
+/// later read never overtakes an earlier write's reply.
 pub(crate) async fn run_core(
     mut core: ServerCore,
     mut inputs: mpsc::UnboundedReceiver<Input>,
     mut shutdown: watch::Receiver<bool>,
+    journal: Option<Journal>,
 ) {
     let mut conns: HashMap<ConnId, mpsc::UnboundedSender<ConnMsg>> = HashMap::new();
+    let mut held: VecDeque<(i64, Output)> = VecDeque::new();
+    let mut durable = journal.as_ref().map(Journal::durable);
     loop {
         let deadline = tokio::time::Instant::from_std(core.next_deadline());
         tokio::select! {
@@ -96,25 +104,64 @@ pub(crate) async fn run_core(
                 }
             }
             _ = tokio::time::sleep_until(deadline) => core.tick(Now::system()),
-            _ = shutdown.changed() => break,
-        }
-        while let Some(output) = core.poll_output() {
-            match output {
-                Output::Send { conn, frame } => {
-                    if let Some(tx) = conns.get(&conn) {
-                        let _ = tx.send(ConnMsg::Frame(frame));
-                    }
-                }
-                Output::Close { conn } => {
-                    if let Some(tx) = conns.remove(&conn) {
-                        let _ = tx.send(ConnMsg::Close);
-                    }
+            changed = wait_durable(&mut durable) => {
+                if !changed {
+                    tracing::error!("log writer stopped; no further replies are released");
+                    durable = None;
                 }
             }
+            _ = shutdown.changed() => break,
+        }
+        if let Some(journal) = &journal {
+            if let Some((records, zxid)) = core.take_records() {
+                journal.append(records, zxid);
+            }
+            if let Some((snapshot, zxid)) = core.take_snapshot() {
+                journal.snapshot(snapshot, zxid);
+            }
+        }
+        let required = core.tree().last_zxid();
+        while let Some(output) = core.poll_output() {
+            held.push_back((required, output));
+        }
+        let durable_zxid = match (&journal, &durable) {
+            (None, _) => i64::MAX,
+            (Some(_), Some(rx)) => *rx.borrow(),
+            (Some(_), None) => i64::MIN,
+        };
+        while held.front().is_some_and(|(z, _)| *z <= durable_zxid) {
+            let Some((_, output)) = held.pop_front() else {
+                break;
+            };
+            dispatch(&mut conns, output);
         }
     }
     for tx in conns.values() {
         let _ = tx.send(ConnMsg::Close);
+    }
+}
+
+/// Completes when the durable zxid moves (true) or the writer is gone (false); never
+/// without a journal.
+async fn wait_durable(durable: &mut Option<watch::Receiver<i64>>) -> bool {
+    match durable {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
+fn dispatch(conns: &mut HashMap<ConnId, mpsc::UnboundedSender<ConnMsg>>, output: Output) {
+    match output {
+        Output::Send { conn, frame } => {
+            if let Some(tx) = conns.get(&conn) {
+                let _ = tx.send(ConnMsg::Frame(frame));
+            }
+        }
+        Output::Close { conn } => {
+            if let Some(tx) = conns.remove(&conn) {
+                let _ = tx.send(ConnMsg::Close);
+            }
+        }
     }
 }
 

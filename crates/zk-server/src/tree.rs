@@ -280,6 +280,66 @@ impl DataTree {
         self.nodes.iter()
     }
 
+    /// Rebuilds a tree from a snapshot's parts: the children lists and every index are
+    /// derived from the nodes. Fails if a node's parent is missing.
+    pub fn restore(
+        last_zxid: i64,
+        sessions: BTreeMap<i64, i32>,
+        nodes: Vec<(String, Option<Bytes>, Vec<Acl>, StoredStat)>,
+    ) -> Result<DataTree, String> {
+        let mut tree = DataTree {
+            nodes: HashMap::with_capacity(nodes.len()),
+            ephemerals: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            sessions,
+            acls: HashMap::new(),
+            last_zxid,
+            data_size: 0,
+        };
+        for (path, data, acl, stat) in nodes {
+            let acl = tree.intern_acl(acl);
+            match NodeKind::of(stat.ephemeral_owner) {
+                NodeKind::Ephemeral(owner) => {
+                    tree.ephemerals
+                        .entry(owner)
+                        .or_default()
+                        .insert(path.clone());
+                }
+                NodeKind::Container => {
+                    tree.containers.insert(path.clone());
+                }
+                NodeKind::Ttl(_) => {
+                    tree.ttls.insert(path.clone());
+                }
+                NodeKind::Persistent => {}
+            }
+            tree.data_size += (path.len() + data.as_ref().map_or(0, |d| d.len())) as u64;
+            tree.nodes.insert(
+                path,
+                Node {
+                    data,
+                    acl,
+                    stat,
+                    children: BTreeSet::new(),
+                },
+            );
+        }
+        let paths: Vec<String> = tree.nodes.keys().filter(|p| *p != "/").cloned().collect();
+        for path in paths {
+            let parent_path = parent(&path).ok_or_else(|| format!("bad path {path}"))?;
+            let parent_node = tree
+                .nodes
+                .get_mut(parent_path)
+                .ok_or_else(|| format!("{path} has no parent in the snapshot"))?;
+            parent_node.children.insert(basename(&path).into());
+        }
+        if !tree.nodes.contains_key("/") {
+            return Err("snapshot has no root".into());
+        }
+        Ok(tree)
+    }
+
     /// Applies one txn, appending the events it causes to `events` in order.
     pub fn apply(
         &mut self,

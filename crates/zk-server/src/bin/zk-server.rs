@@ -1,10 +1,12 @@
 //! The bundled ZooKeeper-compatible server.
 //!
 //! ```text
-//! zk-server [--port 2181] [--address 0.0.0.0] [--tick-time 2000]
+//! zk-server [--port 2181] [--address 0.0.0.0] [--data-dir DIR] [--tick-time 2000]
 //!           [--min-session-timeout MS] [--max-session-timeout MS] [--max-frame BYTES]
-//!           [--4lw ruok,srvr,...] [--config zoo.cfg]
+//!           [--snap-count N] [--4lw ruok,srvr,...] [--config zoo.cfg]
 //! ```
+//! Without `--data-dir` everything is kept in memory; with it, writes are logged and
+//! fsync'd before they are acknowledged and recovered on restart.
 //! Logs one `zk-server ready` line with the bound address once it serves, and shuts down
 //! cleanly on SIGTERM or Ctrl-C. `RUST_LOG` sets the log level (default `info`).
 
@@ -12,9 +14,9 @@ use zk_server::config::ServerConfig;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: zk-server [--port N] [--address IP] [--tick-time MS] [--min-session-timeout MS]\n\
-         \x20                [--max-session-timeout MS] [--max-frame BYTES] [--4lw WORDS]\n\
-         \x20                [--config zoo.cfg]"
+        "usage: zk-server [--port N] [--address IP] [--data-dir DIR] [--tick-time MS]\n\
+         \x20                [--min-session-timeout MS] [--max-session-timeout MS]\n\
+         \x20                [--max-frame BYTES] [--snap-count N] [--4lw WORDS] [--config zoo.cfg]"
     );
     std::process::exit(2)
 }
