@@ -17,6 +17,8 @@
 #   ZK_TICK_TIME      tickTime in ms (default 2000)
 #   ZK_START_TIMEOUT  seconds to wait for members to serve (default 60)
 #   ZK_JAVA_OPTS      extra JVM options appended to the defaults
+#   ZK_JVM_OPTS       replaces the test-oriented heap/GC/JIT defaults (small heap, C1 only,
+#                     for fast start); benchmarks set production-like options here
 #   ZK_EXTRA_CONFIG   extra zoo.cfg lines (newline-separated) appended to each member's config
 #   ZK_OWNER_PID      if set, a watchdog SIGKILLs the cluster once that pid exits
 #
@@ -210,7 +212,7 @@ launch_member() {
     # shellcheck disable=SC2086
     {
         echo "==== $(date '+%F %T') starting member $i"
-        exec java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k \
+        exec java ${ZK_JVM_OPTS:--Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k} \
             -Dzookeeper.extendedTypesEnabled=true \
             -Dznode.container.checkIntervalMs=1000 \
             -Dzookeeper.admin.enableServer=false \

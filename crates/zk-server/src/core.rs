@@ -5,7 +5,7 @@
 //! Inputs: [`ServerCore::accept`], [`ServerCore::receive`] (one client frame),
 //! [`ServerCore::disconnected`], [`ServerCore::tick`]. Outputs, polled after any input with
 //! [`ServerCore::poll_output`]: frames to send to a connection and connections to close, in
-//! the order they must happen. The tokio shell ([`crate::net`]) owns the sockets.
+//! the order they must happen. The tokio shell (the private `net` module) owns the sockets.
 //!
 //! # Request pipeline
 //! Requests are handled one at a time, in arrival order, which gives ZooKeeper's ordering

@@ -85,6 +85,7 @@ pub struct ApacheZkOptions {
     tick_time: Option<Duration>,
     start_timeout: Duration,
     java_opts: Option<String>,
+    jvm_opts: Option<String>,
     extra_config: Vec<String>,
 }
 
@@ -96,6 +97,7 @@ impl ApacheZkOptions {
             tick_time: None,
             start_timeout: Duration::from_secs(60),
             java_opts: None,
+            jvm_opts: None,
             extra_config: Vec::new(),
         }
     }
@@ -116,6 +118,14 @@ impl ApacheZkOptions {
     /// Extra JVM options appended to the defaults (e.g. `-Dzookeeper.foo=1`).
     pub fn java_opts(mut self, opts: impl Into<String>) -> Self {
         self.java_opts = Some(opts.into());
+        self
+    }
+
+    /// Replaces the test-oriented JVM defaults (a 256 MiB heap, serial GC and the C1
+    /// compiler only, chosen for a fast start) — e.g. `-Xmx1g` for a benchmark that must
+    /// measure Apache ZooKeeper at its best.
+    pub fn jvm_opts(mut self, opts: impl Into<String>) -> Self {
+        self.jvm_opts = Some(opts.into());
         self
     }
 
@@ -402,6 +412,9 @@ impl ApacheZk {
         }
         if let Some(opts) = &self.opts.java_opts {
             cmd.env("ZK_JAVA_OPTS", opts);
+        }
+        if let Some(opts) = &self.opts.jvm_opts {
+            cmd.env("ZK_JVM_OPTS", opts);
         }
         if !self.opts.extra_config.is_empty() {
             cmd.env("ZK_EXTRA_CONFIG", self.opts.extra_config.join("\n"));

@@ -1,0 +1,329 @@
+//! Server benchmark: the same client (zk-client) and workloads as the client benchmark —
+//! pipelined get, set and create+delete at concurrency 1, 16 and 256 with 100-byte values —
+//! against zk-server (in memory and durable) and Apache ZooKeeper 3.8 (durable, its only
+//! mode, and with `forceSync=no`) in the same run; then resident memory of each server
+//! holding 1,000,000 znodes of 100 bytes.
+//!
+//! `cargo bench -p zk-server --bench server`; `ZK_BENCH_SECS` sets seconds per cell
+//! (default 2), `ZK_BENCH_ZNODES` the node count for the memory test (default 1000000).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use zk_client::{Client, CreateOptions, Op};
+use zk_testkit::ApacheZk;
+
+const VALUE: [u8; 100] = [b'v'; 100];
+
+#[derive(Clone, Copy, PartialEq)]
+enum Workload {
+    Get,
+    Set,
+    CreateDelete,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Get => "get",
+            Workload::Set => "set",
+            Workload::CreateDelete => "create+delete",
+        }
+    }
+}
+
+async fn op(c: &Client, w: Workload, task: usize, i: u64) {
+    match w {
+        Workload::Get => {
+            c.get_data("/bench/get").await.expect("get");
+        }
+        Workload::Set => {
+            c.set_data(&format!("/bench/set-{task}"), &VALUE, None)
+                .await
+                .expect("set");
+        }
+        Workload::CreateDelete => {
+            let p = format!("/bench/cd-{task}-{i}");
+            c.create(&p, &VALUE, &CreateOptions::persistent())
+                .await
+                .expect("create");
+            c.delete(&p, None).await.expect("delete");
+        }
+    }
+}
+
+async fn ensure(c: &Client, path: &str) {
+    if c.exists(path).await.expect("exists").is_none() {
+        c.create(path, &VALUE, &CreateOptions::persistent())
+            .await
+            .expect("create");
+    }
+}
+
+/// (ops/s, p50 µs, p99 µs)
+async fn measure(c: &Client, w: Workload, conc: usize, secs: f64) -> (f64, f64, f64) {
+    for t in 0..conc {
+        ensure(c, &format!("/bench/set-{t}")).await;
+    }
+    let run = |d: Duration| {
+        let deadline = Instant::now() + d;
+        let tasks: Vec<_> = (0..conc)
+            .map(|t| {
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let mut lat = Vec::with_capacity(1 << 14);
+                    let mut i = 0;
+                    while Instant::now() < deadline {
+                        let s = Instant::now();
+                        op(&c, w, t, i).await;
+                        lat.push(s.elapsed().as_nanos() as u64);
+                        i += 1;
+                    }
+                    lat
+                })
+            })
+            .collect();
+        async move {
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.expect("task"));
+            }
+            all
+        }
+    };
+    run(Duration::from_millis(300)).await;
+    let t0 = Instant::now();
+    let mut lat = run(Duration::from_secs_f64(secs)).await;
+    let wall = t0.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    let n = lat.len().max(1);
+    let pct = |p: f64| lat[((n as f64 * p) as usize).min(n - 1)] as f64 / 1000.0;
+    (n as f64 / wall, pct(0.5), pct(0.99))
+}
+
+struct Bundled {
+    child: Child,
+    addr: String,
+    _dir: Option<TempDir>,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn bundled(durable: bool) -> Bundled {
+    let dir = durable.then(|| {
+        let d =
+            std::env::temp_dir().join(format!("zk-bench-{}-{}", std::process::id(), rand_suffix()));
+        std::fs::create_dir_all(&d).expect("temp dir");
+        TempDir(d)
+    });
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zk-server"));
+    cmd.args(["--address", "127.0.0.1", "--port", "0"])
+        .env("RUST_LOG", "warn,zk_server::server=info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(d) = &dir {
+        cmd.args(["--data-dir", d.0.to_str().expect("utf-8 path")]);
+    }
+    let mut child = cmd.spawn().expect("spawn zk-server");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = loop {
+        let line = lines
+            .next_line()
+            .await
+            .expect("log")
+            .expect("zk-server exited");
+        if let Some(a) = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("addr="))
+        {
+            break a.to_owned();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Bundled {
+        child,
+        addr,
+        _dir: dir,
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Creates `n` znodes of 100 bytes under /mem with multis of 1000 creates.
+async fn fill(c: &Client, n: usize) {
+    c.create("/mem", b"", &CreateOptions::persistent())
+        .await
+        .expect("create /mem");
+    let batches: Vec<Vec<Op>> = (0..n)
+        .collect::<Vec<_>>()
+        .chunks(1000)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|i| {
+                    Op::create(
+                        format!("/mem/n{i:08}"),
+                        VALUE.to_vec(),
+                        CreateOptions::persistent(),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    use futures::StreamExt;
+    for ops in batches {
+        let c = c.clone();
+        in_flight.push(async move { c.multi(&ops).await.expect("multi") });
+        if in_flight.len() >= 16 {
+            in_flight.next().await;
+        }
+    }
+    while in_flight.next().await.is_some() {}
+}
+
+fn main() {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(run());
+}
+
+async fn run() {
+    let secs: f64 = std::env::var("ZK_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    let znodes: usize = std::env::var("ZK_BENCH_ZNODES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    println!("server benchmark: zk-client driving each server, {secs} s per cell, 100-byte values");
+    println!();
+    println!("| workload | conc | zk-server mem ops/s | zk-server durable ops/s | Apache ops/s | Apache forceSync=no ops/s | mem/Apache | durable/Apache | p99 µs mem / durable / Apache |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mem = bundled(false).await;
+    let dur = bundled(true).await;
+    // Apache at its best: a 1 GiB heap and the JVM's default GC and full JIT (the test
+    // kit's defaults favour start-up time instead).
+    let apache = ApacheZk::options(1)
+        .jvm_opts("-Xmx1g")
+        .start()
+        .await
+        .expect("Apache ZooKeeper");
+    let apache_nosync = ApacheZk::options(1)
+        .jvm_opts("-Xmx1g")
+        .java_opts("-Dzookeeper.forceSync=no")
+        .start()
+        .await
+        .expect("Apache ZooKeeper forceSync=no");
+    let targets = [
+        mem.addr.clone(),
+        dur.addr.clone(),
+        apache.connect_string().to_owned(),
+        apache_nosync.connect_string().to_owned(),
+    ];
+    let mut clients = Vec::new();
+    for t in &targets {
+        let c = Client::connect(t).await.expect("connect");
+        ensure(&c, "/bench").await;
+        ensure(&c, "/bench/get").await;
+        clients.push(c);
+    }
+    // Warm up every server (the JVMs compile their hot paths under load).
+    for c in &clients {
+        for w in [Workload::Get, Workload::Set, Workload::CreateDelete] {
+            measure(c, w, 16, secs / 2.0).await;
+        }
+    }
+    for w in [Workload::Get, Workload::Set, Workload::CreateDelete] {
+        for conc in [1, 16, 256] {
+            let mut r = Vec::new();
+            for c in &clients {
+                r.push(measure(c, w, conc, secs).await);
+            }
+            println!(
+                "| {} | {conc} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.0} / {:.0} / {:.0} |",
+                w.name(),
+                r[0].0,
+                r[1].0,
+                r[2].0,
+                r[3].0,
+                r[0].0 / r[2].0,
+                r[1].0 / r[2].0,
+                r[0].2,
+                r[1].2,
+                r[2].2
+            );
+        }
+    }
+    drop(clients);
+    drop(apache);
+    drop(apache_nosync);
+    drop(dur);
+
+    println!();
+    println!("| server | znodes | resident memory MiB | fill time s |");
+    println!("|---|---:|---:|---:|");
+    let t0 = Instant::now();
+    let c = Client::connect(&mem.addr).await.expect("connect");
+    fill(&c, znodes).await;
+    let ours = rss_mib(mem.child.id().unwrap_or(0));
+    println!(
+        "| zk-server (in memory) | {znodes} | {ours:.0} | {:.1} |",
+        t0.elapsed().as_secs_f64()
+    );
+    drop(c);
+    drop(mem);
+    let apache = ApacheZk::options(1)
+        .jvm_opts("-Xmx6g")
+        .java_opts("-Dzookeeper.forceSync=no")
+        .start()
+        .await
+        .expect("Apache ZooKeeper");
+    let t0 = Instant::now();
+    let c = Client::connect(apache.connect_string())
+        .await
+        .expect("connect");
+    fill(&c, znodes).await;
+    let pid = apache
+        .pids()
+        .ok()
+        .and_then(|p| p.first().copied())
+        .unwrap_or(0);
+    let theirs = rss_mib(pid);
+    println!(
+        "| Apache ZooKeeper 3.8 (-Xmx6g) | {znodes} | {theirs:.0} | {:.1} |",
+        t0.elapsed().as_secs_f64()
+    );
+    println!();
+    println!(
+        "memory ratio zk-server/Apache: {:.2}",
+        ours / theirs.max(1.0)
+    );
+}
