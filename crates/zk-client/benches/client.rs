@@ -194,7 +194,12 @@ async fn async_main() {
     let (_server, connect) = match std::env::var("ZK_BENCH_CONNECT") {
         Ok(c) => (None, c),
         Err(_) => {
-            let zk = ApacheZk::single().await.expect("start Apache ZooKeeper");
+            // Production-like JVM options: the test kit's defaults favour start-up time.
+            let zk = ApacheZk::options(1)
+                .jvm_opts("-Xmx1g")
+                .start()
+                .await
+                .expect("start Apache ZooKeeper");
             let c = zk.connect_string().to_owned();
             (Some(zk), c)
         }
