@@ -29,11 +29,17 @@ async fn expire_session_ends_it_like_a_timeout() {
     let server = ServerHandle::builder().port(0).start().await.unwrap();
     let victim = client(&server).await;
     let observer = client(&server).await;
-    victim.create("/e", b"", &CreateOptions::ephemeral()).await.unwrap();
+    victim
+        .create("/e", b"", &CreateOptions::ephemeral())
+        .await
+        .unwrap();
     let (_, watch) = observer.exists_and_watch("/e").await.unwrap();
     assert!(server.expire_session(victim.session_id()).await.unwrap());
     assert_eq!(
-        tokio::time::timeout(Duration::from_secs(10), watch).await.unwrap().event_type,
+        tokio::time::timeout(Duration::from_secs(10), watch)
+            .await
+            .unwrap()
+            .event_type,
         EventType::NodeDeleted
     );
     wait_state(&victim, SessionState::Expired).await;
@@ -48,7 +54,9 @@ async fn drop_connections_keeps_sessions_alive() {
     let server = ServerHandle::builder().port(0).start().await.unwrap();
     let c = client(&server).await;
     let id = c.session_id();
-    c.create("/e", b"", &CreateOptions::ephemeral()).await.unwrap();
+    c.create("/e", b"", &CreateOptions::ephemeral())
+        .await
+        .unwrap();
     server.drop_connections().await.unwrap();
     tokio::time::timeout(Duration::from_secs(20), async {
         while c.metrics().disconnects == 0 || !c.state().is_connected() {
@@ -130,29 +138,55 @@ async fn four_letter_words_follow_apaches_formats_and_allow_list() {
         .await
         .unwrap();
     let c = client(&server).await;
-    c.create("/w", b"", &CreateOptions::ephemeral()).await.unwrap();
+    c.create("/w", b"", &CreateOptions::ephemeral())
+        .await
+        .unwrap();
     let _watch = c.get_and_watch_data("/w").await.unwrap();
     let addr = server.addr();
     assert_eq!(four(addr, "ruok").await, "imok");
     assert_eq!(four(addr, "isro").await, "rw");
     let srvr = four(addr, "srvr").await;
-    for line in ["Zookeeper version: ", "Latency min/avg/max: ", "Received: ", "Sent: ", "Connections: 1", "Outstanding: 0", "Zxid: 0x", "Mode: standalone", "Node count: 6"] {
+    for line in [
+        "Zookeeper version: ",
+        "Latency min/avg/max: ",
+        "Received: ",
+        "Sent: ",
+        "Connections: 1",
+        "Outstanding: 0",
+        "Zxid: 0x",
+        "Mode: standalone",
+        "Node count: 6",
+    ] {
         assert!(srvr.contains(line), "srvr lacks {line:?}:\n{srvr}");
     }
     let stat = four(addr, "stat").await;
     assert!(stat.contains("Clients:\n /127.0.0.1:"), "{stat}");
     let cons = four(addr, "cons").await;
-    assert!(cons.contains(&format!("sid=0x{:x}", c.session_id())), "{cons}");
+    assert!(
+        cons.contains(&format!("sid=0x{:x}", c.session_id())),
+        "{cons}"
+    );
     let mntr = four(addr, "mntr").await;
-    for key in ["zk_version\t", "zk_server_state\tstandalone", "zk_znode_count\t6", "zk_ephemerals_count\t1", "zk_watch_count\t1", "zk_num_alive_connections\t1"] {
+    for key in [
+        "zk_version\t",
+        "zk_server_state\tstandalone",
+        "zk_znode_count\t6",
+        "zk_ephemerals_count\t1",
+        "zk_watch_count\t1",
+        "zk_num_alive_connections\t1",
+    ] {
         assert!(mntr.contains(key), "mntr lacks {key:?}:\n{mntr}");
     }
     assert!(four(addr, "conf").await.contains("tickTime=2000"));
-    assert!(four(addr, "wchs").await.contains("1 connections watching 1 paths"));
+    assert!(four(addr, "wchs")
+        .await
+        .contains("1 connections watching 1 paths"));
     let restricted = ServerHandle::builder().port(0).start().await.unwrap();
     assert_eq!(
         four(restricted.addr(), "ruok").await,
         "ruok is not executed because it is not in the whitelist.\n"
     );
-    assert!(four(restricted.addr(), "srvr").await.starts_with("Zookeeper version: "));
+    assert!(four(restricted.addr(), "srvr")
+        .await
+        .starts_with("Zookeeper version: "));
 }
