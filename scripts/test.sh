@@ -16,5 +16,6 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo nextest run --workspace --no-fail-fast
+# Doctests first, so the last line printed is nextest's summary of the whole suite.
 cargo test --workspace --doc
+cargo nextest run --workspace --no-fail-fast
