@@ -465,3 +465,45 @@ async fn absurd_timeouts_do_not_break_the_client() {
         .unwrap();
     assert!(c.exists("/").await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn managed_client_replaces_an_expired_session() {
+    let zk = apache().await;
+    let proxy = FaultProxy::start(zk.client_addr(0)).await.unwrap();
+    let managed = zk_client::ManagedClient::connect(
+        Client::builder().session_timeout(Duration::from_secs(6)),
+        &proxy.addr().to_string(),
+    )
+    .await
+    .unwrap();
+    let mut events = managed.events();
+    let first = managed.client();
+    let old_id = first.session_id();
+    first
+        .create("/eph", b"", &CreateOptions::ephemeral())
+        .await
+        .unwrap();
+    // Steal and close the session while the managed client cannot reach the server.
+    proxy.refuse(true);
+    let thief = Client::builder()
+        .session(old_id, first.session_password())
+        .connect(zk.connect_string())
+        .await
+        .unwrap();
+    thief.close().await.unwrap();
+    proxy.refuse(false);
+    let mut seen = Vec::new();
+    let new_id = loop {
+        match within("new session", events.recv()).await.unwrap() {
+            zk_client::SessionEvent::NewSession { session_id } => break session_id,
+            other => seen.push(other),
+        }
+    };
+    assert!(seen.contains(&zk_client::SessionEvent::Lost), "{seen:?}");
+    assert_ne!(new_id, old_id);
+    let current = managed.client();
+    assert_eq!(current.session_id(), new_id);
+    assert_eq!(current.exists("/eph").await.unwrap(), None);
+    assert_eq!(first.exists("/").await, Err(Error::SessionExpired));
+    managed.close().await.unwrap();
+}
