@@ -1,0 +1,360 @@
+//! Registering instances: ephemeral (or persistent) nodes written from each
+//! registration's *current* state, and restored whenever the session that held them is
+//! replaced.
+//!
+//! Owns the registration handles and the rules that keep them right where Curator and
+//! Dubbo went wrong:
+//! - re-registration after a new session writes the instance as it is *now*, not as it
+//!   was first registered (CURATOR-181);
+//! - on "node exists" the node's ephemeral owner decides: our own session's node is
+//!   updated in place, another session's node (a stale one from before an expiry, or a
+//!   duplicate) is replaced, never the other way round (Dubbo #5125);
+//! - an unregister marks the handle inactive before deleting, so a re-registration
+//!   racing with it cannot resurrect the node (CURATOR-164);
+//! - while the connection flaps, re-registration attempts back off exponentially instead
+//!   of looping (CURATOR-320).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use zk_client::{Client, CreateMode, CreateOptions, Error as ZkError, ManagedClient, SessionEvent};
+
+use crate::error::{DiscoveryError, Result};
+use crate::instance::{ServiceInstance, ServiceType};
+use crate::naming::{check_name, Naming};
+
+/// One registered instance's state.
+#[derive(Debug)]
+pub(crate) struct RegState {
+    /// The instance as it should be in ZooKeeper now.
+    instance: Mutex<ServiceInstance>,
+    /// The node's path (sequential registrations learn it at creation).
+    path: Mutex<String>,
+    /// False once unregistered.
+    active: AtomicBool,
+    /// Serialises writes of this registration (register, update, re-register, delete).
+    write: tokio::sync::Mutex<()>,
+}
+
+/// The registrar side of service discovery.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    pub client: ManagedClient,
+    pub naming: Naming,
+    regs: Mutex<HashMap<usize, Arc<RegState>>>,
+    /// Unregistered while the server could not be reached: deleted on reconnect, so no
+    /// phantom instance outlives its unregister (CURATOR-164).
+    tombstones: Mutex<Vec<Arc<RegState>>>,
+    next: std::sync::atomic::AtomicUsize,
+    /// Re-registration attempts made (for tests and metrics).
+    pub reregistrations: std::sync::atomic::AtomicU64,
+}
+
+/// A live registration. Keep it to update or unregister the instance; dropping it does
+/// not unregister (the node lives as long as the session, or for good if persistent).
+#[derive(Debug, Clone)]
+pub struct Registration {
+    key: usize,
+    state: Arc<RegState>,
+    registry: Arc<Registry>,
+}
+
+fn mode_for(t: ServiceType) -> CreateMode {
+    match t {
+        ServiceType::Dynamic => CreateMode::Ephemeral,
+        ServiceType::DynamicSequential => CreateMode::EphemeralSequential,
+        ServiceType::Static | ServiceType::Permanent => CreateMode::Persistent,
+    }
+}
+
+impl Registry {
+    pub(crate) fn new(client: ManagedClient, naming: Naming) -> Arc<Registry> {
+        let registry = Arc::new(Registry {
+            client,
+            naming,
+            regs: Mutex::new(HashMap::new()),
+            tombstones: Mutex::new(Vec::new()),
+            next: Default::default(),
+            reregistrations: Default::default(),
+        });
+        tokio::spawn(restore_on_new_session(Arc::downgrade(&registry)));
+        registry
+    }
+
+    fn active(&self) -> Vec<Arc<RegState>> {
+        self.regs
+            .lock()
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) async fn register(
+        self: &Arc<Self>,
+        instance: ServiceInstance,
+    ) -> Result<Registration> {
+        check_name("service name", &instance.name)?;
+        check_name("instance id", &instance.id)?;
+        let path = self.naming.instance(&instance.name, &instance.id);
+        let state = Arc::new(RegState {
+            instance: Mutex::new(instance),
+            path: Mutex::new(path),
+            active: AtomicBool::new(true),
+            write: tokio::sync::Mutex::new(()),
+        });
+        {
+            let _guard = state.write.lock().await;
+            write_node(&self.client.client(), &self.naming, &state).await?;
+        }
+        let key = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut regs) = self.regs.lock() {
+            regs.insert(key, state.clone());
+        }
+        Ok(Registration {
+            key,
+            state,
+            registry: self.clone(),
+        })
+    }
+
+    /// Unregisters everything (graceful shutdown).
+    pub(crate) async fn unregister_all(&self) {
+        let all: Vec<(usize, Arc<RegState>)> = self
+            .regs
+            .lock()
+            .map(|mut r| r.drain().collect())
+            .unwrap_or_default();
+        for (_, state) in all {
+            let _ = unregister_state(&self.client.client(), &state).await;
+        }
+    }
+}
+
+impl Registration {
+    /// The instance as currently registered.
+    pub fn instance(&self) -> ServiceInstance {
+        lock(&self.state.instance).clone()
+    }
+
+    /// The node's path.
+    pub fn path(&self) -> String {
+        lock(&self.state.path).clone()
+    }
+
+    /// Whether the registration is still active.
+    pub fn is_active(&self) -> bool {
+        self.state.active.load(Ordering::SeqCst)
+    }
+
+    /// Replaces the instance (same name and id) and writes it; later re-registrations use
+    /// this state.
+    pub async fn update(&self, instance: ServiceInstance) -> Result<()> {
+        let current = self.instance();
+        if instance.name != current.name || instance.id != current.id {
+            return Err(DiscoveryError::InvalidName {
+                what: "instance id",
+                value: format!("{}/{}", instance.name, instance.id),
+                reason: "update must keep the registered name and id",
+            });
+        }
+        let _guard = self.state.write.lock().await;
+        if !self.is_active() {
+            return Err(DiscoveryError::Unregistered(self.path()));
+        }
+        *lock(&self.state.instance) = instance;
+        write_node(
+            &self.registry.client.client(),
+            &self.registry.naming,
+            &self.state,
+        )
+        .await
+    }
+
+    /// Removes the instance. Idempotent. If the server cannot be reached right now, the
+    /// registration is inactive at once and its node is deleted as soon as the session is
+    /// connected again (an ephemeral one also goes if the session expires meanwhile).
+    pub async fn unregister(&self) -> Result<()> {
+        if let Ok(mut regs) = self.registry.regs.lock() {
+            regs.remove(&self.key);
+        }
+        match unregister_state(&self.registry.client.client(), &self.state).await {
+            Err(DiscoveryError::ZooKeeper(ZkError::ConnectionLoss | ZkError::RequestTimeout)) => {
+                if let Ok(mut t) = self.registry.tombstones.lock() {
+                    t.push(self.state.clone());
+                }
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn unregister_state(client: &Client, state: &RegState) -> Result<()> {
+    // Inactive first: a re-registration waiting for the write lock will see it and stop.
+    state.active.store(false, Ordering::SeqCst);
+    let _guard = state.write.lock().await;
+    let path = lock(&state.path).clone();
+    match client.delete(&path, None).await {
+        Ok(()) | Err(ZkError::NoNode) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes a registration's node from its current state: create (parents as containers
+/// when missing); on "exists", update our own node in place or replace another
+/// session's. The caller holds the registration's write lock.
+async fn write_node(client: &Client, naming: &Naming, state: &RegState) -> Result<()> {
+    let instance = lock(&state.instance).clone();
+    let data = instance.to_json()?;
+    let mode = mode_for(instance.service_type);
+    let sequential = instance.service_type == ServiceType::DynamicSequential;
+    let path = lock(&state.path).clone();
+    if sequential
+        && client
+            .exists(&path)
+            .await?
+            .is_some_and(|s| s.ephemeral_owner == client.session_id())
+    {
+        client.set_data(&path, &data, None).await?;
+        return Ok(());
+    }
+    let create_path = if sequential {
+        naming.instance(&instance.name, &instance.id)
+    } else {
+        path.clone()
+    };
+    for _ in 0..8 {
+        match client
+            .create(&create_path, &data, &CreateOptions::new(mode))
+            .await
+        {
+            Ok((created, _)) => {
+                *lock(&state.path) = created;
+                return Ok(());
+            }
+            Err(ZkError::NoNode) => ensure_parents(client, &create_path).await?,
+            Err(ZkError::NodeExists) => {
+                let Some(stat) = client.exists(&path).await? else {
+                    continue; // gone meanwhile: create again
+                };
+                let ours = stat.ephemeral_owner == client.session_id();
+                if ours || (stat.ephemeral_owner == 0 && !mode.is_ephemeral()) {
+                    client.set_data(&path, &data, None).await?;
+                    return Ok(());
+                }
+                // Another session's node (or a persistent one where we need an ephemeral):
+                // replace it, but only the version we looked at.
+                tracing::info!(%path, owner = format_args!("{:#x}", stat.ephemeral_owner), "replacing a node left by another session");
+                match client.delete(&path, Some(stat.version)).await {
+                    Ok(()) | Err(ZkError::NoNode) | Err(ZkError::BadVersion) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(DiscoveryError::ZooKeeper(ZkError::NodeExists))
+}
+
+/// Creates the missing ancestors of `path` as containers (as Curator's
+/// `creatingParentContainersIfNeeded`), falling back to persistent nodes on servers
+/// without containers.
+pub(crate) async fn ensure_parents(client: &Client, path: &str) -> Result<()> {
+    let mut prefix = String::new();
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        prefix.push('/');
+        prefix.push_str(part);
+        match client
+            .create(&prefix, b"", &CreateOptions::new(CreateMode::Container))
+            .await
+        {
+            Ok(_) | Err(ZkError::NodeExists) => {}
+            Err(ZkError::Unimplemented) => {
+                match client
+                    .create(&prefix, b"", &CreateOptions::persistent())
+                    .await
+                {
+                    Ok(_) | Err(ZkError::NodeExists) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Re-registers every active instance whenever the managed client gets a new session (or
+/// reconnects, in case a node vanished meanwhile), backing off while attempts fail.
+async fn restore_on_new_session(registry: std::sync::Weak<Registry>) {
+    let mut events = match registry.upgrade() {
+        Some(r) => r.client.events(),
+        None => return,
+    };
+    loop {
+        let event = match events.recv().await {
+            Ok(e) => e,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => SessionEvent::Reconnected,
+            Err(_) => return,
+        };
+        match event {
+            SessionEvent::NewSession { .. } | SessionEvent::Reconnected => {}
+            SessionEvent::Closed => return,
+            _ => continue,
+        }
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let Some(reg) = registry.upgrade() else {
+                return;
+            };
+            let client = reg.client.client();
+            let mut failed = false;
+            let tombstones: Vec<Arc<RegState>> = reg
+                .tombstones
+                .lock()
+                .map(|mut t| std::mem::take(&mut *t))
+                .unwrap_or_default();
+            for state in tombstones {
+                if unregister_state(&client, &state).await.is_err() {
+                    if let Ok(mut t) = reg.tombstones.lock() {
+                        t.push(state);
+                    }
+                    failed = true;
+                }
+            }
+            for state in reg.active() {
+                let _guard = state.write.lock().await;
+                if !state.active.load(Ordering::SeqCst) {
+                    continue;
+                }
+                reg.reregistrations.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = write_node(&client, &reg.naming, &state).await {
+                    tracing::info!(error = %e, path = %lock(&state.path), "re-registration failed; will retry");
+                    failed = true;
+                    break;
+                }
+            }
+            drop(reg);
+            if !failed {
+                break;
+            }
+            // Flapping connection: wait (longer each time), and start over on any newer
+            // session event that arrives meanwhile.
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                e = events.recv() => {
+                    if matches!(e, Ok(SessionEvent::Closed) | Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                        return;
+                    }
+                }
+            }
+            delay = (delay * 2).min(Duration::from_secs(30));
+        }
+    }
+}

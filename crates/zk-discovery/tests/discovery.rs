@@ -1,0 +1,397 @@
+//! Registration and discovery against both servers (zk-server and Apache ZooKeeper 3.8),
+//! including the session-loss scenarios behind Curator's and Dubbo's recurring bugs.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use zk_client::{Client, CreateOptions};
+use zk_discovery::{CacheEvent, CacheOptions, ServiceDiscovery, ServiceInstance, ServiceType};
+use zk_testkit::FaultProxy;
+
+/// Runs one scenario against each server.
+macro_rules! on_both_servers {
+    ($($name:ident),* $(,)?) => {
+        mod on_bundled {
+            $(#[tokio::test] async fn $name() { super::$name(super::Server::bundled().await).await })*
+        }
+        mod on_apache {
+            $(#[tokio::test] async fn $name() { super::$name(super::Server::apache().await).await })*
+        }
+    };
+}
+
+on_both_servers!(
+    register_discover_update_unregister,
+    closing_a_registrars_session_removes_its_instances,
+    expiry_re_registers_from_the_current_state,
+    a_stale_node_of_another_session_is_replaced_but_our_own_is_kept,
+    unregister_while_disconnected_leaves_no_phantom,
+    corrupt_and_empty_nodes_are_skipped,
+);
+
+async fn discovery(server: &Server) -> ServiceDiscovery {
+    ServiceDiscovery::builder()
+        .client(Client::builder().session_timeout(Duration::from_secs(6)))
+        .connect(&server.connect_string())
+        .await
+        .expect("discovery")
+}
+
+async fn register_discover_update_unregister(server: Server) {
+    let registrar = discovery(&server).await;
+    let watcher = discovery(&server).await;
+    let cache = watcher.cache("orders").await.unwrap();
+    assert!(cache.instances().is_empty());
+    let mut events = cache.events();
+
+    let instance = ServiceInstance::new("orders", "10.0.0.5", 8080)
+        .with_id("a")
+        .with_payload(json!({"zone": "z1", "weight": 5}))
+        .with_uri_spec("{scheme}://{address}:{port}");
+    let reg = registrar.register(instance.clone()).await.unwrap();
+    assert_eq!(reg.path(), "/services/orders/a");
+    let added = within("added", events.recv()).await.unwrap();
+    assert!(
+        matches!(&added, CacheEvent::Added(i) if i.id == "a" && i.routing().zone.as_deref() == Some("z1"))
+    );
+    assert_eq!(
+        cache.instances().get("a").unwrap().uri().unwrap(),
+        "http://10.0.0.5:8080"
+    );
+    assert_eq!(watcher.resolve("orders").unwrap().len(), 1);
+    assert_eq!(
+        watcher.query_for_instances("orders").await.unwrap(),
+        vec![instance.clone()]
+    );
+    assert_eq!(
+        watcher.query_for_names().await.unwrap(),
+        vec!["orders".to_string()]
+    );
+
+    let mut moved = instance.clone();
+    moved.port = Some(9090);
+    reg.update(moved).await.unwrap();
+    let updated = within("updated", events.recv()).await.unwrap();
+    assert!(matches!(&updated, CacheEvent::Updated(i) if i.port == Some(9090)));
+
+    // Disabled instances are filtered out of caches by default.
+    let mut disabled = reg.instance();
+    disabled.enabled = false;
+    reg.update(disabled).await.unwrap();
+    assert!(matches!(
+        within("disabled", events.recv()).await.unwrap(),
+        CacheEvent::Removed(_)
+    ));
+    let mut enabled = reg.instance();
+    enabled.enabled = true;
+    reg.update(enabled).await.unwrap();
+    assert!(matches!(
+        within("enabled", events.recv()).await.unwrap(),
+        CacheEvent::Added(_)
+    ));
+
+    reg.unregister().await.unwrap();
+    assert!(
+        matches!(within("removed", events.recv()).await.unwrap(), CacheEvent::Removed(i) if i.id == "a")
+    );
+    assert!(cache.instances().is_empty());
+    reg.unregister().await.unwrap();
+    assert!(reg.update(reg.instance()).await.is_err());
+}
+
+async fn closing_a_registrars_session_removes_its_instances(server: Server) {
+    let watcher = discovery(&server).await;
+    let cache = watcher.cache("svc").await.unwrap();
+    let registrar = discovery(&server).await;
+    registrar
+        .register(ServiceInstance::new("svc", "h", 1).with_id("x"))
+        .await
+        .unwrap();
+    registrar
+        .register(ServiceInstance::new("svc", "h", 2).with_id("y"))
+        .await
+        .unwrap();
+    eventually("both visible", || cache.instances().len() == 2).await;
+    // The registrar's process goes away: its session is closed without unregistering.
+    registrar.client().client().close().await.unwrap();
+    eventually("both gone", || cache.instances().is_empty()).await;
+}
+
+async fn expiry_re_registers_from_the_current_state(server: Server) {
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let registrar = ServiceDiscovery::builder()
+        .client(Client::builder().session_timeout(Duration::from_secs(6)))
+        .connect(&proxy.addr().to_string())
+        .await
+        .unwrap();
+    let watcher = discovery(&server).await;
+    let cache = watcher.cache("svc").await.unwrap();
+    let reg = registrar
+        .register(ServiceInstance::new("svc", "h", 1).with_id("x"))
+        .await
+        .unwrap();
+    let mut updated = reg.instance();
+    updated.port = Some(2);
+    reg.update(updated).await.unwrap();
+    eventually("visible with port 2", || {
+        cache
+            .instances()
+            .get("x")
+            .is_some_and(|i| i.port == Some(2))
+    })
+    .await;
+    let mut events = cache.events();
+    let old = registrar.client().client();
+    server
+        .expire(old.session_id(), old.session_password(), Some(&proxy))
+        .await;
+    // It disappears with the old session, then comes back from the new one, as updated.
+    let mut saw_removal = false;
+    loop {
+        match within("re-registration", events.recv()).await.unwrap() {
+            CacheEvent::Removed(_) => saw_removal = true,
+            CacheEvent::Added(i) | CacheEvent::Updated(i) => {
+                assert_eq!(i.port, Some(2), "re-registered from a stale copy");
+                break;
+            }
+        }
+    }
+    assert!(saw_removal);
+    let node_owner = watcher
+        .client()
+        .client()
+        .exists("/services/svc/x")
+        .await
+        .unwrap()
+        .unwrap()
+        .ephemeral_owner;
+    assert_eq!(node_owner, registrar.client().client().session_id());
+    assert_ne!(node_owner, old.session_id());
+}
+
+async fn a_stale_node_of_another_session_is_replaced_but_our_own_is_kept(server: Server) {
+    let other = Client::connect(&server.connect_string()).await.unwrap();
+    other
+        .create("/services", b"", &CreateOptions::persistent())
+        .await
+        .unwrap();
+    other
+        .create("/services/svc", b"", &CreateOptions::persistent())
+        .await
+        .unwrap();
+    let stale = ServiceInstance::new("svc", "old-host", 1).with_id("x");
+    other
+        .create(
+            "/services/svc/x",
+            &stale.to_json().unwrap(),
+            &CreateOptions::ephemeral(),
+        )
+        .await
+        .unwrap();
+    let d = discovery(&server).await;
+    let fresh = ServiceInstance::new("svc", "new-host", 2).with_id("x");
+    let reg = d.register(fresh.clone()).await.unwrap();
+    let client = d.client().client();
+    let (data, stat) = client.get_data("/services/svc/x").await.unwrap();
+    assert_eq!(stat.ephemeral_owner, client.session_id());
+    assert_eq!(
+        ServiceInstance::from_json(&data).unwrap().address,
+        "new-host"
+    );
+    // Registering again from the same session updates our node in place.
+    let czxid = stat.czxid;
+    let again = d
+        .register(ServiceInstance::new("svc", "newer-host", 3).with_id("x"))
+        .await
+        .unwrap();
+    let (data, stat) = client.get_data("/services/svc/x").await.unwrap();
+    assert_eq!(
+        stat.czxid, czxid,
+        "our own node must not be deleted and recreated"
+    );
+    assert_eq!(
+        ServiceInstance::from_json(&data).unwrap().address,
+        "newer-host"
+    );
+    drop((reg, again));
+}
+
+async fn unregister_while_disconnected_leaves_no_phantom(server: Server) {
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let registrar = ServiceDiscovery::builder()
+        .client(Client::builder().session_timeout(Duration::from_secs(8)))
+        .connect(&proxy.addr().to_string())
+        .await
+        .unwrap();
+    let watcher = discovery(&server).await;
+    let cache = watcher.cache("svc").await.unwrap();
+    let reg = registrar
+        .register(ServiceInstance::new("svc", "h", 1).with_id("x"))
+        .await
+        .unwrap();
+    eventually("visible", || cache.instances().len() == 1).await;
+    proxy.refuse(true);
+    proxy.drop_connections();
+    // The server cannot be reached: the handle is inactive at once…
+    reg.unregister().await.unwrap();
+    assert!(!reg.is_active());
+    proxy.refuse(false);
+    // …and the node goes as soon as the session is back, though the session lived on.
+    eventually("phantom removed", || cache.instances().is_empty()).await;
+    assert!(watcher.query_for_instances("svc").await.unwrap().is_empty());
+}
+
+async fn corrupt_and_empty_nodes_are_skipped(server: Server) {
+    let d = discovery(&server).await;
+    let cache = d.cache("svc").await.unwrap();
+    d.register(ServiceInstance::new("svc", "h", 1).with_id("good"))
+        .await
+        .unwrap();
+    let raw = d.client().client();
+    raw.create("/services/svc/empty", b"", &CreateOptions::persistent())
+        .await
+        .unwrap();
+    raw.create(
+        "/services/svc/junk",
+        b"{not json",
+        &CreateOptions::persistent(),
+    )
+    .await
+    .unwrap();
+    raw.create("/services/svc/late", b"", &CreateOptions::persistent())
+        .await
+        .unwrap();
+    eventually("good visible", || cache.instances().len() == 1).await;
+    // An empty node that later gets valid data appears then.
+    let late = ServiceInstance::new("svc", "h", 2).with_id("late");
+    raw.set_data("/services/svc/late", &late.to_json().unwrap(), None)
+        .await
+        .unwrap();
+    eventually("late visible", || cache.instances().len() == 2).await;
+    assert_eq!(d.query_for_instances("svc").await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn flapping_connection_does_not_loop_re_registration() {
+    let server = Server::bundled().await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let d = ServiceDiscovery::builder()
+        .client(Client::builder().session_timeout(Duration::from_secs(6)))
+        .connect(&proxy.addr().to_string())
+        .await
+        .unwrap();
+    d.register(ServiceInstance::new("svc", "h", 1).with_id("x"))
+        .await
+        .unwrap();
+    let c = d.client().client();
+    for round in 1..=5u64 {
+        proxy.drop_connections();
+        eventually("reconnected", || {
+            c.metrics().disconnects >= round && c.state().is_connected()
+        })
+        .await;
+    }
+    let watcher = discovery(&server).await;
+    let cache = watcher.cache("svc").await.unwrap();
+    eventually("still registered", || cache.instances().len() == 1).await;
+    // One re-registration per reconnect at most, not a loop.
+    assert!(d.reregistrations() <= 6, "{}", d.reregistrations());
+}
+
+#[tokio::test]
+async fn removal_hold_back_and_empty_protection() {
+    let server = Server::bundled().await;
+    let registrar = discovery(&server).await;
+    let held = ServiceDiscovery::builder()
+        .cache_options(CacheOptions {
+            removal_delay: Some(Duration::from_millis(700)),
+            ..Default::default()
+        })
+        .connect(&server.connect_string())
+        .await
+        .unwrap();
+    let protected = ServiceDiscovery::builder()
+        .cache_options(CacheOptions {
+            empty_protection: true,
+            ..Default::default()
+        })
+        .connect(&server.connect_string())
+        .await
+        .unwrap();
+    let held_cache = held.cache("svc").await.unwrap();
+    let protected_cache = protected.cache("svc").await.unwrap();
+    let a = registrar
+        .register(ServiceInstance::new("svc", "h", 1).with_id("a"))
+        .await
+        .unwrap();
+    let b = registrar
+        .register(ServiceInstance::new("svc", "h", 2).with_id("b"))
+        .await
+        .unwrap();
+    eventually("both", || {
+        held_cache.instances().len() == 2 && protected_cache.instances().len() == 2
+    })
+    .await;
+    let mut held_events = held_cache.events();
+    a.unregister().await.unwrap();
+    // Protected: a is gone, b stays.
+    eventually("a removed", || protected_cache.instances().len() == 1).await;
+    // Held back: a is still visible for a while, then goes.
+    assert_eq!(held_cache.instances().len(), 2);
+    assert!(
+        matches!(within("held removal", held_events.recv()).await.unwrap(), CacheEvent::Removed(i) if i.id == "a")
+    );
+    assert_eq!(held_cache.instances().len(), 1);
+    // The last instance going away does not empty a protected cache.
+    b.unregister().await.unwrap();
+    eventually("held cache empty", || held_cache.instances().is_empty()).await;
+    assert_eq!(protected_cache.instances().len(), 1);
+    registrar
+        .register(ServiceInstance::new("svc", "h", 3).with_id("c"))
+        .await
+        .unwrap();
+    eventually("protected cache replaced", || {
+        protected_cache.instances().len() == 1 && protected_cache.instances().get("c").is_some()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sequential_and_persistent_service_types() {
+    let server = Server::bundled().await;
+    let d = discovery(&server).await;
+    let seq = d
+        .register(
+            ServiceInstance::new("svc", "h", 1)
+                .with_id("w-")
+                .with_service_type(ServiceType::DynamicSequential),
+        )
+        .await
+        .unwrap();
+    assert!(
+        seq.path().starts_with("/services/svc/w-00000"),
+        "{}",
+        seq.path()
+    );
+    let st = d
+        .register(
+            ServiceInstance::new("svc", "h", 2)
+                .with_id("static")
+                .with_service_type(ServiceType::Static),
+        )
+        .await
+        .unwrap();
+    let stat = d
+        .client()
+        .client()
+        .exists(&st.path())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stat.ephemeral_owner, 0);
+    let cache = d.cache("svc").await.unwrap();
+    assert_eq!(cache.instances().len(), 2);
+}
