@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need (Apache
-# ZooKeeper from Debian, the kazoo Python client, cargo-nextest if missing), checks
+# ZooKeeper and Curator from Debian, the kazoo Python client, cargo-nextest if missing), checks
 # formatting and lints, then runs every test and doctest. Tests start their own servers;
 # nothing needs to be running.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/zk-apache.sh install
+# Apache Curator's own service discovery, for the zk-discovery interoperability tests.
+if [[ ! -f /usr/share/java/curator-x-discovery.jar ]]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcurator-discovery-java
+fi
 # The Python kazoo client tests the bundled server as a real third-party client would.
 if ! python3 -c "import kazoo" >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check kazoo
