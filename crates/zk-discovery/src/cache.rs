@@ -130,7 +130,9 @@ impl ServiceCache {
         name: String,
         options: CacheOptions,
     ) -> Self {
-        let (events, _) = broadcast::channel(1024);
+        // Small on purpose: the buffer is allocated per service. A receiver that falls
+        // further behind gets `Lagged` and should re-read the snapshot.
+        let (events, _) = broadcast::channel(64);
         let (ready, _) = tokio::sync::watch::channel(false);
         let shared = Arc::new(CacheShared {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
@@ -160,7 +162,8 @@ impl ServiceCache {
         self.shared.snapshot.load_full()
     }
 
-    /// Changes from now on.
+    /// Changes from now on. A receiver more than 64 events behind gets
+    /// `RecvError::Lagged` and should re-read [`ServiceCache::instances`].
     pub fn events(&self) -> broadcast::Receiver<CacheEvent> {
         self.shared.events.subscribe()
     }

@@ -32,6 +32,8 @@ pub(crate) struct RegState {
     instance: Mutex<ServiceInstance>,
     /// The node's path (sequential registrations learn it at creation).
     path: Mutex<String>,
+    /// The data version we last wrote, so an update is one conditional setData.
+    version: Mutex<Option<i32>>,
     /// False once unregistered.
     active: AtomicBool,
     /// Serialises writes of this registration (register, update, re-register, delete).
@@ -100,6 +102,7 @@ impl Registry {
         let state = Arc::new(RegState {
             instance: Mutex::new(instance),
             path: Mutex::new(path),
+            version: Mutex::new(None),
             active: AtomicBool::new(true),
             write: tokio::sync::Mutex::new(()),
         });
@@ -233,8 +236,9 @@ async fn write_node(client: &Client, naming: &Naming, state: &RegState) -> Resul
             .create(&create_path, &data, &CreateOptions::new(mode))
             .await
         {
-            Ok((created, _)) => {
+            Ok((created, stat)) => {
                 *lock(&state.path) = created;
+                *lock(&state.version) = Some(stat.version);
                 return Ok(());
             }
             Err(ZkError::NoNode) => ensure_parents(client, &create_path).await?,
@@ -244,7 +248,8 @@ async fn write_node(client: &Client, naming: &Naming, state: &RegState) -> Resul
                 };
                 let ours = stat.ephemeral_owner == client.session_id();
                 if ours || (stat.ephemeral_owner == 0 && !mode.is_ephemeral()) {
-                    client.set_data(&path, &data, None).await?;
+                    let stat = client.set_data(&path, &data, None).await?;
+                    *lock(&state.version) = Some(stat.version);
                     return Ok(());
                 }
                 // Another session's node (or a persistent one where we need an ephemeral):
