@@ -395,3 +395,98 @@ async fn sequential_and_persistent_service_types() {
     let cache = d.cache("svc").await.unwrap();
     assert_eq!(cache.instances().len(), 2);
 }
+
+#[tokio::test]
+async fn a_watcher_that_was_disconnected_resyncs_on_reconnect() {
+    let server = Server::bundled().await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let watcher = ServiceDiscovery::builder()
+        .client(Client::builder().session_timeout(Duration::from_secs(8)))
+        .connect(&proxy.addr().to_string())
+        .await
+        .unwrap();
+    let cache = watcher.cache("svc").await.unwrap();
+    let registrar = discovery(&server).await;
+    let a = registrar
+        .register(ServiceInstance::new("svc", "h", 1).with_id("a"))
+        .await
+        .unwrap();
+    eventually("a visible", || cache.instances().len() == 1).await;
+    proxy.refuse(true);
+    proxy.drop_connections();
+    eventually("watcher disconnected", || {
+        !watcher.client().client().state().is_connected()
+    })
+    .await;
+    // Changes while the watcher is away: persistent watches do not replay them.
+    a.unregister().await.unwrap();
+    registrar
+        .register(ServiceInstance::new("svc", "h", 2).with_id("b"))
+        .await
+        .unwrap();
+    proxy.refuse(false);
+    eventually("resynced", || {
+        let s = cache.instances();
+        s.len() == 1 && s.get("b").is_some()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn custom_filters_and_close_unregisters_everything() {
+    let server = Server::bundled().await;
+    let filtered = ServiceDiscovery::builder()
+        .cache_options(CacheOptions {
+            filters: vec![std::sync::Arc::new(|i: &ServiceInstance| {
+                i.routing().zone.as_deref() == Some("z1")
+            })],
+            ..Default::default()
+        })
+        .connect(&server.connect_string())
+        .await
+        .unwrap();
+    let cache = filtered.cache("svc").await.unwrap();
+    let registrar = discovery(&server).await;
+    registrar
+        .register(
+            ServiceInstance::new("svc", "h", 1)
+                .with_id("in")
+                .with_payload(json!({"zone": "z1"})),
+        )
+        .await
+        .unwrap();
+    registrar
+        .register(
+            ServiceInstance::new("svc", "h", 2)
+                .with_id("out")
+                .with_payload(json!({"zone": "z2"})),
+        )
+        .await
+        .unwrap();
+    registrar
+        .register(
+            ServiceInstance::new("svc", "h", 3)
+                .with_id("kept")
+                .with_service_type(ServiceType::Static),
+        )
+        .await
+        .unwrap();
+    eventually("only z1", || {
+        cache.instances().len() == 1 && cache.instances().get("in").is_some()
+    })
+    .await;
+    assert_eq!(filtered.query_for_instances("svc").await.unwrap().len(), 3);
+    // Graceful shutdown removes every instance the registrar registered, persistent too.
+    registrar.close().await.unwrap();
+    within("all gone", async {
+        while !filtered
+            .query_for_instances("svc")
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
