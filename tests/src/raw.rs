@@ -42,17 +42,7 @@ impl RawConn {
     pub async fn connect(addr: SocketAddr) -> RawConn {
         let mut stream = TcpStream::connect(addr).await.expect("tcp connect");
         let mut out = BytesMut::new();
-        write_frame(&mut out, |b| {
-            ConnectRequest {
-                protocol_version: 0,
-                last_zxid_seen: 0,
-                timeout: 4000,
-                session_id: 0,
-                password: vec![0; 16],
-                read_only: Some(false),
-            }
-            .encode(b)
-        });
+        write_frame(&mut out, |b| ConnectRequest::new_session(4000).encode(b));
         stream.write_all(&out).await.expect("write connect");
         let mut conn = RawConn {
             stream,

@@ -33,17 +33,7 @@ async fn attacker(addr: std::net::SocketAddr, seed: u64) {
             2 => out.extend_from_slice(&(-7i32).to_be_bytes()),
             // A valid handshake, then random frames with random opcodes and bodies.
             3 | 4 => {
-                write_frame(&mut out, |b| {
-                    ConnectRequest {
-                        protocol_version: 0,
-                        last_zxid_seen: 0,
-                        timeout: 4000,
-                        session_id: 0,
-                        password: vec![0; 16],
-                        read_only: Some(false),
-                    }
-                    .encode(b)
-                });
+                write_frame(&mut out, |b| ConnectRequest::new_session(4000).encode(b));
                 for xid in 1..rng.gen_range(2..30) {
                     let opcode = if rng.gen_bool(0.7) {
                         *[

@@ -32,6 +32,21 @@ pub struct ConnectRequest {
     pub read_only: Option<bool>,
 }
 
+impl ConnectRequest {
+    /// The request of a client asking for a new session with `timeout_ms`, as the Java
+    /// client sends it (16 zero bytes of password, not read-only).
+    pub fn new_session(timeout_ms: i32) -> Self {
+        Self {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout: timeout_ms,
+            session_id: 0,
+            password: vec![0; PASSWORD_LEN],
+            read_only: Some(false),
+        }
+    }
+}
+
 impl Encode for ConnectRequest {
     fn encode<B: BufMut>(&self, buf: &mut B) {
         buf.put_i32(self.protocol_version);

@@ -524,16 +524,7 @@ impl ServerCore {
                     "unimplemented opcode; closing"
                 );
                 self.stats.bad_input += 1;
-                let mut buf = BytesMut::with_capacity(20);
-                write_frame(&mut buf, |b| {
-                    ReplyHeader {
-                        xid,
-                        zxid: -1,
-                        err: ErrorCode::Unimplemented.code(),
-                    }
-                    .encode(b)
-                });
-                self.send(conn, buf.freeze());
+                self.send(conn, header_frame(xid, -1, ErrorCode::Unimplemented.code()));
                 self.close(conn);
                 return;
             }
@@ -568,16 +559,8 @@ impl ServerCore {
     fn dispatch(&mut self, conn: ConnId, session: i64, xid: i32, request: Request, now: Now) {
         match request {
             Request::Ping => {
-                let mut buf = BytesMut::with_capacity(20);
-                write_frame(&mut buf, |b| {
-                    ReplyHeader {
-                        xid: PING_XID,
-                        zxid: self.tree.last_zxid(),
-                        err: 0,
-                    }
-                    .encode(b)
-                });
-                self.send(conn, buf.freeze());
+                let frame = header_frame(PING_XID, self.tree.last_zxid(), 0);
+                self.send(conn, frame);
             }
             Request::Auth(packet) => self.auth(conn, xid, packet),
             Request::Sasl(_) => {
@@ -665,16 +648,7 @@ impl ServerCore {
                         }
                     }
                 }
-                let mut buf = BytesMut::with_capacity(20);
-                write_frame(&mut buf, |b| {
-                    ReplyHeader {
-                        xid,
-                        zxid: 0,
-                        err: 0,
-                    }
-                    .encode(b)
-                });
-                self.send(conn, buf.freeze());
+                self.send(conn, header_frame(xid, 0, 0));
             }
             None => {
                 tracing::info!(conn, scheme = %packet.scheme, "auth failed; closing");
@@ -684,16 +658,7 @@ impl ServerCore {
     }
 
     fn reply_auth_failed(&mut self, conn: ConnId, xid: i32) {
-        let mut buf = BytesMut::with_capacity(20);
-        write_frame(&mut buf, |b| {
-            ReplyHeader {
-                xid,
-                zxid: 0,
-                err: ErrorCode::AuthFailed.code(),
-            }
-            .encode(b)
-        });
-        self.send(conn, buf.freeze());
+        self.send(conn, header_frame(xid, 0, ErrorCode::AuthFailed.code()));
         self.close(conn);
     }
 
@@ -903,6 +868,13 @@ impl ServerCore {
     pub fn watch_count(&self) -> usize {
         self.watches.count()
     }
+}
+
+/// A frame holding only a reply header.
+fn header_frame(xid: i32, zxid: i64, err: i32) -> Bytes {
+    let mut buf = BytesMut::with_capacity(20);
+    write_frame(&mut buf, |b| ReplyHeader { xid, zxid, err }.encode(b));
+    buf.freeze()
 }
 
 /// A notification frame: `ReplyHeader{-1, -1, 0}` + `WatcherEvent` (3.8 sends zxid -1).

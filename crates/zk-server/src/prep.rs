@@ -39,23 +39,7 @@ pub struct Rec {
 impl Rec {
     /// The Stat clients see.
     pub fn reported(&self) -> Stat {
-        let s = &self.stat;
-        Stat {
-            czxid: s.czxid,
-            mzxid: s.mzxid,
-            ctime: s.ctime,
-            mtime: s.mtime,
-            version: s.version,
-            cversion: s.cversion.wrapping_mul(2).wrapping_sub(self.num_children),
-            aversion: s.aversion,
-            ephemeral_owner: match NodeKind::of(s.ephemeral_owner) {
-                NodeKind::Ephemeral(o) => o,
-                _ => 0,
-            },
-            data_length: self.data_len,
-            num_children: self.num_children,
-            pzxid: s.pzxid,
-        }
+        self.stat.reported(self.num_children, self.data_len)
     }
 }
 

@@ -92,28 +92,36 @@ pub struct Node {
     pub children: BTreeSet<Box<str>>,
 }
 
-impl Node {
+impl StoredStat {
     /// The Stat as clients see it: cversion = 2·creates − children (Apache's
     /// `DataNode.copyStat`), ephemeralOwner 0 for containers and TTL nodes.
-    pub fn stat(&self) -> Stat {
-        let s = &self.stat;
-        let num_children = self.children.len() as i32;
+    pub fn reported(&self, num_children: i32, data_length: i32) -> Stat {
         Stat {
-            czxid: s.czxid,
-            mzxid: s.mzxid,
-            ctime: s.ctime,
-            mtime: s.mtime,
-            version: s.version,
-            cversion: s.cversion.wrapping_mul(2).wrapping_sub(num_children),
-            aversion: s.aversion,
-            ephemeral_owner: match NodeKind::of(s.ephemeral_owner) {
+            czxid: self.czxid,
+            mzxid: self.mzxid,
+            ctime: self.ctime,
+            mtime: self.mtime,
+            version: self.version,
+            cversion: self.cversion.wrapping_mul(2).wrapping_sub(num_children),
+            aversion: self.aversion,
+            ephemeral_owner: match NodeKind::of(self.ephemeral_owner) {
                 NodeKind::Ephemeral(owner) => owner,
                 _ => 0,
             },
-            data_length: self.data.as_ref().map_or(0, |d| d.len() as i32),
+            data_length,
             num_children,
-            pzxid: s.pzxid,
+            pzxid: self.pzxid,
         }
+    }
+}
+
+impl Node {
+    /// The Stat as clients see it (see [`StoredStat::reported`]).
+    pub fn stat(&self) -> Stat {
+        self.stat.reported(
+            self.children.len() as i32,
+            self.data.as_ref().map_or(0, |d| d.len() as i32),
+        )
     }
 
     /// The node's kind.

@@ -82,17 +82,7 @@ async fn idle_sessions_expire_after_their_timeout() {
     let mut raw = TcpStream::connect(server.addr()).await.unwrap();
     let mut frame = bytes::BytesMut::new();
     zk_proto::frame::write_frame(&mut frame, |b| {
-        zk_proto::Encode::encode(
-            &zk_proto::ConnectRequest {
-                protocol_version: 0,
-                last_zxid_seen: 0,
-                timeout: 200,
-                session_id: 0,
-                password: vec![0; 16],
-                read_only: Some(false),
-            },
-            b,
-        )
+        zk_proto::Encode::encode(&zk_proto::ConnectRequest::new_session(200), b)
     });
     raw.write_all(&frame).await.unwrap();
     let mut buf = [0u8; 41];

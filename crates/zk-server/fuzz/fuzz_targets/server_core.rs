@@ -15,14 +15,7 @@ fuzz_target!(|data: &[u8]| {
     core.accept(1, "127.0.0.1:1".parse().unwrap(), now);
     let mut hs = BytesMut::new();
     write_frame(&mut hs, |b| {
-        ConnectRequest {
-            protocol_version: 0,
-            last_zxid_seen: 0,
-            timeout: 4000,
-            session_id: 0,
-            password: vec![0; 16],
-            read_only: Some(false),
-        }
+        ConnectRequest::new_session(4000)
         .encode(b)
     });
     core.receive(1, Bytes::copy_from_slice(&hs[4..]), now);
