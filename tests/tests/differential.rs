@@ -841,3 +841,157 @@ async fn session_close_and_expiry_remove_ephemerals() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn edge_cases_of_opcodes_auth_watch_enums_and_acls() {
+    differential("edge cases", |server: Server| async move {
+        let mut raw = RawConn::connect(server.addr()).await;
+        let mut t = Vec::new();
+        let create = |opcode: OpCode, path: &str, flags: i32| {
+            let r = CreateRequest {
+                path: path.into(),
+                data: None,
+                acl: Acl::open_unsafe(),
+                flags,
+            };
+            match opcode {
+                OpCode::CreateContainer => Request::CreateContainer(r),
+                _ => Request::Create2(r),
+            }
+        };
+        raw.call(&create(OpCode::Create2, "/e", 0)).await;
+        for (label, req) in [
+            (
+                "container opcode, flags 0",
+                create(OpCode::CreateContainer, "/e/c0", 0),
+            ),
+            (
+                "container opcode, flags 2",
+                create(OpCode::CreateContainer, "/e/c2-", 2),
+            ),
+        ] {
+            t.push(format!("{label}: {}", render(&raw.call(&req).await)));
+        }
+        let multi = |ops: Vec<MultiOp>| Request::Multi(MultiRequest { ops });
+        let mreq = |path: &str, flags: i32| CreateRequest {
+            path: path.into(),
+            data: None,
+            acl: Acl::open_unsafe(),
+            flags,
+        };
+        for (label, req) in [
+            (
+                "multi create flags 4",
+                multi(vec![MultiOp::Create {
+                    opcode: OpCode::Create,
+                    request: mreq("/e/mc", 4),
+                }]),
+            ),
+            (
+                "multi container op flags 0",
+                multi(vec![MultiOp::Create {
+                    opcode: OpCode::CreateContainer,
+                    request: mreq("/e/mp", 0),
+                }]),
+            ),
+        ] {
+            t.push(format!("{label}: {}", render(&raw.call(&req).await)));
+        }
+        for (label, req) in [
+            (
+                "addWatch mode 7",
+                Request::AddWatch(AddWatchRequest {
+                    path: "/e".into(),
+                    mode: 7,
+                }),
+            ),
+            (
+                "checkWatches type 0",
+                Request::CheckWatches(WatchesRequest {
+                    path: "/e".into(),
+                    watcher_type: 0,
+                }),
+            ),
+            (
+                "removeWatches type 4",
+                Request::RemoveWatches(WatchesRequest {
+                    path: "/e".into(),
+                    watcher_type: 4,
+                }),
+            ),
+            (
+                "count of \"\"",
+                Request::GetAllChildrenNumber(PathRequest { path: "".into() }),
+            ),
+            (
+                "ephemerals of \" / \"",
+                Request::GetEphemerals(PathRequest { path: " / ".into() }),
+            ),
+            (
+                "sasl",
+                Request::Sasl(SaslPacket {
+                    token: Some(Bytes::from_static(b"x")),
+                }),
+            ),
+        ] {
+            t.push(format!("{label}: {}", render(&raw.call(&req).await)));
+        }
+        // ACL ids as Java parses them, and duplicates after `auth` expansion.
+        let c = Client::builder()
+            .digest_auth("alice:secret")
+            .connect(&server.connect_string())
+            .await
+            .unwrap();
+        let alice = Acl::new(perms::ALL, Id::new("digest", digest_id("alice:secret")));
+        for (label, acl) in [
+            (
+                "leading zeros",
+                vec![Acl::new(perms::ALL, Id::new("ip", "127.000.000.001"))],
+            ),
+            (
+                "octal-looking",
+                vec![Acl::new(perms::ALL, Id::new("ip", "010.0.0.1/8"))],
+            ),
+            (
+                "auth plus its digest",
+                vec![Acl::creator_all()[0].clone(), alice.clone()],
+            ),
+        ] {
+            let path = format!("/e/acl-{}", label.replace(' ', "-"));
+            let r = c
+                .create(&path, b"", &CreateOptions::persistent().with_acl(acl))
+                .await;
+            t.push(format!(
+                "{label}: {:?} {:?}",
+                r.map(|x| x.0),
+                c.get_acl(&path).await.map(|x| x.0)
+            ));
+        }
+        // Auth packets: a null credential fails and closes; a truncated packet closes.
+        let mut a = RawConn::connect(server.addr()).await;
+        let mut body = Vec::new();
+        zk_proto::Encode::encode(
+            &AuthPacket {
+                auth_type: 0,
+                scheme: "digest".into(),
+                auth: None,
+            },
+            &mut body,
+        );
+        a.send_raw(-4, OpCode::Auth.code(), &body).await;
+        t.push(format!(
+            "null digest: {}",
+            render(&a.next(OpCode::Auth).await)
+        ));
+        t.push(format!("then: {}", render(&a.next(OpCode::Auth).await)));
+        let mut b = RawConn::connect(server.addr()).await;
+        b.send_raw(-4, OpCode::Auth.code(), &[0, 0, 0, 0, 0, 0, 0, 9, b'd'])
+            .await;
+        t.push(format!(
+            "truncated auth: {}",
+            render(&b.next(OpCode::Auth).await)
+        ));
+        t
+    })
+    .await;
+}

@@ -129,3 +129,87 @@ async fn an_oversized_frame_closes_only_its_connection_without_a_reply() {
         .unwrap();
     assert!(client.exists("/").await.unwrap().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_disconnected_not_buffered_forever() {
+    let server = ServerHandle::builder().port(0).start().await.unwrap();
+    let good = zk_client::Client::connect(&server.connect_string())
+        .await
+        .unwrap();
+    let big = vec![7u8; 1000 * 1024];
+    good.create("/big", &big, &CreateOptions::persistent())
+        .await
+        .unwrap();
+    // A raw client asks for the 1 MB node 200 times and reads nothing back.
+    let mut raw = zkmesh_tests::raw::RawConn::connect(server.addr()).await;
+    for _ in 0..200 {
+        raw.send(&zk_proto::Request::GetData(
+            zk_proto::ops::PathWatchRequest {
+                path: "/big".into(),
+                watch: false,
+            },
+        ))
+        .await;
+    }
+    within("slow reader dropped", async {
+        while server.snapshot().await.unwrap().connections > 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(good.get_data("/big").await.unwrap().0.len(), big.len());
+}
+
+#[tokio::test]
+async fn connections_that_never_finish_the_handshake_are_closed() {
+    let server = ServerHandle::builder()
+        .port(0)
+        .handshake_timeout(Duration::from_millis(300))
+        .start()
+        .await
+        .unwrap();
+    let mut silent = TcpStream::connect(server.addr()).await.unwrap();
+    let mut partial = TcpStream::connect(server.addr()).await.unwrap();
+    partial.write_all(&[0, 0, 0, 45, 0, 0]).await.unwrap();
+    for s in [&mut silent, &mut partial] {
+        let mut buf = [0u8; 16];
+        let n = within("closed", s.read(&mut buf)).await.unwrap_or(0);
+        assert_eq!(n, 0, "expected the server to close the connection");
+    }
+}
+
+#[tokio::test]
+async fn connections_per_address_are_capped() {
+    let server = ServerHandle::builder()
+        .port(0)
+        .max_client_connections(3)
+        .start()
+        .await
+        .unwrap();
+    let mut kept = Vec::new();
+    for _ in 0..3 {
+        kept.push(
+            zk_client::Client::connect(&server.connect_string())
+                .await
+                .unwrap(),
+        );
+    }
+    let refused = zk_client::Client::builder()
+        .establish_timeout(Duration::from_millis(800))
+        .connect(&server.connect_string())
+        .await;
+    assert!(refused.is_err());
+    drop(kept.pop());
+    within("a slot frees up", async {
+        loop {
+            let r = zk_client::Client::builder()
+                .establish_timeout(Duration::from_millis(500))
+                .connect(&server.connect_string())
+                .await;
+            if r.is_ok() {
+                break;
+            }
+        }
+    })
+    .await;
+}

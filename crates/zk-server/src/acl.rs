@@ -30,7 +30,7 @@ fn matches(scheme: &str, id: &str, acl_id: &str) -> bool {
 
 /// Whether address `id` falls in `acl_id` (`a.b.c.d` or `a.b.c.d/bits`), IPv4 as 3.8.
 fn ip_matches(id: &str, acl_id: &str) -> bool {
-    let Ok(addr) = id.parse::<Ipv4Addr>() else {
+    let Some((addr, _)) = parse_ip_acl(id) else {
         return false;
     };
     let Some((net, bits)) = parse_ip_acl(acl_id) else {
@@ -44,12 +44,34 @@ fn ip_matches(id: &str, acl_id: &str) -> bool {
     u32::from(addr) & mask == u32::from(net) & mask
 }
 
+/// Java's `Integer.parseInt`: optional sign, decimal digits, leading zeros allowed.
+fn java_int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 10 {
+        return None;
+    }
+    s.parse::<i64>().ok()
+}
+
+/// An `ip` ACL id as Apache's `IPAuthenticationProvider` reads it: four octets parsed
+/// with Java's `parseInt` (so `010` is 10), optional `/bits`.
 fn parse_ip_acl(acl_id: &str) -> Option<(Ipv4Addr, u32)> {
     let (addr, bits) = match acl_id.split_once('/') {
-        Some((a, b)) => (a, b.parse::<u32>().ok().filter(|b| *b <= 32)?),
+        Some((a, b)) => (a, java_int(b).filter(|b| (0..=32).contains(b))? as u32),
         None => (acl_id, 32),
     };
-    Some((addr.parse().ok()?, bits))
+    let octets: Vec<u8> = addr
+        .split('.')
+        .map(|o| {
+            java_int(o)
+                .filter(|v| (0..=255).contains(v))
+                .map(|v| v as u8)
+        })
+        .collect::<Option<_>>()?;
+    let [a, b, c, d] = octets[..] else {
+        return None;
+    };
+    Some((Ipv4Addr::new(a, b, c, d), bits))
 }
 
 /// Whether an id of `scheme` counts as authenticated for `auth:` ACL expansion.
@@ -57,17 +79,20 @@ fn is_authenticated(scheme: &str) -> bool {
     matches!(scheme, "digest" | "sasl" | "x509")
 }
 
-/// Validates and expands an ACL for create/setACL: duplicates removed, `world:anyone`
+/// Validates and expands an ACL for create/setACL: duplicates in the request removed
+/// (expansion may still repeat an entry, as in Apache), `world:anyone`
 /// kept, `auth:` replaced by the connection's authenticated ids, `digest` ids must be
 /// `user:hash`, `ip` ids valid IPv4 (with optional `/bits`). Anything else is INVALIDACL.
 pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
-    let mut out: Vec<Acl> = Vec::with_capacity(acl.len());
-    let push = |a: Acl, out: &mut Vec<Acl>| {
-        if !out.contains(&a) {
-            out.push(a);
-        }
-    };
+    let mut unique: Vec<&Acl> = Vec::with_capacity(acl.len());
     for entry in acl {
+        if !unique.contains(&entry) {
+            unique.push(entry);
+        }
+    }
+    let mut out: Vec<Acl> = Vec::with_capacity(unique.len());
+    let push = |a: Acl, out: &mut Vec<Acl>| out.push(a);
+    for entry in unique {
         match entry.id.scheme.as_str() {
             "world" if entry.id.id == "anyone" => push(entry.clone(), &mut out),
             "auth" => {
@@ -128,7 +153,7 @@ pub fn authenticate(
             }
             Some(ids)
         }
-        "ip" => Some(vec![Id::new("ip", remote.to_string())]),
+        "ip" => Some(vec![Id::new("ip", remote.to_canonical().to_string())]),
         _ => None,
     }
 }
@@ -153,6 +178,19 @@ mod tests {
         assert!(!check(&digest, &ids(&[("digest", "u:h")]), perms::WRITE));
         assert!(!check(&digest, &ids(&[("ip", "127.0.0.1")]), perms::READ));
         assert!(check(&digest, &ids(&[("super", "")]), perms::ADMIN));
+    }
+
+    #[test]
+    fn ip_ids_parse_like_java() {
+        assert!(parse_ip_acl("127.000.000.001").is_some());
+        assert_eq!(
+            parse_ip_acl("010.0.0.1").unwrap().0,
+            Ipv4Addr::new(10, 0, 0, 1)
+        );
+        assert!(parse_ip_acl("1.2.3.4/-0").is_some());
+        assert!(parse_ip_acl("300.1.1.1").is_none());
+        assert!(parse_ip_acl("1.2.3").is_none());
+        assert!(parse_ip_acl("1.2.3.4/33").is_none());
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct ServerConfig {
     pub super_digest: Option<String>,
     /// `snapCount`.
     pub snap_count: Option<u64>,
+    /// `maxClientCnxns`.
+    pub max_client_connections: Option<usize>,
     /// Keys that were not understood.
     pub unknown_keys: Vec<String>,
 }
@@ -98,17 +100,17 @@ impl ServerConfig {
                 self.super_digest = Some(value.to_owned())
             }
             // Keys Apache uses that mean nothing for a standalone bundled server.
+            "snapCount" => self.snap_count = Some(num(key, value)?),
+            "maxClientCnxns" => self.max_client_connections = Some(num(key, value)?),
             "initLimit"
             | "syncLimit"
             | "dataLogDir"
-            | "maxClientCnxns"
             | "admin.enableServer"
             | "standaloneEnabled"
             | "reconfigEnabled"
             | "autopurge.snapRetainCount"
             | "autopurge.purgeInterval"
-            | "preAllocSize"
-            | "snapCount" => {}
+            | "preAllocSize" => {}
             other => self.unknown_keys.push(other.to_owned()),
         }
         Ok(())
@@ -191,6 +193,9 @@ impl ServerConfig {
         if let Some(n) = self.snap_count {
             b = b.snap_count(n);
         }
+        if let Some(n) = self.max_client_connections {
+            b = b.max_client_connections(n);
+        }
         Ok(b)
     }
 }
@@ -213,6 +218,8 @@ mod tests {
             Some(vec!["ruok".into(), "srvr".into()])
         );
         assert_eq!(cfg.unknown_keys, vec!["foo".to_string()]);
+        let snap = ServerConfig::from_args(&["--snap-count".into(), "5".into()]).unwrap();
+        assert_eq!(snap.snap_count, Some(5));
         let b = cfg.builder().unwrap();
         assert_eq!(
             b.core_config().min_session_timeout,

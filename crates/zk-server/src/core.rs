@@ -192,6 +192,7 @@ pub struct ServerCore {
     pub(crate) started: Instant,
     records: bytes::BytesMut,
     txns_since_snapshot: u64,
+    next_tick: Instant,
 }
 
 /// Which reply a write sends on success.
@@ -228,6 +229,7 @@ impl ServerCore {
             started: now.mono,
             records: bytes::BytesMut::new(),
             txns_since_snapshot: 0,
+            next_tick: now.mono,
         }
     }
 
@@ -294,7 +296,9 @@ impl ServerCore {
             Conn {
                 remote,
                 state: ConnState::AwaitingConnect,
-                ids: vec![Id::new("ip", remote.ip().to_string())],
+                // An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d; Java
+                // reports a.b.c.d, and ip ACLs are written that way.
+                ids: vec![Id::new("ip", remote.ip().to_canonical().to_string())],
                 old_client: false,
                 stats: ConnStats {
                     established_ms: now.wall_ms,
@@ -535,6 +539,13 @@ impl ServerCore {
         }
         let request = match Request::decode_body(opcode, &mut frame) {
             Ok(r) => r,
+            // Apache reads auth packets on the I/O thread and drops the connection when one
+            // cannot be read, without a reply.
+            Err(_) if opcode == OpCode::Auth => {
+                self.stats.bad_input += 1;
+                self.close(conn);
+                return;
+            }
             Err(e) => {
                 tracing::debug!(conn, ?opcode, error = %e, "malformed request body");
                 self.stats.bad_input += 1;
@@ -563,9 +574,22 @@ impl ServerCore {
                 self.send(conn, frame);
             }
             Request::Auth(packet) => self.auth(conn, xid, packet),
+            // No SASL is configured: Apache then answers with an empty token and keeps the
+            // connection open.
             Request::Sasl(_) => {
-                // No SASL is configured: like an Apache server that cannot start SASL.
-                self.reply_auth_failed(conn, xid);
+                // No SASL is configured: Apache then answers (zxid 0, like auth) with an
+                // empty token and keeps the connection open.
+                let mut buf = BytesMut::with_capacity(24);
+                write_frame(&mut buf, |b| {
+                    ReplyHeader {
+                        xid,
+                        zxid: 0,
+                        err: 0,
+                    }
+                    .encode(b);
+                    SaslPacket { token: None }.encode(b);
+                });
+                self.send(conn, buf.freeze());
             }
             Request::CloseSession => {
                 self.end_session(session, xid, now);
@@ -633,7 +657,11 @@ impl ServerCore {
             return;
         };
         let remote = c.remote.ip();
-        let auth = packet.auth.as_deref().unwrap_or_default();
+        let Some(auth) = packet.auth.as_deref() else {
+            // A null credential fails every provider.
+            self.reply_auth_failed(conn, xid);
+            return;
+        };
         match acl::authenticate(
             &packet.scheme,
             auth,
@@ -831,6 +859,7 @@ impl ServerCore {
     /// Time-driven work: expires sessions whose clients went quiet, deletes empty
     /// containers and expired TTL nodes.
     pub fn tick(&mut self, now: Now) {
+        self.next_tick = now.mono + self.config.tick_time / 2;
         for session in self.tracker.expired(now.mono) {
             self.expire(session, now);
         }

@@ -16,9 +16,9 @@ pub const VERSION: &str = concat!(
 );
 
 /// Every word Apache knows.
-pub const KNOWN: [&str; 19] = [
+pub const KNOWN: [&str; 18] = [
     "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "ruok", "stmk", "srvr", "srst", "stat",
-    "wchc", "wchp", "wchs", "mntr", "isro", "hash", "rqst",
+    "wchc", "wchp", "wchs", "mntr", "isro", "hash",
 ];
 
 /// Whether the first four bytes of a connection are a four-letter word.

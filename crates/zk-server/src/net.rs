@@ -6,7 +6,10 @@
 //! protocol decision.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -26,7 +29,7 @@ pub(crate) enum Input {
     Accept {
         conn: ConnId,
         remote: SocketAddr,
-        tx: mpsc::UnboundedSender<ConnMsg>,
+        handle: ConnHandle,
     },
     Frame {
         conn: ConnId,
@@ -68,12 +71,26 @@ pub struct Snapshot {
     pub watches: usize,
 }
 
-/// Messages to a connection task.
+/// Messages to a connection's writer.
 #[derive(Debug)]
 pub(crate) enum ConnMsg {
     Frame(Bytes),
     Close,
 }
+
+/// Bytes queued for one connection beyond which it is closed: a client that does not
+/// read its replies must not make the server's memory grow without bound.
+const MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
+
+/// What the core task holds for each connection.
+#[derive(Debug)]
+pub(crate) struct ConnHandle {
+    tx: mpsc::UnboundedSender<ConnMsg>,
+    queued: Arc<AtomicUsize>,
+    writer: tokio::task::AbortHandle,
+}
+
+type Conns = HashMap<ConnId, ConnHandle>;
 
 /// Runs the core until `inputs` closes or `shutdown` flips.
 ///
@@ -84,9 +101,11 @@ pub(crate) async fn run_core(
     mut core: ServerCore,
     mut inputs: mpsc::UnboundedReceiver<Input>,
     mut shutdown: watch::Receiver<bool>,
+    stop: Arc<watch::Sender<bool>>,
+    failure: watch::Sender<Option<String>>,
     journal: Option<Journal>,
 ) {
-    let mut conns: HashMap<ConnId, mpsc::UnboundedSender<ConnMsg>> = HashMap::new();
+    let mut conns: Conns = HashMap::new();
     let mut held: VecDeque<(i64, Output)> = VecDeque::new();
     let mut durable = journal.as_ref().map(Journal::durable);
     loop {
@@ -106,8 +125,14 @@ pub(crate) async fn run_core(
             _ = tokio::time::sleep_until(deadline) => core.tick(Now::system()),
             changed = wait_durable(&mut durable) => {
                 if !changed {
-                    tracing::error!("log writer stopped; no further replies are released");
-                    durable = None;
+                    // Without a working log nothing can be acknowledged: stop serving (as
+                    // Apache does) rather than keep clients connected to a server that
+                    // can no longer answer.
+                    let reason = "the transaction log writer failed; stopping".to_owned();
+                    tracing::error!("{reason}");
+                    failure.send_replace(Some(reason));
+                    stop.send_replace(true);
+                    break;
                 }
             }
             _ = shutdown.changed() => break,
@@ -133,11 +158,11 @@ pub(crate) async fn run_core(
             let Some((_, output)) = held.pop_front() else {
                 break;
             };
-            dispatch(&mut conns, output);
+            dispatch(&mut core, &mut conns, output);
         }
     }
-    for tx in conns.values() {
-        let _ = tx.send(ConnMsg::Close);
+    for handle in conns.values() {
+        let _ = handle.tx.send(ConnMsg::Close);
     }
 }
 
@@ -150,30 +175,43 @@ async fn wait_durable(durable: &mut Option<watch::Receiver<i64>>) -> bool {
     }
 }
 
-fn dispatch(conns: &mut HashMap<ConnId, mpsc::UnboundedSender<ConnMsg>>, output: Output) {
+fn dispatch(core: &mut ServerCore, conns: &mut Conns, output: Output) {
     match output {
         Output::Send { conn, frame } => {
-            if let Some(tx) = conns.get(&conn) {
-                let _ = tx.send(ConnMsg::Frame(frame));
+            let Some(handle) = conns.get(&conn) else {
+                return;
+            };
+            let queued = handle.queued.fetch_add(frame.len(), Ordering::Relaxed) + frame.len();
+            if queued > MAX_QUEUED_BYTES {
+                tracing::warn!(
+                    conn,
+                    queued,
+                    "client is not reading its replies; closing its connection"
+                );
+                handle.writer.abort();
+                conns.remove(&conn);
+                core.disconnected(conn);
+                return;
             }
+            let _ = handle.tx.send(ConnMsg::Frame(frame));
         }
         Output::Close { conn } => {
-            if let Some(tx) = conns.remove(&conn) {
-                let _ = tx.send(ConnMsg::Close);
+            if let Some(handle) = conns.remove(&conn) {
+                let _ = handle.tx.send(ConnMsg::Close);
             }
         }
     }
 }
 
-fn handle(
-    core: &mut ServerCore,
-    conns: &mut HashMap<ConnId, mpsc::UnboundedSender<ConnMsg>>,
-    input: Input,
-) {
+fn handle(core: &mut ServerCore, conns: &mut Conns, input: Input) {
     let now = Now::system();
     match input {
-        Input::Accept { conn, remote, tx } => {
-            conns.insert(conn, tx);
+        Input::Accept {
+            conn,
+            remote,
+            handle,
+        } => {
+            conns.insert(conn, handle);
             core.accept(conn, remote, now);
         }
         Input::Frame { conn, frame } => core.receive(conn, frame, now),
@@ -204,22 +242,80 @@ fn handle(
     }
 }
 
+/// Connections per client address (Apache's `maxClientCnxns`; 0 = unlimited).
+#[derive(Debug, Default)]
+struct PerIp {
+    max: usize,
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// Holds one slot of a client address's connection allowance.
+struct IpSlot {
+    limits: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(ip).or_insert(0);
+        if self.max > 0 && *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            limits: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut counts = self.limits.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Accepts connections until `shutdown` flips.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     core: mpsc::UnboundedSender<Input>,
     max_frame: usize,
+    max_per_ip: usize,
+    handshake_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let limits = Arc::new(PerIp {
+        max: max_per_ip,
+        counts: Mutex::default(),
+    });
     let mut next_conn: ConnId = 1;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
+                    let Some(slot) = limits.take(remote.ip()) else {
+                        tracing::warn!(%remote, max = max_per_ip, "too many connections from one address; closing");
+                        continue;
+                    };
                     let conn = next_conn;
                     next_conn += 1;
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(connection(stream, remote, conn, core.clone(), max_frame, shutdown.clone()));
+                    tokio::spawn(connection(
+                        stream,
+                        remote,
+                        conn,
+                        core.clone(),
+                        (max_frame, handshake_timeout),
+                        shutdown.clone(),
+                        slot,
+                    ));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -232,20 +328,25 @@ pub(crate) async fn accept_loop(
     }
 }
 
+/// Serves one connection: this task reads frames and hands them to the core; a writer
+/// task writes what the core sends back, coalesced. The writer is separate so that a
+/// client that stops reading blocks only its own writer, which the core can abort.
 async fn connection(
     mut stream: TcpStream,
     remote: SocketAddr,
     conn: ConnId,
     core: mpsc::UnboundedSender<Input>,
-    max_frame: usize,
+    (max_frame, handshake_timeout): (usize, Duration),
     mut shutdown: watch::Receiver<bool>,
+    _slot: IpSlot,
 ) {
     let mut buf = BytesMut::with_capacity(16 * 1024);
+    let handshake = tokio::time::Instant::now() + handshake_timeout;
     // The first four bytes decide: a four-letter word, or the length of a ConnectRequest.
     while buf.len() < 4 {
-        match stream.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+        match tokio::time::timeout_at(handshake, stream.read_buf(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return,
         }
     }
     if fourlw::is_known(&buf[..4]) {
@@ -260,18 +361,35 @@ async fn connection(
         return;
     }
 
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    if core.send(Input::Accept { conn, remote, tx }).is_err() {
+    let (mut reader, writer) = stream.into_split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let writer_task = tokio::spawn(write_loop(writer, rx, queued.clone()));
+    let handle = ConnHandle {
+        tx,
+        queued,
+        writer: writer_task.abort_handle(),
+    };
+    if core
+        .send(Input::Accept {
+            conn,
+            remote,
+            handle,
+        })
+        .is_err()
+    {
+        writer_task.abort();
         return;
     }
     let frames = FrameDecoder::new(max_frame);
-    let (mut reader, mut writer) = stream.into_split();
-    let mut out = BytesMut::with_capacity(16 * 1024);
+    let mut first_frame_seen = false;
+    let mut writer_task = writer_task;
     'serve: loop {
         // Hand every complete frame to the core.
         loop {
             match frames.decode(&mut buf) {
                 Ok(Some(frame)) => {
+                    first_frame_seen = true;
                     if core.send(Input::Frame { conn, frame }).is_err() {
                         break 'serve;
                     }
@@ -283,38 +401,69 @@ async fn connection(
                 }
             }
         }
+        let deadline = if first_frame_seen {
+            None
+        } else {
+            Some(handshake)
+        };
         tokio::select! {
             read = reader.read_buf(&mut buf) => match read {
                 Ok(0) | Err(_) => break 'serve,
                 Ok(_) => {}
             },
-            msg = rx.recv() => {
-                let mut close = false;
-                let mut next = msg;
-                // Coalesce everything queued for this connection into one write.
-                while let Some(m) = next {
-                    match m {
-                        ConnMsg::Frame(frame) => out.extend_from_slice(&frame),
-                        ConnMsg::Close => {
-                            close = true;
-                            break;
-                        }
-                    }
-                    next = rx.try_recv().ok();
-                }
-                if !out.is_empty() {
-                    if writer.write_all(&out).await.is_err() {
-                        break 'serve;
-                    }
-                    out.clear();
-                }
-                if close {
-                    let _ = writer.shutdown().await;
-                    break 'serve;
-                }
+            // The writer ends after a Close (or was aborted): the connection is over.
+            _ = &mut writer_task => break 'serve,
+            _ = sleep_until(deadline) => {
+                tracing::info!(conn, %remote, "no complete request within the handshake timeout; closing");
+                break 'serve;
             }
             _ = shutdown.changed() => break 'serve,
         }
     }
+    writer_task.abort();
     let _ = core.send(Input::Closed { conn });
+}
+
+/// Writes everything queued for a connection, coalescing what is ready into one write.
+async fn write_loop(
+    mut writer: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<ConnMsg>,
+    queued: Arc<AtomicUsize>,
+) {
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    while let Some(first) = rx.recv().await {
+        let mut close = false;
+        let mut next = Some(first);
+        while let Some(m) = next {
+            match m {
+                ConnMsg::Frame(frame) => out.extend_from_slice(&frame),
+                ConnMsg::Close => {
+                    close = true;
+                    break;
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        if !out.is_empty() {
+            if writer.write_all(&out).await.is_err() {
+                return;
+            }
+            queued.fetch_sub(out.len(), Ordering::Relaxed);
+            out.clear();
+            if out.capacity() > 1024 * 1024 {
+                out = BytesMut::with_capacity(16 * 1024);
+            }
+        }
+        if close {
+            let _ = writer.shutdown().await;
+            return;
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }

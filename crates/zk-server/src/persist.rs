@@ -195,13 +195,28 @@ pub struct Recovered {
     pub truncated_bytes: u64,
 }
 
+/// Checks one record at `pos`: `Some(len)` of a record whose length fits and whose
+/// checksum matches.
+fn valid_record_at(bytes: &[u8], pos: usize) -> Option<usize> {
+    let header = bytes.get(pos..pos + 8)?;
+    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let crc = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    let payload = bytes.get(pos + 8..pos.checked_add(8 + len)?)?;
+    (len > 0 && crc32fast::hash(payload) == crc).then_some(len)
+}
+
 /// Loads the newest good snapshot and replays the log after it, cutting a torn tail.
+///
+/// Refuses to start (rather than serve a tree missing acknowledged writes) when snapshot
+/// files exist but none is readable, when a record in the middle of the log is bad, or
+/// when the replayed zxids do not follow each other.
 pub fn recover(data_dir: &Path) -> Result<Recovered, PersistError> {
     let dir = data_dir.join("zkmesh");
     fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+    let snapshots = list(&dir, "snapshot.")?;
     let mut tree = None;
-    for (zxid, path) in list(&dir, "snapshot.")?.into_iter().rev() {
-        let bytes = fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
+    for (zxid, path) in snapshots.iter().rev() {
+        let bytes = fs::read(path).map_err(io(format!("reading {}", path.display())))?;
         match decode_snapshot(&bytes) {
             Ok(t) => {
                 tracing::info!(
@@ -217,34 +232,66 @@ pub fn recover(data_dir: &Path) -> Result<Recovered, PersistError> {
             }
         }
     }
-    let mut tree = tree.unwrap_or_default();
+    let mut tree = match tree {
+        Some(t) => t,
+        None if snapshots.is_empty() => DataTree::default(),
+        None => {
+            return Err(PersistError::Corrupt(format!(
+                "none of the {} snapshots in {} is readable",
+                snapshots.len(),
+                dir.display()
+            )))
+        }
+    };
     let mut replayed = 0;
     let mut truncated_bytes = 0;
     let segments = list(&dir, "log.")?;
     let mut events = Vec::new();
     for (i, (_, path)) in segments.iter().enumerate() {
+        // A segment followed by one that starts at or before the next zxid we need holds
+        // nothing we need: skip it without reading (it may predate the snapshot).
+        if segments
+            .get(i + 1)
+            .is_some_and(|(next_start, _)| *next_start <= tree.last_zxid() + 1)
+        {
+            continue;
+        }
+        let last_segment = i + 1 == segments.len();
         let mut bytes = Vec::new();
         File::open(path)
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(io(format!("reading {}", path.display())))?;
         let mut pos = 0usize;
-        let mut torn = false;
         while pos < bytes.len() {
-            let Some(header) = bytes.get(pos..pos + 8) else {
-                torn = true;
+            let Some(len) = valid_record_at(&bytes, pos) else {
+                // Only the very end of the newest segment may be torn (a crash during the
+                // last write); anything else is corruption.
+                let later_valid =
+                    (pos + 1..bytes.len()).any(|p| valid_record_at(&bytes, p).is_some());
+                if !last_segment || later_valid {
+                    return Err(PersistError::Corrupt(format!(
+                        "{} has a bad record at byte {pos} followed by more log",
+                        path.display()
+                    )));
+                }
+                truncated_bytes = (bytes.len() - pos) as u64;
+                tracing::warn!(
+                    path = %path.display(),
+                    at = pos,
+                    cut = truncated_bytes,
+                    "torn log tail: cutting it (those writes were never acknowledged)"
+                );
+                OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .and_then(|f| {
+                        f.set_len(pos as u64)?;
+                        f.sync_all()
+                    })
+                    .map_err(io(format!("truncating {}", path.display())))?;
                 break;
             };
-            let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-            let crc = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-            let Some(payload) = bytes.get(pos + 8..pos + 8 + len) else {
-                torn = true;
-                break;
-            };
-            if len == 0 || crc32fast::hash(payload) != crc {
-                torn = true;
-                break;
-            }
-            let mut p = payload;
+            let mut p = &bytes[pos + 8..pos + 8 + len];
             let (h, txn) = match (TxnHeader::decode(&mut p), Txn::decode(&mut p)) {
                 (Ok(h), Ok(t)) if !p.has_remaining() => (h, t),
                 _ => {
@@ -258,34 +305,18 @@ pub fn recover(data_dir: &Path) -> Result<Recovered, PersistError> {
             if h.zxid <= tree.last_zxid() {
                 continue;
             }
+            if h.zxid != tree.last_zxid() + 1 {
+                return Err(PersistError::Corrupt(format!(
+                    "{}: txn {:#x} follows {:#x}; the log has a gap",
+                    path.display(),
+                    h.zxid,
+                    tree.last_zxid()
+                )));
+            }
             events.clear();
             tree.apply(&h, &txn, &mut events)
                 .map_err(|e| PersistError::Corrupt(format!("{}: {e}", path.display())))?;
             replayed += 1;
-        }
-        if torn {
-            truncated_bytes += (bytes.len() - pos) as u64;
-            tracing::warn!(
-                path = %path.display(),
-                at = pos,
-                cut = bytes.len() - pos,
-                "torn log tail: cutting it (those writes were never acknowledged)"
-            );
-            OpenOptions::new()
-                .write(true)
-                .open(path)
-                .and_then(|f| {
-                    f.set_len(pos as u64)?;
-                    f.sync_all()
-                })
-                .map_err(io(format!("truncating {}", path.display())))?;
-            for (_, later) in &segments[i + 1..] {
-                let size = fs::metadata(later).map(|m| m.len()).unwrap_or(0);
-                truncated_bytes += size;
-                fs::remove_file(later).map_err(io(format!("removing {}", later.display())))?;
-            }
-            sync_dir(&dir)?;
-            break;
         }
     }
     tracing::info!(
@@ -555,7 +586,7 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_checksum_is_treated_as_the_end_of_the_log() {
+    fn a_bad_record_before_more_log_refuses_to_start() {
         let dir = temp_dir("crc");
         let txns = vec![create(1, "/a", 1), create(2, "/b", 2)];
         let path = write_log(&dir, 1, &txns);
@@ -564,10 +595,31 @@ mod tests {
         bytes[last] ^= 0xff;
         fs::write(&path, &bytes).unwrap();
         let later = write_log(&dir, 3, &[create(3, "/c", 3)]);
-        let r = recover(&dir).unwrap();
-        assert_eq!(r.replayed, 1);
-        assert!(r.tree.get("/b").is_none());
-        assert!(!later.exists(), "segments after a torn record are removed");
+        assert!(matches!(recover(&dir), Err(PersistError::Corrupt(_))));
+        assert!(later.exists(), "nothing is deleted when recovery refuses");
+        // In the middle of the only segment, with valid records after it: the same.
+        let dir = temp_dir("crc-middle");
+        let path = write_log(
+            &dir,
+            1,
+            &[create(1, "/a", 1), create(2, "/b", 2), create(3, "/c", 3)],
+        );
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[12] ^= 0xff;
+        fs::write(&path, &bytes).unwrap();
+        assert!(matches!(recover(&dir), Err(PersistError::Corrupt(_))));
+    }
+
+    #[test]
+    fn unreadable_snapshots_or_a_gap_refuse_to_start() {
+        let dir = temp_dir("badsnap");
+        let z = dir.join("zkmesh");
+        fs::create_dir_all(&z).unwrap();
+        fs::write(z.join(file_name("snapshot.", 5)), b"garbage").unwrap();
+        assert!(matches!(recover(&dir), Err(PersistError::Corrupt(_))));
+        let dir = temp_dir("gap");
+        write_log(&dir, 1, &[create(1, "/a", 1), create(3, "/c", 2)]);
+        assert!(matches!(recover(&dir), Err(PersistError::Corrupt(_))));
     }
 
     #[test]
@@ -595,6 +647,27 @@ mod tests {
         });
         let r = recover(&dir).unwrap();
         assert!(r.tree.get("/a").is_some() && r.tree.get("/b").is_some());
+    }
+
+    #[test]
+    fn a_damaged_segment_already_covered_by_a_snapshot_is_not_read() {
+        let dir = temp_dir("covered");
+        let z = dir.join("zkmesh");
+        let mut tree = DataTree::new();
+        let mut ev = Vec::new();
+        let first = vec![create(1, "/a", 1), create(2, "/b", 2)];
+        for (h, t) in &first {
+            tree.apply(h, t, &mut ev).unwrap();
+        }
+        let old = write_log(&dir, 1, &first);
+        write_snapshot(&z, &encode_snapshot(&tree), 2).unwrap();
+        write_log(&dir, 3, &[create(3, "/c", 3)]);
+        let mut bytes = fs::read(&old).unwrap();
+        bytes[10] ^= 0xff;
+        fs::write(&old, &bytes).unwrap();
+        let r = recover(&dir).unwrap();
+        assert_eq!(r.replayed, 1);
+        assert!(r.tree.get("/c").is_some() && r.tree.get("/a").is_some());
     }
 
     #[test]

@@ -161,11 +161,8 @@ pub fn create(
             return Err(ErrorCode::BadArguments)
         }
         (OpCode::CreateTtl, Some(_)) => {}
-        // A TTL mode needs createTTL; createContainer needs the container mode.
+        // A TTL mode needs createTTL.
         _ if mode.is_ttl() => return Err(ErrorCode::BadArguments),
-        (OpCode::CreateContainer, _) if !mode.is_container() => {
-            return Err(ErrorCode::BadArguments)
-        }
         _ => {}
     }
     let parent_path = raw_parent(&req.path)?;
@@ -188,11 +185,13 @@ pub fn create(
     ) {
         return Err(ErrorCode::NoChildrenForEphemerals);
     }
-    // Only createContainer makes a container: Apache 3.8 accepts the container flag on
-    // create/create2 but records no container owner, leaving a plain persistent node.
-    let owner = if mode.is_ephemeral() {
+    // The opcode decides what kind of node a top-level create makes, as in Apache 3.8:
+    // createContainer makes a container whatever the flags (sequential still applies),
+    // and the container flag on create/create2 makes a plain persistent node.
+    let container = opcode == OpCode::CreateContainer;
+    let owner = if mode.is_ephemeral() && !container {
         ctx.session_id
-    } else if mode.is_container() && opcode == OpCode::CreateContainer {
+    } else if container {
         CONTAINER_OWNER
     } else if let (true, Some(ttl)) = (mode.is_ttl(), ttl) {
         ttl_owner(ttl)
@@ -323,8 +322,14 @@ pub fn multi(tree: &DataTree, ctx: &Ctx, ops: &[MultiOp]) -> (Txn, Vec<MultiResu
     let mut txns = Vec::with_capacity(ops.len());
     let mut results = Vec::with_capacity(ops.len());
     for (index, op) in ops.iter().enumerate() {
+        // Inside multi, Apache lets the flags decide the node kind instead of the op type.
         let prepped = match op {
-            MultiOp::Create { opcode, request } => create(&mut view, ctx, *opcode, request, None),
+            MultiOp::Create { request, .. } if request.flags == CreateMode::Container.flags() => {
+                create(&mut view, ctx, OpCode::CreateContainer, request, None)
+            }
+            MultiOp::Create { request, .. } => {
+                create(&mut view, ctx, OpCode::Create2, request, None)
+            }
             MultiOp::CreateTtl(r) => {
                 let req = CreateRequest {
                     path: r.path.clone(),
@@ -332,7 +337,14 @@ pub fn multi(tree: &DataTree, ctx: &Ctx, ops: &[MultiOp]) -> (Txn, Vec<MultiResu
                     acl: r.acl.clone(),
                     flags: r.flags,
                 };
-                create(&mut view, ctx, OpCode::CreateTtl, &req, Some(r.ttl))
+                let ttl_mode = CreateMode::from_flags(r.flags).is_ok_and(|m| m.is_ttl());
+                if ttl_mode {
+                    create(&mut view, ctx, OpCode::CreateTtl, &req, Some(r.ttl))
+                } else if r.flags == CreateMode::Container.flags() {
+                    create(&mut view, ctx, OpCode::CreateContainer, &req, None)
+                } else {
+                    create(&mut view, ctx, OpCode::Create2, &req, None)
+                }
             }
             MultiOp::Delete(r) => delete(&mut view, ctx, r),
             MultiOp::SetData(r) => set_data(&mut view, ctx, r),

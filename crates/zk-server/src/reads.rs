@@ -40,18 +40,26 @@ impl ServerCore {
             Request::GetAllChildrenNumber(r) => match self.tree.get(&r.path) {
                 None => Err(ErrorCode::NoNode),
                 Some(n) if !self.can(conn, n, perms::READ) => Err(ErrorCode::NoAuth),
+                // Apache counts by path prefix over every node, and "" (its alias of the
+                // root) then counts the root itself too.
+                Some(_) if r.path.is_empty() => Ok(Response::AllChildrenNumber(
+                    self.tree.descendant_count("/") as i32 + 1,
+                )),
                 Some(_) => Ok(Response::AllChildrenNumber(
                     self.tree.descendant_count(&r.path) as i32,
                 )),
             },
             Request::Sync(r) => Ok(Response::Sync(r.path)),
-            Request::GetEphemerals(r) => Ok(Response::Strings(
-                self.tree
-                    .ephemerals(session)
-                    .filter(|p| r.path.is_empty() || r.path == "/" || p.starts_with(&r.path))
-                    .cloned()
-                    .collect(),
-            )),
+            Request::GetEphemerals(r) => {
+                let prefix = r.path.trim();
+                Ok(Response::Strings(
+                    self.tree
+                        .ephemerals(session)
+                        .filter(|p| prefix.is_empty() || prefix == "/" || p.starts_with(prefix))
+                        .cloned()
+                        .collect(),
+                ))
+            }
             Request::WhoAmI => Ok(Response::WhoAmI(
                 self.conns
                     .get(&conn)
@@ -77,7 +85,7 @@ impl ServerCore {
                     self.watches.add_persistent(&r.path, conn, recursive);
                     Ok(Response::AddWatch(0))
                 }
-                Err(_) => Err(ErrorCode::BadArguments),
+                Err(_) => Err(ErrorCode::MarshallingError),
             },
             Request::CheckWatches(r) => self.watch_lookup(conn, &r, false),
             Request::RemoveWatches(r) => self.watch_lookup(conn, &r, true),
@@ -193,11 +201,12 @@ impl ServerCore {
         r: &WatchesRequest,
         remove: bool,
     ) -> Result<Response, ErrorCode> {
+        // 3.8 knows Children, Data and Any; anything else fails to deserialize there.
         let tables: &[Table] = match WatcherType::from_code(r.watcher_type) {
             Ok(WatcherType::Children) => &[Table::Child],
             Ok(WatcherType::Data) => &[Table::Data],
-            Ok(_) => &[Table::Data, Table::Child],
-            Err(_) => return Err(ErrorCode::BadArguments),
+            Ok(WatcherType::Any) => &[Table::Data, Table::Child],
+            _ => return Err(ErrorCode::MarshallingError),
         };
         let mut found = false;
         for &table in tables {

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -40,6 +41,8 @@ pub struct ServerBuilder {
     core: CoreConfig,
     max_frame: usize,
     data_dir: Option<PathBuf>,
+    max_client_connections: usize,
+    handshake_timeout: Duration,
 }
 
 impl Default for ServerBuilder {
@@ -49,6 +52,8 @@ impl Default for ServerBuilder {
             core: CoreConfig::default(),
             max_frame: DEFAULT_MAX_FRAME,
             data_dir: None,
+            max_client_connections: 60,
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -125,6 +130,20 @@ impl ServerBuilder {
         self
     }
 
+    /// Connections allowed from one client address (Apache's `maxClientCnxns`, default
+    /// 60; 0 = unlimited).
+    pub fn max_client_connections(mut self, n: usize) -> Self {
+        self.max_client_connections = n;
+        self
+    }
+
+    /// How long a new connection may take to send its first complete frame before it is
+    /// closed (default 10 s; Apache closes sessionless connections after about as long).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
     /// Txns between snapshots in durable mode (default 100 000, Apache's `snapCount`).
     pub fn snap_count(mut self, txns: u64) -> Self {
         self.core.snap_count = txns.max(1);
@@ -164,11 +183,22 @@ impl ServerBuilder {
         let core = ServerCore::new(core_config, tree, Now::system());
         let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let core_task = tokio::spawn(net::run_core(core, inputs_rx, shutdown_rx.clone(), journal));
+        let shutdown_tx = Arc::new(shutdown_tx);
+        let (failure_tx, failure_rx) = watch::channel(None);
+        let core_task = tokio::spawn(net::run_core(
+            core,
+            inputs_rx,
+            shutdown_rx.clone(),
+            shutdown_tx.clone(),
+            failure_tx,
+            journal,
+        ));
         let accept_task = tokio::spawn(net::accept_loop(
             listener,
             inputs_tx.clone(),
             self.max_frame,
+            self.max_client_connections,
+            self.handshake_timeout,
             shutdown_rx,
         ));
         tracing::info!(%addr, "zk-server ready");
@@ -176,6 +206,7 @@ impl ServerBuilder {
             addr,
             inputs: inputs_tx,
             shutdown: shutdown_tx,
+            failure: failure_rx,
             tasks: vec![core_task, accept_task],
         })
     }
@@ -186,7 +217,8 @@ impl ServerBuilder {
 pub struct ServerHandle {
     addr: SocketAddr,
     inputs: mpsc::UnboundedSender<Input>,
-    shutdown: watch::Sender<bool>,
+    shutdown: Arc<watch::Sender<bool>>,
+    failure: watch::Receiver<Option<String>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -238,6 +270,21 @@ impl ServerHandle {
     pub async fn four_letter(&self, word: &str) -> Result<String, ServerError> {
         let word = word.to_owned();
         self.ask(|reply| Input::FourLetter { word, reply }).await
+    }
+
+    /// Completes if the server stops by itself because it can no longer serve safely
+    /// (the transaction log failed), with the reason. Never completes otherwise.
+    pub async fn failed(&self) -> String {
+        let mut rx = self.failure.clone();
+        let reason = match rx.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if reason.is_empty() {
+            // The server was shut down normally: nothing failed.
+            std::future::pending::<()>().await;
+        }
+        reason
     }
 
     /// Stops accepting, closes every connection and waits for the tasks to end.

@@ -271,6 +271,9 @@ impl DataTree {
 
     /// Number of descendants of `path`, all depths, the node excluded.
     pub fn descendant_count(&self, path: &str) -> usize {
+        if path == "/" {
+            return self.nodes.len() - 1;
+        }
         let Some(node) = self.get(path) else { return 0 };
         let mut count = 0;
         let mut stack: Vec<String> = node.children.iter().map(|c| child_path(path, c)).collect();

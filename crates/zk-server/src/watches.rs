@@ -101,6 +101,7 @@ impl WatchManager {
         };
         let mut out = Vec::new();
         let mut seen = HashSet::new();
+        let mut fired: Vec<(ConnId, String)> = Vec::new();
         let mut current = Some(path);
         let mut at_path = true;
         while let Some(p) = current {
@@ -123,12 +124,13 @@ impl WatchManager {
                         out.push(conn);
                     }
                 }
-                for conn in fired_once {
-                    entry.remove(&conn);
+                for conn in &fired_once {
+                    entry.remove(conn);
                 }
                 if entry.is_empty() {
                     watchers.remove(p);
                 }
+                fired.extend(fired_once.into_iter().map(|c| (c, p.to_owned())));
             }
             if !walk_ancestors {
                 break;
@@ -136,8 +138,25 @@ impl WatchManager {
             current = zk_proto::path::parent(p);
             at_path = false;
         }
+        for (conn, p) in fired {
+            self.forget_if_unwatched(conn, &p);
+        }
         out.sort_unstable();
         out
+    }
+
+    /// Drops `path` from a connection's index once neither table holds it for them.
+    fn forget_if_unwatched(&mut self, conn: ConnId, path: &str) {
+        let held = self.data.get(path).is_some_and(|e| e.contains_key(&conn))
+            || self.child.get(path).is_some_and(|e| e.contains_key(&conn));
+        if !held {
+            if let Some(paths) = self.by_conn.get_mut(&conn) {
+                paths.remove(path);
+                if paths.is_empty() {
+                    self.by_conn.remove(&conn);
+                }
+            }
+        }
     }
 
     /// Whether `conn` watches `path` in `table`.
@@ -161,6 +180,9 @@ impl WatchManager {
         }
         if removed == Some(WatchMode::PersistentRecursive) {
             self.recursive -= 1;
+        }
+        if removed.is_some() {
+            self.forget_if_unwatched(conn, path);
         }
         removed.is_some()
     }
@@ -261,6 +283,17 @@ mod tests {
             .trigger(Table::Child, EventType::NodeDeleted, "/a", &already)
             .is_empty());
         assert_eq!(w.count(), 0);
+    }
+
+    #[test]
+    fn fired_and_removed_watches_leave_the_connection_index() {
+        let mut w = WatchManager::default();
+        w.add(Table::Data, "/a", 1, WatchMode::Standard);
+        w.add(Table::Child, "/b", 1, WatchMode::Standard);
+        w.trigger(Table::Data, EventType::NodeDataChanged, "/a", &none());
+        w.remove(Table::Child, "/b", 1);
+        assert!(w.by_connection().is_empty());
+        assert_eq!(w.connection_count(), 0);
     }
 
     #[test]

@@ -57,9 +57,16 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    wait_for_signal().await;
-    tracing::info!("shutting down");
-    server.shutdown().await;
+    tokio::select! {
+        _ = wait_for_signal() => {
+            tracing::info!("shutting down");
+            server.shutdown().await;
+        }
+        reason = server.failed() => {
+            eprintln!("zk-server: {reason}");
+            std::process::exit(1);
+        }
+    }
 }
 
 async fn wait_for_signal() {
