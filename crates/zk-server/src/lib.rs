@@ -46,6 +46,15 @@
 //!   order that clients must not rely on.
 //! - Four-letter words give Apache's formats with fewer `mntr` metrics; latency figures
 //!   are not measured.
+//! - `checkWatches` answers for the calling connection only; 3.6–3.8's
+//!   `containsWatcher` also reported watches of *other* connections (a bug, not copied).
+//!
+//! # Limits worth knowing
+//! - A snapshot is encoded on the core task: with a million znodes that pauses request
+//!   handling for about 0.4 s once every `snap_count` writes.
+//! - A connection whose client stops reading is closed once 64 MiB of replies are queued
+//!   for it; connections per client address are capped (`maxClientCnxns`, default 60);
+//!   a connection must send its first request within the handshake timeout (10 s).
 //!
 //! Dependencies beyond the workspace's: `crc32fast` (log and snapshot checksums) and
 //! `tracing-subscriber` (the binary's logging).
