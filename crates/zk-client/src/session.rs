@@ -2,7 +2,7 @@
 //!
 //! Owns xids, the queue of requests awaiting replies, the watch registry, the last zxid
 //! seen, the credentials to replay, the negotiated timeout and the session's identity. It
-//! must not touch I/O: the driver ([`crate::driver`]) owns the socket and the timers and
+//! must not touch I/O: the driver (the private `driver` module) owns the socket and the timers and
 //! talks to it only through the methods below, in the shape of quinn-proto's `Connection`.
 //!
 //! # Inputs
