@@ -1,0 +1,112 @@
+//! An endpoint: one service instance as the router sees it, with its live load counter.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use zk_discovery::ServiceInstance;
+
+use crate::rule::Subset;
+
+/// One instance a request can go to.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// Instance id.
+    pub id: String,
+    /// Host or IP.
+    pub address: String,
+    /// Port (the TLS port if the instance only has that).
+    pub port: Option<u16>,
+    /// Relative weight (from the payload convention; default 100).
+    pub weight: f64,
+    /// Zone.
+    pub zone: Option<String>,
+    /// Version.
+    pub version: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Free metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Requests picked for this endpoint and not finished yet.
+    pub(crate) in_flight: AtomicU64,
+}
+
+impl Endpoint {
+    /// The endpoint for a discovered instance.
+    pub fn from_instance(i: &ServiceInstance) -> Self {
+        let r = i.routing();
+        Endpoint {
+            id: i.id.clone(),
+            address: i.address.clone(),
+            port: i.port.or(i.ssl_port),
+            weight: r.weight,
+            zone: r.zone,
+            version: r.version,
+            tags: r.tags,
+            metadata: r.metadata,
+            in_flight: AtomicU64::new(0),
+        }
+    }
+
+    /// `address:port` (or the address alone).
+    pub fn authority(&self) -> String {
+        match self.port {
+            Some(p) => format!("{}:{p}", self.address),
+            None => self.address.clone(),
+        }
+    }
+
+    /// Requests in flight.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Whether the endpoint belongs to `subset`.
+    pub fn in_subset(&self, subset: &Subset) -> bool {
+        subset
+            .version
+            .as_ref()
+            .is_none_or(|v| self.version.as_ref() == Some(v))
+            && subset
+                .zone
+                .as_ref()
+                .is_none_or(|z| self.zone.as_ref() == Some(z))
+            && subset.tags.iter().all(|t| self.tags.contains(t))
+            && subset
+                .metadata
+                .iter()
+                .all(|(k, v)| self.metadata.get(k) == Some(v))
+    }
+}
+
+/// A picked endpoint. Holding it counts as one request in flight for load-aware
+/// policies; drop it when the request is done.
+#[derive(Debug)]
+pub struct Picked {
+    endpoint: Arc<Endpoint>,
+}
+
+impl Picked {
+    pub(crate) fn new(endpoint: Arc<Endpoint>) -> Self {
+        endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self { endpoint }
+    }
+
+    /// The endpoint.
+    pub fn endpoint(&self) -> &Arc<Endpoint> {
+        &self.endpoint
+    }
+}
+
+impl std::ops::Deref for Picked {
+    type Target = Endpoint;
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
+
+impl Drop for Picked {
+    fn drop(&mut self) {
+        self.endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,49 @@
+//! Routing over ZooKeeper: rules operators store in the namespace (JSON, changed live),
+//! matched per request, sending each request to a subset of a service's instances with a
+//! load-balancing policy.
+//!
+//! ```no_run
+//! use zk_discovery::ServiceDiscovery;
+//! use zk_router::{RequestContext, Router};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let discovery = ServiceDiscovery::connect("127.0.0.1:2181").await?;
+//! let router = Router::watch(&discovery, "orders", None).await?; // rule at /routes/orders
+//! let picked = router.route(&RequestContext {
+//!     method: "GetOrder",
+//!     headers: &[("x-user-group", "beta")],
+//!     ..Default::default()
+//! })?;
+//! println!("send to {}", picked.authority());
+//! # Ok(()) }
+//! ```
+//!
+//! # Shape
+//! - [`rule`]: the JSON format (schema in `schema/route-rule.schema.json`) and validation
+//!   that names the field at fault.
+//! - [`matcher`]: conditions compiled once; [`RequestContext`] borrows the request.
+//! - [`policy`]: one file per load-balancing policy behind one small trait.
+//! - [`table`]: a rule compiled against the current endpoints, immutable.
+//! - [`Router`]: swaps tables atomically on rule or instance changes; picks lock-free.
+//!
+//! Dependencies: `regex` (header and path patterns), `schemars` (the JSON Schema is
+//! generated from the rule types, so the two cannot drift), `arc-swap` (table swaps that
+//! readers never wait for).
+
+#![warn(missing_docs)]
+
+pub mod endpoint;
+pub mod matcher;
+pub mod policy;
+mod router;
+pub mod rule;
+pub mod table;
+
+/// Weight of an instance that says nothing about it.
+pub const DEFAULT_WEIGHT: f64 = zk_discovery::instance::DEFAULT_WEIGHT;
+
+pub use endpoint::{Endpoint, Picked};
+pub use matcher::RequestContext;
+pub use router::{default_rule_path, Router, RouterEvent, RouterStats};
+pub use rule::{Rule, RuleError};
+pub use table::{RouteError, RouteTable};

@@ -1,0 +1,58 @@
+//! Consistent hashing on a request key: a ring with virtual nodes per endpoint (more for
+//! heavier endpoints). A key maps to the first point at or after its hash, so when an
+//! endpoint joins or leaves only the keys near its points move.
+
+use std::sync::Arc;
+
+use super::{fnv1a, Pick, Rng};
+use crate::endpoint::Endpoint;
+use crate::matcher::RequestContext;
+
+/// Virtual nodes for an endpoint of the default weight.
+const POINTS_PER_ENDPOINT: f64 = 160.0;
+
+/// A hash ring.
+#[derive(Debug)]
+pub struct ConsistentHash {
+    ring: Vec<(u64, u32)>,
+    header: Option<String>,
+}
+
+impl ConsistentHash {
+    /// Builds the ring; `header` names the key (else the caller id).
+    pub fn new(endpoints: &[Arc<Endpoint>], header: Option<String>) -> Self {
+        let mut ring = Vec::new();
+        for (i, e) in endpoints.iter().enumerate() {
+            let points = ((e.weight / crate::DEFAULT_WEIGHT) * POINTS_PER_ENDPOINT)
+                .round()
+                .clamp(1.0, 10_000.0) as u32;
+            for p in 0..points {
+                ring.push((fnv1a(format!("{}#{p}", e.id).as_bytes()), i as u32));
+            }
+        }
+        ring.sort_unstable();
+        Self { ring, header }
+    }
+}
+
+impl Pick for ConsistentHash {
+    fn pick(&self, endpoints: &[Arc<Endpoint>], ctx: &RequestContext, rng: &Rng) -> usize {
+        let key = match &self.header {
+            Some(h) => ctx.header(h),
+            None => Some(ctx.caller_id).filter(|c| !c.is_empty()),
+        };
+        let Some(key) = key else {
+            // No key: any endpoint will do.
+            return rng.below(endpoints.len());
+        };
+        let h = fnv1a(key.as_bytes());
+        let at = self.ring.partition_point(|(p, _)| *p < h);
+        let (_, i) = self
+            .ring
+            .get(at)
+            .or(self.ring.first())
+            .copied()
+            .unwrap_or((0, 0));
+        (i as usize).min(endpoints.len() - 1)
+    }
+}

@@ -1,0 +1,88 @@
+//! Load-balancing policies: given the endpoints of a destination, pick one. Each policy's
+//! state is built once per route table and picks without locks or allocation.
+
+mod consistent_hash;
+mod least_request;
+mod random;
+mod round_robin;
+mod weighted_round_robin;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::endpoint::Endpoint;
+use crate::matcher::RequestContext;
+use crate::rule::Policy;
+
+pub use consistent_hash::ConsistentHash;
+pub use least_request::LeastRequest;
+pub use random::{Random, WeightedRandom};
+pub use round_robin::RoundRobin;
+pub use weighted_round_robin::WeightedRoundRobin;
+
+/// A lock-free, seedable random source (SplitMix64 over an atomic counter): deterministic
+/// for a given seed when used from one thread, cheap and uncontended from many.
+#[derive(Debug)]
+pub struct Rng(AtomicU64);
+
+impl Rng {
+    /// A source starting at `seed`.
+    pub fn new(seed: u64) -> Self {
+        Rng(AtomicU64::new(seed))
+    }
+
+    /// A source seeded from the OS.
+    pub fn from_entropy() -> Self {
+        Rng::new(rand::random())
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&self) -> u64 {
+        let mut z = self
+            .0
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform value in `0..n` (n > 0).
+    pub fn below(&self, n: usize) -> usize {
+        ((self.next_u64() as u128 * n as u128) >> 64) as usize
+    }
+}
+
+/// Picks one endpoint of a fixed list.
+pub trait Pick: Send + Sync + std::fmt::Debug {
+    /// The index of the chosen endpoint in `endpoints` (never empty).
+    fn pick(&self, endpoints: &[Arc<Endpoint>], ctx: &RequestContext, rng: &Rng) -> usize;
+}
+
+/// Builds the state of `policy` for `endpoints`.
+pub fn build(policy: &Policy, endpoints: &[Arc<Endpoint>]) -> Box<dyn Pick> {
+    match policy {
+        Policy::RoundRobin => Box::new(RoundRobin::default()),
+        Policy::Random => Box::new(Random),
+        Policy::WeightedRandom => Box::new(WeightedRandom::new(endpoints)),
+        Policy::WeightedRoundRobin => Box::new(WeightedRoundRobin::new(endpoints)),
+        Policy::LeastRequest => Box::new(LeastRequest),
+        Policy::ConsistentHash { header } => {
+            Box::new(ConsistentHash::new(endpoints, header.clone()))
+        }
+    }
+}
+
+/// A stable, fast 64-bit hash for keys and ring points: FNV-1a, then SplitMix64's
+/// finalizer, because FNV alone leaves the high bits of short, similar keys ("user-1",
+/// "user-2") clustered, which bunches them on the ring.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^ (h >> 31)
+}

@@ -1,0 +1,268 @@
+//! The router of one service: the current route table, rebuilt atomically when the rule
+//! node or the service's instances change, and picked from without locks.
+//!
+//! Hot reload: the rule node is watched; a new rule is parsed and validated completely
+//! before it replaces the old one in one pointer swap. An invalid rule keeps the last good
+//! one and is reported (a [`RouterEvent`], a warning, a counter) — never a crash, never an
+//! empty table. Deleting the node returns to default routing (every instance).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use futures::StreamExt;
+use tokio::sync::broadcast;
+use zk_client::{AddWatchMode, Error as ZkError, EventType, ManagedClient, SessionEvent};
+use zk_discovery::{ServiceCache, ServiceDiscovery, ServiceInstance};
+
+use crate::endpoint::{Endpoint, Picked};
+use crate::matcher::RequestContext;
+use crate::policy::Rng;
+use crate::rule::{Rule, RuleError};
+use crate::table::{RouteError, RouteTable};
+
+/// Default node of a service's rule: `/routes/{service}`.
+pub fn default_rule_path(service: &str) -> String {
+    format!("/routes/{service}")
+}
+
+/// What happened to a router's rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouterEvent {
+    /// A new rule is in force.
+    RuleLoaded,
+    /// A rule was refused; the previous one stays in force.
+    RuleRejected(RuleError),
+    /// The rule node is gone: default routing (every instance).
+    RuleRemoved,
+}
+
+/// Counters of a router.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RouterStats {
+    /// Rules loaded.
+    pub rules_loaded: u64,
+    /// Rules refused.
+    pub rules_rejected: u64,
+    /// Tables built (rule or endpoint changes).
+    pub tables_built: u64,
+}
+
+#[derive(Debug)]
+struct Shared {
+    service: String,
+    table: ArcSwap<RouteTable>,
+    rule: Mutex<Option<Arc<Rule>>>,
+    endpoints: Mutex<Vec<Arc<Endpoint>>>,
+    rng: Rng,
+    events: broadcast::Sender<RouterEvent>,
+    rules_loaded: AtomicU64,
+    rules_rejected: AtomicU64,
+    tables_built: AtomicU64,
+}
+
+/// Routes the requests of one service. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Router {
+    shared: Arc<Shared>,
+}
+
+impl Router {
+    /// A router fed by hand: set its rule and endpoints yourself.
+    pub fn new(service: &str) -> Self {
+        Self::with_rng(service, Rng::from_entropy())
+    }
+
+    /// Like [`Router::new`] with a seeded random source, for reproducible picks.
+    pub fn with_rng(service: &str, rng: Rng) -> Self {
+        let (events, _) = broadcast::channel(64);
+        Router {
+            shared: Arc::new(Shared {
+                service: service.to_owned(),
+                table: ArcSwap::from_pointee(RouteTable::new(service, None, Vec::new())),
+                rule: Mutex::new(None),
+                endpoints: Mutex::new(Vec::new()),
+                rng,
+                events,
+                rules_loaded: AtomicU64::new(0),
+                rules_rejected: AtomicU64::new(0),
+                tables_built: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// A router whose rule follows `rule_path` (default `/routes/{service}`) and whose
+    /// endpoints follow the service's discovery cache.
+    pub async fn watch(
+        discovery: &ServiceDiscovery,
+        service: &str,
+        rule_path: Option<&str>,
+    ) -> Result<Router, zk_discovery::DiscoveryError> {
+        let router = Router::new(service);
+        let cache = discovery.cache(service).await?;
+        router.set_instances(cache.instances().instances().iter().map(|i| i.as_ref()));
+        tokio::spawn(follow_instances(Arc::downgrade(&router.shared), cache));
+        let path = rule_path.map_or_else(|| default_rule_path(service), str::to_owned);
+        let client = discovery.client().clone();
+        // Load the rule once before returning, so the first request sees it.
+        load_rule(&router.shared, &client, &path).await;
+        tokio::spawn(follow_rule(Arc::downgrade(&router.shared), client, path));
+        Ok(router)
+    }
+
+    /// Picks an endpoint for `ctx`. Hold the result while the request runs (load-aware
+    /// policies count it).
+    pub fn route(&self, ctx: &RequestContext) -> Result<Picked, RouteError> {
+        self.shared.table.load().route(ctx, &self.shared.rng)
+    }
+
+    /// Replaces the rule (`None`: default routing).
+    pub fn set_rule(&self, rule: Option<Rule>) {
+        *lock(&self.shared.rule) = rule.map(Arc::new);
+        rebuild(&self.shared);
+    }
+
+    /// Replaces the endpoints.
+    pub fn set_endpoints(&self, endpoints: Vec<Arc<Endpoint>>) {
+        *lock(&self.shared.endpoints) = endpoints;
+        rebuild(&self.shared);
+    }
+
+    /// Replaces the endpoints from discovered instances.
+    pub fn set_instances<'a>(&self, instances: impl Iterator<Item = &'a ServiceInstance>) {
+        self.set_endpoints(
+            instances
+                .map(|i| Arc::new(Endpoint::from_instance(i)))
+                .collect(),
+        );
+    }
+
+    /// The rule in force.
+    pub fn rule(&self) -> Option<Arc<Rule>> {
+        lock(&self.shared.rule).clone()
+    }
+
+    /// The current table.
+    pub fn table(&self) -> Arc<RouteTable> {
+        self.shared.table.load_full()
+    }
+
+    /// Rule events from now on.
+    pub fn events(&self) -> broadcast::Receiver<RouterEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> RouterStats {
+        RouterStats {
+            rules_loaded: self.shared.rules_loaded.load(Ordering::Relaxed),
+            rules_rejected: self.shared.rules_rejected.load(Ordering::Relaxed),
+            tables_built: self.shared.tables_built.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn rebuild(shared: &Shared) {
+    let rule = lock(&shared.rule).clone();
+    let endpoints = lock(&shared.endpoints).clone();
+    let table = RouteTable::new(&shared.service, rule.as_deref(), endpoints);
+    shared.table.store(Arc::new(table));
+    shared.tables_built.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Reads the rule node and applies what it holds.
+async fn load_rule(shared: &Shared, client: &ManagedClient, path: &str) {
+    match client.client().get_data(path).await {
+        Ok((data, _)) => match Rule::parse(&data) {
+            Ok(rule) => {
+                let changed = lock(&shared.rule).as_deref() != Some(&rule);
+                if changed {
+                    *lock(&shared.rule) = Some(Arc::new(rule));
+                    rebuild(shared);
+                    shared.rules_loaded.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(service = %shared.service, %path, "routing rule loaded");
+                    let _ = shared.events.send(RouterEvent::RuleLoaded);
+                }
+            }
+            Err(e) => {
+                shared.rules_rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(service = %shared.service, %path, error = %e, "routing rule refused; keeping the last good one");
+                let _ = shared.events.send(RouterEvent::RuleRejected(e));
+            }
+        },
+        Err(ZkError::NoNode) => {
+            let had = lock(&shared.rule).take().is_some();
+            if had {
+                rebuild(shared);
+                tracing::info!(service = %shared.service, %path, "routing rule removed; routing to every instance");
+                let _ = shared.events.send(RouterEvent::RuleRemoved);
+            }
+        }
+        Err(e) => tracing::debug!(%path, error = %e, "cannot read the routing rule now"),
+    }
+}
+
+/// Follows the rule node with a persistent watch; re-reads after reconnects and new
+/// sessions (changes made meanwhile are not replayed to persistent watches).
+async fn follow_rule(shared: std::sync::Weak<Shared>, client: ManagedClient, path: String) {
+    let mut sessions = client.events();
+    loop {
+        let watch = client
+            .client()
+            .add_watch(&path, AddWatchMode::Persistent)
+            .await;
+        let Ok(mut watch) = watch else {
+            match sessions.recv().await {
+                Ok(SessionEvent::Closed) | Err(broadcast::error::RecvError::Closed) => return,
+                _ => continue,
+            }
+        };
+        if let Some(s) = shared.upgrade() {
+            load_rule(&s, &client, &path).await;
+        } else {
+            return;
+        }
+        while let Some(ev) = watch.next().await {
+            let Some(s) = shared.upgrade() else { return };
+            match ev.event_type {
+                EventType::NodeCreated | EventType::NodeDataChanged | EventType::NodeDeleted => {
+                    load_rule(&s, &client, &path).await
+                }
+                EventType::None if ev.state.is_connected() => load_rule(&s, &client, &path).await,
+                _ => {}
+            }
+        }
+        // The session ended: wait for the next one.
+        loop {
+            match sessions.recv().await {
+                Ok(SessionEvent::NewSession { .. }) => break,
+                Ok(SessionEvent::Closed) | Err(broadcast::error::RecvError::Closed) => return,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Rebuilds the table whenever the service's instances change.
+async fn follow_instances(shared: std::sync::Weak<Shared>, cache: ServiceCache) {
+    let mut events = cache.events();
+    loop {
+        match events.recv().await {
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+        let Some(s) = shared.upgrade() else { return };
+        let endpoints = cache
+            .instances()
+            .instances()
+            .iter()
+            .map(|i| Arc::new(Endpoint::from_instance(i)))
+            .collect();
+        *lock(&s.endpoints) = endpoints;
+        rebuild(&s);
+    }
+}
