@@ -29,6 +29,8 @@ pub struct Endpoint {
     pub metadata: BTreeMap<String, String>,
     /// Requests picked for this endpoint and not finished yet.
     pub(crate) in_flight: AtomicU64,
+    /// Passive health and latency state.
+    pub(crate) health: crate::health::EndpointHealth,
 }
 
 impl Endpoint {
@@ -45,7 +47,18 @@ impl Endpoint {
             tags: r.tags,
             metadata: r.metadata,
             in_flight: AtomicU64::new(0),
+            health: crate::health::EndpointHealth::new(i.registration_time_utc),
         }
+    }
+
+    /// Whether the endpoint is ejected by passive health checking right now.
+    pub fn is_ejected(&self) -> bool {
+        self.health.is_ejected()
+    }
+
+    /// The latency estimate of the peak-EWMA policy, in microseconds (0 before any sample).
+    pub fn latency_estimate_us(&self) -> f64 {
+        self.health.ewma_us()
     }
 
     /// `address:port` (or the address alone).
@@ -80,16 +93,42 @@ impl Endpoint {
 }
 
 /// A picked endpoint. Holding it counts as one request in flight for load-aware
-/// policies; drop it when the request is done.
+/// policies; report the outcome with [`Picked::success`] or [`Picked::failure`] so that
+/// latency-aware policies and passive health checking learn from it (or just drop it).
 #[derive(Debug)]
 pub struct Picked {
     endpoint: Arc<Endpoint>,
+    health: Option<Arc<crate::health::HealthPolicy>>,
+    started: std::time::Instant,
 }
 
 impl Picked {
-    pub(crate) fn new(endpoint: Arc<Endpoint>) -> Self {
+    pub(crate) fn new(
+        endpoint: Arc<Endpoint>,
+        health: Option<Arc<crate::health::HealthPolicy>>,
+    ) -> Self {
         endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
-        Self { endpoint }
+        Self {
+            endpoint,
+            health,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// The request succeeded: feeds its latency (since the pick) to the estimates and
+    /// resets the endpoint's failure count.
+    pub fn success(self) {
+        let latency = self.started.elapsed();
+        self.endpoint.health.record_success(latency);
+    }
+
+    /// The request failed at the endpoint (connection refused, 5xx, …): counts towards
+    /// ejecting it.
+    pub fn failure(self) {
+        let latency = self.started.elapsed();
+        if let Some(policy) = &self.health {
+            policy.record_failure(&self.endpoint, latency);
+        }
     }
 
     /// The endpoint.

@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 pub mod endpoint;
+pub mod health;
 pub mod matcher;
 pub mod policy;
 mod router;
@@ -43,6 +44,7 @@ pub mod table;
 pub const DEFAULT_WEIGHT: f64 = zk_discovery::instance::DEFAULT_WEIGHT;
 
 pub use endpoint::{Endpoint, Picked};
+pub use health::HealthPolicy;
 pub use matcher::RequestContext;
 pub use router::{default_rule_path, Router, RouterEvent, RouterStats};
 pub use rule::{Rule, RuleError};

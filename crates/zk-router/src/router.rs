@@ -16,6 +16,7 @@ use zk_client::{AddWatchMode, Error as ZkError, EventType, ManagedClient, Sessio
 use zk_discovery::{ServiceCache, ServiceDiscovery, ServiceInstance};
 
 use crate::endpoint::{Endpoint, Picked};
+use crate::health::HealthPolicy;
 use crate::matcher::RequestContext;
 use crate::policy::Rng;
 use crate::rule::{Rule, RuleError};
@@ -55,6 +56,7 @@ struct Shared {
     rule: Mutex<Option<Arc<Rule>>>,
     endpoints: Mutex<Vec<Arc<Endpoint>>>,
     rng: Rng,
+    health: Mutex<Option<Arc<HealthPolicy>>>,
     events: broadcast::Sender<RouterEvent>,
     rules_loaded: AtomicU64,
     rules_rejected: AtomicU64,
@@ -79,10 +81,11 @@ impl Router {
         Router {
             shared: Arc::new(Shared {
                 service: service.to_owned(),
-                table: ArcSwap::from_pointee(RouteTable::new(service, None, Vec::new())),
+                table: ArcSwap::from_pointee(RouteTable::new(service, None, Vec::new(), None)),
                 rule: Mutex::new(None),
                 endpoints: Mutex::new(Vec::new()),
                 rng,
+                health: Mutex::new(Some(Arc::new(HealthPolicy::default()))),
                 events,
                 rules_loaded: AtomicU64::new(0),
                 rules_rejected: AtomicU64::new(0),
@@ -114,6 +117,13 @@ impl Router {
     /// policies count it).
     pub fn route(&self, ctx: &RequestContext) -> Result<Picked, RouteError> {
         self.shared.table.load().route(ctx, &self.shared.rng)
+    }
+
+    /// Sets passive health checking (on with [`HealthPolicy::default`] unless changed;
+    /// `None` turns it off).
+    pub fn set_health(&self, health: Option<HealthPolicy>) {
+        *lock(&self.shared.health) = health.map(Arc::new);
+        rebuild(&self.shared);
     }
 
     /// Replaces the rule (`None`: default routing).
@@ -169,7 +179,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn rebuild(shared: &Shared) {
     let rule = lock(&shared.rule).clone();
     let endpoints = lock(&shared.endpoints).clone();
-    let table = RouteTable::new(&shared.service, rule.as_deref(), endpoints);
+    let health = lock(&shared.health).clone();
+    let table = RouteTable::new(&shared.service, rule.as_deref(), endpoints, health);
     shared.table.store(Arc::new(table));
     shared.tables_built.fetch_add(1, Ordering::Relaxed);
 }

@@ -170,13 +170,24 @@ pub enum Policy {
     /// The less loaded of two instances drawn at random (power of two choices over
     /// outstanding requests).
     LeastRequest,
+    /// Like least request, weighing each instance's outstanding requests by its peak
+    /// EWMA latency (Finagle's and tower's peak EWMA), so slow instances get less.
+    PeakEwma,
     /// Consistent hashing on a request key, so a key keeps its instance while the set
     /// changes little (a ring with virtual nodes).
     ConsistentHash {
         /// The header whose value is hashed; without it, the caller id.
         #[serde(default)]
         header: Option<String>,
+        /// Bound on an instance's load relative to the average (e.g. 1.25): an instance
+        /// above it passes the key on along the ring (consistent hashing with bounded
+        /// loads, Mirrokni et al. 2018). Unbounded when absent.
+        #[serde(default)]
+        bounded_load: Option<f64>,
     },
+    /// Every request to the same instance until it goes away or is ejected (Curator's
+    /// sticky strategy), then the next one.
+    Sticky,
 }
 
 /// A rule that cannot be used, with the field at fault.
@@ -237,9 +248,19 @@ impl Rule {
                 }
                 check_string_match(&header.matcher, &field)?;
             }
-            if let Policy::ConsistentHash { header: Some(h) } = &route.policy {
-                if h.trim().is_empty() {
+            if let Policy::ConsistentHash {
+                header,
+                bounded_load,
+            } = &route.policy
+            {
+                if header.as_ref().is_some_and(|h| h.trim().is_empty()) {
                     return Err(err(format!("{at}.policy.header"), "must not be empty"));
+                }
+                if bounded_load.is_some_and(|c| !(c >= 1.0 && c.is_finite())) {
+                    return Err(err(
+                        format!("{at}.policy.bounded_load"),
+                        "must be a number >= 1",
+                    ));
                 }
             }
         }

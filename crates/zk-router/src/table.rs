@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use crate::endpoint::{Endpoint, Picked};
+use crate::health::HealthPolicy;
 use crate::matcher::{Matcher, RequestContext};
 use crate::policy::{self, Pick, Rng};
 use crate::rule::{Fallback, Policy, Rule};
@@ -49,11 +50,18 @@ pub struct RouteTable {
     routes: Vec<CompiledRoute>,
     all: Vec<Arc<Endpoint>>,
     all_picker: Box<dyn Pick>,
+    health: Option<Arc<HealthPolicy>>,
 }
 
 impl RouteTable {
-    /// Compiles `rule` (or default routing, without one) over `endpoints`.
-    pub fn new(service: &str, rule: Option<&Rule>, endpoints: Vec<Arc<Endpoint>>) -> Self {
+    /// Compiles `rule` (or default routing, without one) over `endpoints`, with passive
+    /// health checking when `health` is given.
+    pub fn new(
+        service: &str,
+        rule: Option<&Rule>,
+        endpoints: Vec<Arc<Endpoint>>,
+        health: Option<Arc<HealthPolicy>>,
+    ) -> Self {
         let routes = rule
             .map(|r| {
                 r.routes
@@ -91,6 +99,7 @@ impl RouteTable {
             routes,
             all_picker: policy::build(&Policy::RoundRobin, &endpoints),
             all: endpoints,
+            health,
         }
     }
 
@@ -105,8 +114,8 @@ impl RouteTable {
             if !route.matcher.matches(ctx) {
                 continue;
             }
-            if let Some(e) = route.pick(ctx, rng) {
-                return Ok(Picked::new(e));
+            if let Some(e) = route.pick(ctx, rng, self.health.as_deref()) {
+                return Ok(Picked::new(e, self.health.clone()));
             }
             match route.fallback {
                 Fallback::NextRoute => continue,
@@ -126,14 +135,25 @@ impl RouteTable {
         if self.all.is_empty() {
             return Err(RouteError::NoInstances(self.service.clone()));
         }
-        let i = self.all_picker.pick(&self.all, ctx, rng);
-        Ok(Picked::new(self.all[i].clone()))
+        let i = choose(
+            self.all_picker.as_ref(),
+            &self.all,
+            ctx,
+            rng,
+            self.health.as_deref(),
+        );
+        Ok(Picked::new(self.all[i].clone(), self.health.clone()))
     }
 }
 
 impl CompiledRoute {
     /// A weighted draw among the destinations; an empty one hands its share to the others.
-    fn pick(&self, ctx: &RequestContext, rng: &Rng) -> Option<Arc<Endpoint>> {
+    fn pick(
+        &self,
+        ctx: &RequestContext,
+        rng: &Rng,
+        health: Option<&HealthPolicy>,
+    ) -> Option<Arc<Endpoint>> {
         let available: u64 = self
             .destinations
             .iter()
@@ -146,11 +166,52 @@ impl CompiledRoute {
         let mut x = rng.next_u64() % available;
         for d in self.destinations.iter().filter(|d| !d.endpoints.is_empty()) {
             if x < d.weight {
-                let i = d.picker.pick(&d.endpoints, ctx, rng);
+                let i = choose(d.picker.as_ref(), &d.endpoints, ctx, rng, health);
                 return d.endpoints.get(i).cloned();
             }
             x -= d.weight;
         }
         None
     }
+}
+
+/// The policy's pick, adjusted for passive health: an ejected endpoint passes the request
+/// to the next healthy one, unless more than the panic threshold of the endpoints are
+/// ejected (then health is ignored); an endpoint in slow start keeps the request only
+/// with a probability growing with its age.
+fn choose(
+    picker: &dyn Pick,
+    endpoints: &[Arc<Endpoint>],
+    ctx: &RequestContext,
+    rng: &Rng,
+    health: Option<&HealthPolicy>,
+) -> usize {
+    let mut i = picker.pick(endpoints, ctx, rng);
+    let Some(health) = health else { return i };
+    if let Some(window) = health.slow_start {
+        // A cold endpoint keeps the request with probability `warmth`; otherwise the
+        // policy picks again (a few times at most, so the cost stays bounded).
+        for _ in 0..4 {
+            let warmth = endpoints[i].health.warmth(Some(window));
+            if warmth >= 1.0 || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= warmth {
+                break;
+            }
+            i = picker.pick(endpoints, ctx, rng);
+        }
+    }
+    if !endpoints[i].is_ejected() {
+        return i;
+    }
+    let n = endpoints.len();
+    let tolerated = (health.panic_threshold * n as f64).floor() as usize;
+    for k in 1..n {
+        let j = (i + k) % n;
+        if !endpoints[j].is_ejected() {
+            return j;
+        }
+        if k + 1 > tolerated {
+            break; // too many ejected: panic mode, route as if all were healthy
+        }
+    }
+    i
 }

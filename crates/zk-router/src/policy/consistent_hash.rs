@@ -16,11 +16,16 @@ const POINTS_PER_ENDPOINT: f64 = 160.0;
 pub struct ConsistentHash {
     ring: Vec<(u64, u32)>,
     header: Option<String>,
+    bounded_load: Option<f64>,
 }
 
 impl ConsistentHash {
     /// Builds the ring; `header` names the key (else the caller id).
-    pub fn new(endpoints: &[Arc<Endpoint>], header: Option<String>) -> Self {
+    pub fn new(
+        endpoints: &[Arc<Endpoint>],
+        header: Option<String>,
+        bounded_load: Option<f64>,
+    ) -> Self {
         let mut ring = Vec::new();
         for (i, e) in endpoints.iter().enumerate() {
             let points = ((e.weight / crate::DEFAULT_WEIGHT) * POINTS_PER_ENDPOINT)
@@ -31,7 +36,11 @@ impl ConsistentHash {
             }
         }
         ring.sort_unstable();
-        Self { ring, header }
+        Self {
+            ring,
+            header,
+            bounded_load,
+        }
     }
 }
 
@@ -45,14 +54,23 @@ impl Pick for ConsistentHash {
             // No key: any endpoint will do.
             return rng.below(endpoints.len());
         };
+        if self.ring.is_empty() {
+            return 0;
+        }
         let h = fnv1a(key.as_bytes());
         let at = self.ring.partition_point(|(p, _)| *p < h);
-        let (_, i) = self
-            .ring
-            .get(at)
-            .or(self.ring.first())
-            .copied()
-            .unwrap_or((0, 0));
-        (i as usize).min(endpoints.len() - 1)
+        let owner =
+            |k: usize| (self.ring[(at + k) % self.ring.len()].1 as usize).min(endpoints.len() - 1);
+        let Some(c) = self.bounded_load else {
+            return owner(0);
+        };
+        // Bounded loads: walk on from an endpoint already carrying more than c times the
+        // average (counting this request), to the first one that is not.
+        let total: u64 = endpoints.iter().map(|e| e.in_flight()).sum::<u64>() + 1;
+        let cap = (c * total as f64 / endpoints.len() as f64).ceil() as u64;
+        (0..self.ring.len())
+            .map(owner)
+            .find(|&i| endpoints[i].in_flight() < cap)
+            .unwrap_or_else(|| owner(0))
     }
 }

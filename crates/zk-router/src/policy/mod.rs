@@ -3,8 +3,10 @@
 
 mod consistent_hash;
 mod least_request;
+mod peak_ewma;
 mod random;
 mod round_robin;
+mod sticky;
 mod weighted_round_robin;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,8 +18,10 @@ use crate::rule::Policy;
 
 pub use consistent_hash::ConsistentHash;
 pub use least_request::LeastRequest;
+pub use peak_ewma::PeakEwma;
 pub use random::{Random, WeightedRandom};
 pub use round_robin::RoundRobin;
+pub use sticky::Sticky;
 pub use weighted_round_robin::WeightedRoundRobin;
 
 /// A lock-free, seedable random source (SplitMix64 over an atomic counter): deterministic
@@ -67,9 +71,16 @@ pub fn build(policy: &Policy, endpoints: &[Arc<Endpoint>]) -> Box<dyn Pick> {
         Policy::WeightedRandom => Box::new(WeightedRandom::new(endpoints)),
         Policy::WeightedRoundRobin => Box::new(WeightedRoundRobin::new(endpoints)),
         Policy::LeastRequest => Box::new(LeastRequest),
-        Policy::ConsistentHash { header } => {
-            Box::new(ConsistentHash::new(endpoints, header.clone()))
-        }
+        Policy::PeakEwma => Box::new(PeakEwma),
+        Policy::ConsistentHash {
+            header,
+            bounded_load,
+        } => Box::new(ConsistentHash::new(
+            endpoints,
+            header.clone(),
+            *bounded_load,
+        )),
+        Policy::Sticky => Box::new(Sticky::default()),
     }
 }
 

@@ -1,0 +1,142 @@
+//! Passive health: endpoints that fail requests in a row are ejected for a back-off that
+//! grows with each ejection, and come back by themselves when it ends; when too many
+//! endpoints are ejected, ejection is ignored and traffic goes to all of them (the panic
+//! threshold: better to spread load over struggling endpoints than to crush the few left).
+//! Also the per-endpoint latency estimate of the peak-EWMA policy, and slow start.
+//!
+//! Modelled on Envoy's outlier detection (consecutive errors, ejection time multiplied by
+//! the number of ejections, panic threshold) and Finagle's peak EWMA.
+
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::endpoint::Endpoint;
+
+/// Milliseconds since a process-wide origin: a clock that fits in an atomic.
+pub(crate) fn now_ms() -> u64 {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    ORIGIN.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+/// How passive health checking behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthPolicy {
+    /// Failures in a row that eject an endpoint (default 5).
+    pub consecutive_failures: u32,
+    /// Ejection time of a first ejection; the n-th lasts n times as long (default 10 s).
+    pub base_ejection: Duration,
+    /// Longest ejection (default 5 min).
+    pub max_ejection: Duration,
+    /// Above this fraction of a destination's endpoints ejected, ejection is ignored
+    /// (default 0.5).
+    pub panic_threshold: f64,
+    /// Ramp a new endpoint's share of traffic up linearly over this window (default off).
+    pub slow_start: Option<Duration>,
+}
+
+impl Default for HealthPolicy {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: 5,
+            base_ejection: Duration::from_secs(10),
+            max_ejection: Duration::from_secs(300),
+            panic_threshold: 0.5,
+            slow_start: None,
+        }
+    }
+}
+
+/// Per-endpoint state: failures, ejection, latency estimate, age.
+#[derive(Debug)]
+pub struct EndpointHealth {
+    failures: AtomicU32,
+    ejections: AtomicU32,
+    ejected_until_ms: AtomicU64,
+    ewma_us_bits: AtomicU64,
+    ewma_at_ms: AtomicU64,
+    registered_ms: AtomicI64,
+    seen_ms: u64,
+}
+
+/// Decay of the latency estimate (Finagle's default).
+const EWMA_DECAY_MS: f64 = 10_000.0;
+
+impl EndpointHealth {
+    pub(crate) fn new(registration_time_utc: i64) -> Self {
+        Self {
+            failures: AtomicU32::new(0),
+            ejections: AtomicU32::new(0),
+            ejected_until_ms: AtomicU64::new(0),
+            ewma_us_bits: AtomicU64::new(0f64.to_bits()),
+            ewma_at_ms: AtomicU64::new(now_ms()),
+            registered_ms: AtomicI64::new(registration_time_utc),
+            seen_ms: now_ms(),
+        }
+    }
+
+    /// Whether the endpoint is ejected now.
+    pub fn is_ejected(&self) -> bool {
+        now_ms() < self.ejected_until_ms.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn record_success(&self, latency: Duration) {
+        self.failures.store(0, Ordering::Relaxed);
+        self.observe(latency);
+    }
+
+    /// Peak EWMA: a sample above the estimate replaces it at once (react to trouble
+    /// fast); below it, the estimate decays towards it with time.
+    fn observe(&self, latency: Duration) {
+        let now = now_ms();
+        let sample = latency.as_secs_f64() * 1e6;
+        let prev_at = self.ewma_at_ms.swap(now, Ordering::Relaxed);
+        let prev = f64::from_bits(self.ewma_us_bits.load(Ordering::Relaxed));
+        let next = if sample > prev || prev == 0.0 {
+            sample
+        } else {
+            let w = (-((now - prev_at.min(now)) as f64) / EWMA_DECAY_MS).exp();
+            prev * w + sample * (1.0 - w)
+        };
+        self.ewma_us_bits.store(next.to_bits(), Ordering::Relaxed);
+    }
+
+    /// The latency estimate, µs.
+    pub fn ewma_us(&self) -> f64 {
+        f64::from_bits(self.ewma_us_bits.load(Ordering::Relaxed))
+    }
+
+    /// The slow-start factor in (0, 1]: how much of its share a new endpoint gets.
+    pub(crate) fn warmth(&self, window: Option<Duration>) -> f64 {
+        let Some(window) = window.filter(|w| !w.is_zero()) else {
+            return 1.0;
+        };
+        // Age from registration when the instance says so, else from when we first saw it.
+        let wall_now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let registered = self.registered_ms.load(Ordering::Relaxed);
+        let age_ms = if registered > 0 && registered <= wall_now {
+            (wall_now - registered) as f64
+        } else {
+            (now_ms() - self.seen_ms) as f64
+        };
+        (age_ms / window.as_millis() as f64).clamp(0.05, 1.0)
+    }
+}
+
+impl HealthPolicy {
+    pub(crate) fn record_failure(&self, endpoint: &Endpoint, latency: Duration) {
+        let h = &endpoint.health;
+        h.observe(latency);
+        let failures = h.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures >= self.consecutive_failures.max(1) && !h.is_ejected() {
+            let n = h.ejections.fetch_add(1, Ordering::Relaxed) + 1;
+            let ejection = self.base_ejection.saturating_mul(n).min(self.max_ejection);
+            h.ejected_until_ms
+                .store(now_ms() + ejection.as_millis() as u64, Ordering::Relaxed);
+            h.failures.store(0, Ordering::Relaxed);
+            tracing::info!(endpoint = %endpoint.authority(), ejections = n, ?ejection, "endpoint ejected after consecutive failures");
+        }
+    }
+}
