@@ -39,6 +39,7 @@ pub mod policy;
 mod router;
 pub mod rule;
 pub mod table;
+pub mod tower;
 
 /// Weight of an instance that says nothing about it.
 pub const DEFAULT_WEIGHT: f64 = zk_discovery::instance::DEFAULT_WEIGHT;
@@ -49,3 +50,4 @@ pub use matcher::RequestContext;
 pub use router::{default_rule_path, Router, RouterEvent, RouterStats};
 pub use rule::{Rule, RuleError};
 pub use table::{RouteError, RouteTable};
+pub use tower::{discover, http_route_key, RouteKey, RouteLayer, RouteService};
