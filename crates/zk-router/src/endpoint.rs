@@ -99,33 +99,42 @@ impl Endpoint {
 pub struct Picked {
     endpoint: Arc<Endpoint>,
     health: Option<Arc<crate::health::HealthPolicy>>,
-    started: std::time::Instant,
+    /// Set when a latency-aware policy needs the request's duration.
+    started: Option<std::time::Instant>,
+    /// The table-wide count of requests in flight, for policies that bound load.
+    total: Option<Arc<AtomicU64>>,
 }
 
 impl Picked {
     pub(crate) fn new(
         endpoint: Arc<Endpoint>,
         health: Option<Arc<crate::health::HealthPolicy>>,
+        timed: bool,
+        total: Option<Arc<AtomicU64>>,
     ) -> Self {
         endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
+        if let Some(t) = &total {
+            t.fetch_add(1, Ordering::Relaxed);
+        }
         Self {
             endpoint,
             health,
-            started: std::time::Instant::now(),
+            started: timed.then(std::time::Instant::now),
+            total,
         }
     }
 
     /// The request succeeded: feeds its latency (since the pick) to the estimates and
     /// resets the endpoint's failure count.
     pub fn success(self) {
-        let latency = self.started.elapsed();
+        let latency = self.started.map(|s| s.elapsed());
         self.endpoint.health.record_success(latency);
     }
 
     /// The request failed at the endpoint (connection refused, 5xx, …): counts towards
     /// ejecting it.
     pub fn failure(self) {
-        let latency = self.started.elapsed();
+        let latency = self.started.map(|s| s.elapsed());
         if let Some(policy) = &self.health {
             policy.record_failure(&self.endpoint, latency);
         }
@@ -147,5 +156,8 @@ impl std::ops::Deref for Picked {
 impl Drop for Picked {
     fn drop(&mut self) {
         self.endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Some(t) = &self.total {
+            t.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }

@@ -75,14 +75,30 @@ impl EndpointHealth {
         }
     }
 
-    /// Whether the endpoint is ejected now.
+    /// Whether the endpoint is ejected now. Never ejected (the common case) costs one
+    /// atomic load and no clock read.
     pub fn is_ejected(&self) -> bool {
-        now_ms() < self.ejected_until_ms.load(Ordering::Relaxed)
+        let until = self.ejected_until_ms.load(Ordering::Relaxed);
+        if until == 0 {
+            return false;
+        }
+        if now_ms() < until {
+            return true;
+        }
+        // The ejection is over: forget it, so later checks are cheap again.
+        let _ =
+            self.ejected_until_ms
+                .compare_exchange(until, 0, Ordering::Relaxed, Ordering::Relaxed);
+        false
     }
 
-    pub(crate) fn record_success(&self, latency: Duration) {
-        self.failures.store(0, Ordering::Relaxed);
-        self.observe(latency);
+    pub(crate) fn record_success(&self, latency: Option<Duration>) {
+        if self.failures.load(Ordering::Relaxed) != 0 {
+            self.failures.store(0, Ordering::Relaxed);
+        }
+        if let Some(latency) = latency {
+            self.observe(latency);
+        }
     }
 
     /// Peak EWMA: a sample above the estimate replaces it at once (react to trouble
@@ -126,9 +142,11 @@ impl EndpointHealth {
 }
 
 impl HealthPolicy {
-    pub(crate) fn record_failure(&self, endpoint: &Endpoint, latency: Duration) {
+    pub(crate) fn record_failure(&self, endpoint: &Endpoint, latency: Option<Duration>) {
         let h = &endpoint.health;
-        h.observe(latency);
+        if let Some(latency) = latency {
+            h.observe(latency);
+        }
         let failures = h.failures.fetch_add(1, Ordering::Relaxed) + 1;
         if failures >= self.consecutive_failures.max(1) && !h.is_ejected() {
             let n = h.ejections.fetch_add(1, Ordering::Relaxed) + 1;

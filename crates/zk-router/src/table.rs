@@ -114,8 +114,13 @@ impl RouteTable {
             if !route.matcher.matches(ctx) {
                 continue;
             }
-            if let Some(e) = route.pick(ctx, rng, self.health.as_deref()) {
-                return Ok(Picked::new(e, self.health.clone()));
+            if let Some((e, d)) = route.pick(ctx, rng, self.health.as_deref()) {
+                return Ok(Picked::new(
+                    e,
+                    self.health.clone(),
+                    d.picker.needs_latency(),
+                    d.picker.load_counter(),
+                ));
             }
             match route.fallback {
                 Fallback::NextRoute => continue,
@@ -142,7 +147,12 @@ impl RouteTable {
             rng,
             self.health.as_deref(),
         );
-        Ok(Picked::new(self.all[i].clone(), self.health.clone()))
+        Ok(Picked::new(
+            self.all[i].clone(),
+            self.health.clone(),
+            false,
+            None,
+        ))
     }
 }
 
@@ -153,7 +163,7 @@ impl CompiledRoute {
         ctx: &RequestContext,
         rng: &Rng,
         health: Option<&HealthPolicy>,
-    ) -> Option<Arc<Endpoint>> {
+    ) -> Option<(Arc<Endpoint>, &Destination)> {
         let available: u64 = self
             .destinations
             .iter()
@@ -167,7 +177,7 @@ impl CompiledRoute {
         for d in self.destinations.iter().filter(|d| !d.endpoints.is_empty()) {
             if x < d.weight {
                 let i = choose(d.picker.as_ref(), &d.endpoints, ctx, rng, health);
-                return d.endpoints.get(i).cloned();
+                return d.endpoints.get(i).cloned().map(|e| (e, d));
             }
             x -= d.weight;
         }

@@ -2,6 +2,7 @@
 //! heavier endpoints). A key maps to the first point at or after its hash, so when an
 //! endpoint joins or leaves only the keys near its points move.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::{fnv1a, Pick, Rng};
@@ -11,12 +12,19 @@ use crate::matcher::RequestContext;
 /// Virtual nodes for an endpoint of the default weight.
 const POINTS_PER_ENDPOINT: f64 = 160.0;
 
+/// Bits of the hash indexing the lookup table that narrows the ring search.
+const LUT_BITS: u32 = 16;
+
 /// A hash ring.
 #[derive(Debug)]
 pub struct ConsistentHash {
     ring: Vec<(u64, u32)>,
+    /// For each value of the hash's top bits, the first ring position at or after it: a
+    /// lookup replaces most of the binary search.
+    lut: Vec<u32>,
     header: Option<String>,
     bounded_load: Option<f64>,
+    total_in_flight: Option<Arc<AtomicU64>>,
 }
 
 impl ConsistentHash {
@@ -36,15 +44,32 @@ impl ConsistentHash {
             }
         }
         ring.sort_unstable();
+        let buckets = 1usize << LUT_BITS;
+        let mut lut = Vec::with_capacity(buckets + 1);
+        let mut at = 0usize;
+        for bucket in 0..buckets as u64 {
+            let start = bucket << (64 - LUT_BITS);
+            while at < ring.len() && ring[at].0 < start {
+                at += 1;
+            }
+            lut.push(at as u32);
+        }
+        lut.push(ring.len() as u32);
         Self {
             ring,
+            lut,
             header,
+            total_in_flight: bounded_load.map(|_| Arc::new(AtomicU64::new(0))),
             bounded_load,
         }
     }
 }
 
 impl Pick for ConsistentHash {
+    fn load_counter(&self) -> Option<Arc<AtomicU64>> {
+        self.total_in_flight.clone()
+    }
+
     fn pick(&self, endpoints: &[Arc<Endpoint>], ctx: &RequestContext, rng: &Rng) -> usize {
         let key = match &self.header {
             Some(h) => ctx.header(h),
@@ -58,7 +83,9 @@ impl Pick for ConsistentHash {
             return 0;
         }
         let h = fnv1a(key.as_bytes());
-        let at = self.ring.partition_point(|(p, _)| *p < h);
+        let bucket = (h >> (64 - LUT_BITS)) as usize;
+        let (lo, hi) = (self.lut[bucket] as usize, self.lut[bucket + 1] as usize);
+        let at = lo + self.ring[lo..hi].partition_point(|(p, _)| *p < h);
         let owner =
             |k: usize| (self.ring[(at + k) % self.ring.len()].1 as usize).min(endpoints.len() - 1);
         let Some(c) = self.bounded_load else {
@@ -66,7 +93,11 @@ impl Pick for ConsistentHash {
         };
         // Bounded loads: walk on from an endpoint already carrying more than c times the
         // average (counting this request), to the first one that is not.
-        let total: u64 = endpoints.iter().map(|e| e.in_flight()).sum::<u64>() + 1;
+        let total = self
+            .total_in_flight
+            .as_ref()
+            .map_or(0, |t| t.load(Ordering::Relaxed))
+            + 1;
         let cap = (c * total as f64 / endpoints.len() as f64).ceil() as u64;
         (0..self.ring.len())
             .map(owner)

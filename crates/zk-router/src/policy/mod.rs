@@ -61,6 +61,17 @@ impl Rng {
 pub trait Pick: Send + Sync + std::fmt::Debug {
     /// The index of the chosen endpoint in `endpoints` (never empty).
     fn pick(&self, endpoints: &[Arc<Endpoint>], ctx: &RequestContext, rng: &Rng) -> usize;
+
+    /// Whether the policy learns from request latencies (the pick is then timed).
+    fn needs_latency(&self) -> bool {
+        false
+    }
+
+    /// A counter of all requests in flight over these endpoints, for policies that bound
+    /// an endpoint's load relative to the average.
+    fn load_counter(&self) -> Option<Arc<AtomicU64>> {
+        None
+    }
 }
 
 /// Builds the state of `policy` for `endpoints`.

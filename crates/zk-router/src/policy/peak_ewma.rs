@@ -24,6 +24,10 @@ fn cost(e: &Endpoint) -> f64 {
 }
 
 impl Pick for PeakEwma {
+    fn needs_latency(&self) -> bool {
+        true
+    }
+
     fn pick(&self, endpoints: &[Arc<Endpoint>], _: &RequestContext, rng: &Rng) -> usize {
         let n = endpoints.len();
         if n == 1 {

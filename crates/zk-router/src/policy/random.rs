@@ -16,36 +16,55 @@ impl Pick for Random {
     }
 }
 
-/// At random in proportion to weights: a binary search over cumulative weights.
+/// At random in proportion to weights, in constant time whatever the number of
+/// endpoints: Vose's alias method (one uniform draw picks a column, a second decides
+/// between the column's endpoint and its alias).
 #[derive(Debug)]
 pub struct WeightedRandom {
-    cumulative: Vec<f64>,
+    prob: Vec<f64>,
+    alias: Vec<u32>,
 }
 
 impl WeightedRandom {
-    /// Precomputes cumulative weights (all-zero weights fall back to uniform).
+    /// Builds the alias table (all-zero weights fall back to uniform).
     pub fn new(endpoints: &[Arc<Endpoint>]) -> Self {
-        let mut total = 0.0;
-        let mut cumulative: Vec<f64> = endpoints
-            .iter()
-            .map(|e| {
-                total += e.weight;
-                total
-            })
-            .collect();
-        if total <= 0.0 {
-            cumulative = (1..=endpoints.len()).map(|i| i as f64).collect();
+        let n = endpoints.len();
+        let total: f64 = endpoints.iter().map(|e| e.weight.max(0.0)).sum();
+        let mut scaled: Vec<f64> = if total > 0.0 {
+            endpoints
+                .iter()
+                .map(|e| e.weight.max(0.0) * n as f64 / total)
+                .collect()
+        } else {
+            vec![1.0; n]
+        };
+        let mut prob = vec![1.0; n];
+        let mut alias: Vec<u32> = (0..n as u32).collect();
+        let (mut small, mut large): (Vec<usize>, Vec<usize>) =
+            (0..n).partition(|&i| scaled[i] < 1.0);
+        while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
+            prob[s] = scaled[s];
+            alias[s] = l as u32;
+            scaled[l] -= 1.0 - scaled[s];
+            if scaled[l] < 1.0 {
+                large.pop();
+                small.push(l);
+            }
         }
-        Self { cumulative }
+        Self { prob, alias }
     }
 }
 
 impl Pick for WeightedRandom {
     fn pick(&self, endpoints: &[Arc<Endpoint>], _: &RequestContext, rng: &Rng) -> usize {
-        let total = self.cumulative.last().copied().unwrap_or(0.0);
-        let x = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
-        self.cumulative
-            .partition_point(|c| *c <= x)
-            .min(endpoints.len() - 1)
+        let r = rng.next_u64();
+        let column = (((r >> 32) * self.prob.len() as u64) >> 32) as usize;
+        let coin = (r & 0xFFFF_FFFF) as f64 / 4_294_967_296.0;
+        let i = if coin < self.prob[column] {
+            column
+        } else {
+            self.alias[column] as usize
+        };
+        i.min(endpoints.len() - 1)
     }
 }

@@ -1,0 +1,183 @@
+//! Router benchmark: cost per pick of each policy at 10, 100 and 1,000 endpoints, with
+//! tower's p2c balancer measured in the same run; allocations per pick; and the cost of
+//! matching a request against a 50-route rule.
+//!
+//! `cargo bench -p zk-router --bench router`
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tower::{Service, ServiceExt};
+use zk_discovery::ServiceInstance;
+use zk_router::policy::Rng;
+use zk_router::{Endpoint, RequestContext, Router, Rule};
+
+/// Counts allocations, to show that a pick allocates nothing.
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarding the caller's layout to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const PICKS: u64 = 2_000_000;
+
+fn endpoints(n: usize) -> Vec<Arc<Endpoint>> {
+    (0..n)
+        .map(|i| {
+            Arc::new(Endpoint::from_instance(
+                &ServiceInstance::new("svc", "10.0.0.1", 1000 + (i % 60000) as u16)
+                    .with_id(format!("e{i:04}"))
+                    .with_payload(serde_json::json!({ "weight": 50 + (i % 100) as u64 })),
+            ))
+        })
+        .collect()
+}
+
+fn router(policy: &str, n: usize) -> Router {
+    let r = Router::with_rng("svc", Rng::new(1));
+    let rule = format!(r#"{{"routes": [{{"destinations": [{{}}], "policy": {policy}}}]}}"#);
+    r.set_rule(Some(Rule::parse(rule.as_bytes()).expect("rule")));
+    r.set_endpoints(endpoints(n));
+    r
+}
+
+/// (ns per pick, allocations per pick)
+fn measure(r: &Router, ctx: &RequestContext) -> (f64, f64) {
+    for _ in 0..10_000 {
+        drop(r.route(ctx));
+    }
+    let a0 = ALLOCS.load(Ordering::Relaxed);
+    let t = Instant::now();
+    for _ in 0..PICKS {
+        let picked = r.route(ctx);
+        std::hint::black_box(&picked);
+    }
+    let ns = t.elapsed().as_nanos() as f64 / PICKS as f64;
+    (
+        ns,
+        (ALLOCS.load(Ordering::Relaxed) - a0) as f64 / PICKS as f64,
+    )
+}
+
+fn tower_p2c(n: usize) -> f64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let services: Vec<_> = (0..n)
+            .map(|_| tower::service_fn(|_: ()| async { Ok::<_, std::convert::Infallible>(()) }))
+            .collect();
+        let discover = tower::discover::ServiceList::new(services);
+        let load = tower::load::PendingRequestsDiscover::new(
+            discover,
+            tower::load::CompleteOnResponse::default(),
+        );
+        let mut balance = tower::balance::p2c::Balance::new(load);
+        for _ in 0..10_000 {
+            balance
+                .ready()
+                .await
+                .expect("ready")
+                .call(())
+                .await
+                .expect("call");
+        }
+        let t = Instant::now();
+        for _ in 0..PICKS / 4 {
+            balance
+                .ready()
+                .await
+                .expect("ready")
+                .call(())
+                .await
+                .expect("call");
+        }
+        t.elapsed().as_nanos() as f64 / (PICKS / 4) as f64
+    })
+}
+
+fn main() {
+    println!("router benchmark: {PICKS} picks per cell, one thread; a pick is `Router::route` plus dropping the guard");
+    println!();
+    println!("| policy | 10 endpoints ns/pick | 100 | 1000 | allocations per pick |");
+    println!("|---|---:|---:|---:|---:|");
+    let headers = [("x-user", "user-4711")];
+    let ctx = RequestContext {
+        headers: &headers,
+        caller_id: "caller-1",
+        ..Default::default()
+    };
+    for (label, policy) in [
+        ("round_robin", r#"{"type": "round_robin"}"#),
+        ("random", r#"{"type": "random"}"#),
+        ("weighted_random", r#"{"type": "weighted_random"}"#),
+        (
+            "weighted_round_robin",
+            r#"{"type": "weighted_round_robin"}"#,
+        ),
+        (
+            "consistent_hash",
+            r#"{"type": "consistent_hash", "header": "x-user"}"#,
+        ),
+        (
+            "consistent_hash (bounded load 1.25)",
+            r#"{"type": "consistent_hash", "header": "x-user", "bounded_load": 1.25}"#,
+        ),
+        ("sticky", r#"{"type": "sticky"}"#),
+        ("least_request (P2C)", r#"{"type": "least_request"}"#),
+        ("peak_ewma (P2C)", r#"{"type": "peak_ewma"}"#),
+    ] {
+        let mut cells = Vec::new();
+        let mut allocs = 0.0f64;
+        for n in [10, 100, 1000] {
+            let (ns, a) = measure(&router(policy, n), &ctx);
+            cells.push(format!("{ns:.0}"));
+            allocs = allocs.max(a);
+        }
+        println!(
+            "| {label} | {} | {} | {} | {allocs:.3} |",
+            cells[0], cells[1], cells[2]
+        );
+    }
+    let p2c: Vec<String> = [10, 100, 1000]
+        .iter()
+        .map(|n| format!("{:.0}", tower_p2c(*n)))
+        .collect();
+    println!(
+        "| tower 0.5 `p2c::Balance` + `PendingRequests` (ready + call of a no-op service) | {} | {} | {} | — |",
+        p2c[0], p2c[1], p2c[2]
+    );
+
+    // Matching: 50 routes with a header condition each; the request matches the last.
+    let routes: Vec<String> = (0..50)
+        .map(|i| format!(r#"{{"match": {{"headers": [{{"name": "x-tenant", "exact": "tenant-{i}"}}], "method": {{"prefix": "Get"}}}}, "destinations": [{{}}]}}"#))
+        .collect();
+    let rule = format!(r#"{{"routes": [{}]}}"#, routes.join(","));
+    let r = Router::with_rng("svc", Rng::new(1));
+    r.set_rule(Some(Rule::parse(rule.as_bytes()).expect("rule")));
+    r.set_endpoints(endpoints(100));
+    let headers = [("x-tenant", "tenant-49"), ("x-other", "a")];
+    let ctx = RequestContext {
+        method: "GetOrder",
+        headers: &headers,
+        ..Default::default()
+    };
+    let (ns, a) = measure(&r, &ctx);
+    println!();
+    println!("matching a 50-route rule (the request matches the 50th route) and picking: {ns:.0} ns, {a:.3} allocations");
+}
