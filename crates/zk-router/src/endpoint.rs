@@ -56,6 +56,11 @@ impl Endpoint {
         self.health.is_ejected()
     }
 
+    /// How many times passive health checking ejected this endpoint.
+    pub fn ejections(&self) -> u32 {
+        self.health.ejections()
+    }
+
     /// The latency estimate of the peak-EWMA policy, in microseconds (0 before any sample).
     pub fn latency_estimate_us(&self) -> f64 {
         self.health.ewma_us()

@@ -75,6 +75,11 @@ impl EndpointHealth {
         }
     }
 
+    /// How many times the endpoint was ejected.
+    pub fn ejections(&self) -> u32 {
+        self.ejections.load(Ordering::Relaxed)
+    }
+
     /// Whether the endpoint is ejected now. Never ejected (the common case) costs one
     /// atomic load and no clock read.
     pub fn is_ejected(&self) -> bool {

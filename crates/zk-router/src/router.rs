@@ -47,6 +47,12 @@ pub struct RouterStats {
     pub rules_rejected: u64,
     /// Tables built (rule or endpoint changes).
     pub tables_built: u64,
+    /// Ejections of the current endpoints by passive health checking.
+    pub ejections: u64,
+    /// Requests sent through a [`crate::RouteLayer`] of this router.
+    pub requests: u64,
+    /// Of those, requests that failed (no route, or the endpoint's service failed).
+    pub failed_requests: u64,
 }
 
 #[derive(Debug)]
@@ -61,6 +67,8 @@ struct Shared {
     rules_loaded: AtomicU64,
     rules_rejected: AtomicU64,
     tables_built: AtomicU64,
+    pub(crate) requests: AtomicU64,
+    pub(crate) failed_requests: AtomicU64,
 }
 
 /// Routes the requests of one service. Cheap to clone.
@@ -90,6 +98,8 @@ impl Router {
                 rules_loaded: AtomicU64::new(0),
                 rules_rejected: AtomicU64::new(0),
                 tables_built: AtomicU64::new(0),
+                requests: AtomicU64::new(0),
+                failed_requests: AtomicU64::new(0),
             }),
         }
     }
@@ -168,6 +178,23 @@ impl Router {
             rules_loaded: self.shared.rules_loaded.load(Ordering::Relaxed),
             rules_rejected: self.shared.rules_rejected.load(Ordering::Relaxed),
             tables_built: self.shared.tables_built.load(Ordering::Relaxed),
+            ejections: self
+                .shared
+                .table
+                .load()
+                .endpoints()
+                .iter()
+                .map(|e| e.ejections() as u64)
+                .sum(),
+            requests: self.shared.requests.load(Ordering::Relaxed),
+            failed_requests: self.shared.failed_requests.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn count_request(&self, failed: bool) {
+        self.shared.requests.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.shared.failed_requests.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

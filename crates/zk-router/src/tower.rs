@@ -136,8 +136,12 @@ where
         };
         let picked = match self.router.route(&ctx) {
             Ok(p) => p,
-            Err(e) => return Box::pin(async move { Err(Box::new(e) as BoxError) }),
+            Err(e) => {
+                self.router.count_request(true);
+                return Box::pin(async move { Err(Box::new(e) as BoxError) });
+            }
         };
+        let router = self.router.clone();
         let endpoint = picked.endpoint().clone();
         let slot = format!("{}@{}", endpoint.id, endpoint.authority());
         let cached = self
@@ -161,10 +165,12 @@ where
             match svc.oneshot(req).await {
                 Ok(r) => {
                     picked.success();
+                    router.count_request(false);
                     Ok(r)
                 }
                 Err(e) => {
                     picked.failure();
+                    router.count_request(true);
                     Err(e.into())
                 }
             }

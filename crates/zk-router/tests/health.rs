@@ -58,6 +58,7 @@ fn consecutive_failures_eject_an_endpoint_until_its_back_off_ends() {
         }
     }
     assert!(r.table().endpoints()[0].is_ejected());
+    assert_eq!(r.stats().ejections, 1);
     for _ in 0..30 {
         assert_ne!(pick(&r), "e0");
     }

@@ -130,6 +130,8 @@ async fn grpc_calls_follow_the_rule_through_the_layer() {
     })
     .await
     .expect("rule change applied");
+    let stats = router.stats();
+    assert!(stats.requests >= 10 && stats.rules_loaded >= 2, "{stats:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
