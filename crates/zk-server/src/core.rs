@@ -560,6 +560,17 @@ impl ServerCore {
         self.dispatch(conn, session, xid, request, now);
     }
 
+    /// What prep needs to know of a write: who asks, and the zxid and time it will get.
+    fn ctx<'a>(&self, session: i64, ids: &'a [Id], now: Now) -> Ctx<'a> {
+        Ctx {
+            session_id: session,
+            ids,
+            zxid: self.tree.last_zxid() + 1,
+            time: now.wall_ms,
+            extended_types: self.config.extended_types,
+        }
+    }
+
     fn ids(&self, conn: ConnId) -> Vec<Id> {
         self.conns
             .get(&conn)
@@ -702,13 +713,7 @@ impl ServerCore {
         prep: impl FnOnce(&mut View, &Ctx) -> Result<(Txn, Done), ErrorCode>,
     ) {
         let ids = self.ids(conn);
-        let ctx = Ctx {
-            session_id: session,
-            ids: &ids,
-            zxid: self.tree.last_zxid() + 1,
-            time: now.wall_ms,
-            extended_types: self.config.extended_types,
-        };
+        let ctx = self.ctx(session, &ids, now);
         let result = prep(&mut View::new(&self.tree), &ctx);
         match result {
             Ok((txn, done)) => {
@@ -749,13 +754,7 @@ impl ServerCore {
             return;
         }
         let ids = self.ids(conn);
-        let ctx = Ctx {
-            session_id: session,
-            ids: &ids,
-            zxid: self.tree.last_zxid() + 1,
-            time: now.wall_ms,
-            extended_types: self.config.extended_types,
-        };
+        let ctx = self.ctx(session, &ids, now);
         let (txn, results) = prep::multi(&self.tree, &ctx, &request.ops);
         self.commit_txn(session, xid, now, txn);
         self.reply(

@@ -20,11 +20,7 @@ impl Pick for LeastRequest {
         if n == 1 {
             return 0;
         }
-        let a = rng.below(n);
-        let mut b = rng.below(n - 1);
-        if b >= a {
-            b += 1;
-        }
+        let (a, b) = rng.two_below(n);
         if endpoints[b].in_flight() < endpoints[a].in_flight() {
             b
         } else {

@@ -55,6 +55,16 @@ impl Rng {
     pub fn below(&self, n: usize) -> usize {
         ((self.next_u64() as u128 * n as u128) >> 64) as usize
     }
+
+    /// Two different uniform values in `0..n` (n > 1), for the power of two choices.
+    pub fn two_below(&self, n: usize) -> (usize, usize) {
+        let a = self.below(n);
+        let mut b = self.below(n - 1);
+        if b >= a {
+            b += 1;
+        }
+        (a, b)
+    }
 }
 
 /// Picks one endpoint of a fixed list.

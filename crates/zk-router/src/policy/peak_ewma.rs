@@ -33,11 +33,7 @@ impl Pick for PeakEwma {
         if n == 1 {
             return 0;
         }
-        let a = rng.below(n);
-        let mut b = rng.below(n - 1);
-        if b >= a {
-            b += 1;
-        }
+        let (a, b) = rng.two_below(n);
         if cost(&endpoints[b]) < cost(&endpoints[a]) {
             b
         } else {
