@@ -79,6 +79,18 @@ impl Endpoint {
         self.in_flight.load(Ordering::Relaxed)
     }
 
+    /// Whether `other` routes the same (address, weight and routing metadata).
+    pub fn same_routing(&self, other: &Endpoint) -> bool {
+        self.id == other.id
+            && self.address == other.address
+            && self.port == other.port
+            && self.weight == other.weight
+            && self.zone == other.zone
+            && self.version == other.version
+            && self.tags == other.tags
+            && self.metadata == other.metadata
+    }
+
     /// Whether the endpoint belongs to `subset`.
     pub fn in_subset(&self, subset: &Subset) -> bool {
         subset

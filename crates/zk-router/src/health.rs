@@ -33,6 +33,11 @@ pub struct HealthPolicy {
     pub panic_threshold: f64,
     /// Ramp a new endpoint's share of traffic up linearly over this window (default off).
     pub slow_start: Option<Duration>,
+    /// Also eject when at least this fraction of the last `failure_rate_window` requests
+    /// failed (default 0.5 over 20): catches endpoints that fail often but not in a row.
+    pub failure_rate: Option<f64>,
+    /// Requests per failure-rate window.
+    pub failure_rate_window: u32,
 }
 
 impl Default for HealthPolicy {
@@ -43,6 +48,8 @@ impl Default for HealthPolicy {
             max_ejection: Duration::from_secs(300),
             panic_threshold: 0.5,
             slow_start: None,
+            failure_rate: Some(0.5),
+            failure_rate_window: 20,
         }
     }
 }
@@ -51,6 +58,8 @@ impl Default for HealthPolicy {
 #[derive(Debug)]
 pub struct EndpointHealth {
     failures: AtomicU32,
+    window_ok: AtomicU32,
+    window_failed: AtomicU32,
     ejections: AtomicU32,
     ejected_until_ms: AtomicU64,
     ewma_us_bits: AtomicU64,
@@ -66,6 +75,8 @@ impl EndpointHealth {
     pub(crate) fn new(registration_time_utc: i64) -> Self {
         Self {
             failures: AtomicU32::new(0),
+            window_ok: AtomicU32::new(0),
+            window_failed: AtomicU32::new(0),
             ejections: AtomicU32::new(0),
             ejected_until_ms: AtomicU64::new(0),
             ewma_us_bits: AtomicU64::new(0f64.to_bits()),
@@ -100,6 +111,10 @@ impl EndpointHealth {
     pub(crate) fn record_success(&self, latency: Option<Duration>) {
         if self.failures.load(Ordering::Relaxed) != 0 {
             self.failures.store(0, Ordering::Relaxed);
+        }
+        if self.window_failed.load(Ordering::Relaxed) != 0 {
+            // Only count successes while failures are being watched.
+            self.window_ok.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(latency) = latency {
             self.observe(latency);
@@ -150,10 +165,25 @@ impl HealthPolicy {
     pub(crate) fn record_failure(&self, endpoint: &Endpoint, latency: Option<Duration>) {
         let h = &endpoint.health;
         if let Some(latency) = latency {
-            h.observe(latency);
+            // A fast failure must not look like a fast endpoint: count it as slow.
+            let penalty = latency
+                .max(Duration::from_secs_f64(h.ewma_us() * 2.0 / 1e6))
+                .max(Duration::from_millis(100));
+            h.observe(penalty);
         }
         let failures = h.failures.fetch_add(1, Ordering::Relaxed) + 1;
-        if failures >= self.consecutive_failures.max(1) && !h.is_ejected() {
+        let failed = h.window_failed.fetch_add(1, Ordering::Relaxed) + 1;
+        let ok = h.window_ok.load(Ordering::Relaxed);
+        let mut rate_exceeded = false;
+        if let Some(rate) = self.failure_rate {
+            let total = ok + failed;
+            if total >= self.failure_rate_window.max(1) {
+                rate_exceeded = failed as f64 / total as f64 >= rate;
+                h.window_ok.store(0, Ordering::Relaxed);
+                h.window_failed.store(0, Ordering::Relaxed);
+            }
+        }
+        if (failures >= self.consecutive_failures.max(1) || rate_exceeded) && !h.is_ejected() {
             let n = h.ejections.fetch_add(1, Ordering::Relaxed) + 1;
             let ejection = self.base_ejection.saturating_mul(n).min(self.max_ejection);
             h.ejected_until_ms

@@ -69,6 +69,13 @@ struct Shared {
     tables_built: AtomicU64,
     pub(crate) requests: AtomicU64,
     pub(crate) failed_requests: AtomicU64,
+    /// Serialises rebuilds: read inputs, build, store — so an older build can never
+    /// overwrite a newer one.
+    rebuild_lock: Mutex<()>,
+    /// Bumped by every rebuild (the tower layer prunes its per-endpoint services on it).
+    pub(crate) generation: AtomicU64,
+    /// Dropped with the router: its background tasks end when this closes.
+    _closed: tokio::sync::watch::Sender<()>,
 }
 
 /// Routes the requests of one service. Cheap to clone.
@@ -100,6 +107,9 @@ impl Router {
                 tables_built: AtomicU64::new(0),
                 requests: AtomicU64::new(0),
                 failed_requests: AtomicU64::new(0),
+                rebuild_lock: Mutex::new(()),
+                generation: AtomicU64::new(0),
+                _closed: tokio::sync::watch::channel(()).0,
             }),
         }
     }
@@ -113,13 +123,27 @@ impl Router {
     ) -> Result<Router, zk_discovery::DiscoveryError> {
         let router = Router::new(service);
         let cache = discovery.cache(service).await?;
+        // Subscribe before reading the snapshot, so no change falls in between.
+        let changes = cache.events();
         router.set_instances(cache.instances().instances().iter().map(|i| i.as_ref()));
-        tokio::spawn(follow_instances(Arc::downgrade(&router.shared), cache));
+        let closed = router.shared._closed.subscribe();
+        tokio::spawn(follow_instances(
+            Arc::downgrade(&router.shared),
+            cache,
+            changes,
+            closed,
+        ));
         let path = rule_path.map_or_else(|| default_rule_path(service), str::to_owned);
         let client = discovery.client().clone();
         // Load the rule once before returning, so the first request sees it.
         load_rule(&router.shared, &client, &path).await;
-        tokio::spawn(follow_rule(Arc::downgrade(&router.shared), client, path));
+        let closed = router.shared._closed.subscribe();
+        tokio::spawn(follow_rule(
+            Arc::downgrade(&router.shared),
+            client,
+            path,
+            closed,
+        ));
         Ok(router)
     }
 
@@ -148,13 +172,12 @@ impl Router {
         rebuild(&self.shared);
     }
 
-    /// Replaces the endpoints from discovered instances.
+    /// Replaces the endpoints from discovered instances. An instance whose routing data
+    /// did not change keeps its endpoint, and with it its health, latency estimate and
+    /// requests in flight.
     pub fn set_instances<'a>(&self, instances: impl Iterator<Item = &'a ServiceInstance>) {
-        self.set_endpoints(
-            instances
-                .map(|i| Arc::new(Endpoint::from_instance(i)))
-                .collect(),
-        );
+        let merged = merge_endpoints(&lock(&self.shared.endpoints), instances);
+        self.set_endpoints(merged);
     }
 
     /// The rule in force.
@@ -191,6 +214,10 @@ impl Router {
         }
     }
 
+    pub(crate) fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn count_request(&self, failed: bool) {
         self.shared.requests.fetch_add(1, Ordering::Relaxed);
         if failed {
@@ -203,13 +230,34 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The endpoints for `instances`, reusing the current endpoint of every instance whose
+/// routing data is unchanged.
+fn merge_endpoints<'a>(
+    current: &[Arc<Endpoint>],
+    instances: impl Iterator<Item = &'a ServiceInstance>,
+) -> Vec<Arc<Endpoint>> {
+    let by_id: std::collections::HashMap<&str, &Arc<Endpoint>> =
+        current.iter().map(|e| (e.id.as_str(), e)).collect();
+    instances
+        .map(|i| {
+            let fresh = Endpoint::from_instance(i);
+            match by_id.get(i.id.as_str()) {
+                Some(old) if old.same_routing(&fresh) => Arc::clone(old),
+                _ => Arc::new(fresh),
+            }
+        })
+        .collect()
+}
+
 fn rebuild(shared: &Shared) {
+    let _serial = lock(&shared.rebuild_lock);
     let rule = lock(&shared.rule).clone();
     let endpoints = lock(&shared.endpoints).clone();
     let health = lock(&shared.health).clone();
     let table = RouteTable::new(&shared.service, rule.as_deref(), endpoints, health);
     shared.table.store(Arc::new(table));
     shared.tables_built.fetch_add(1, Ordering::Relaxed);
+    shared.generation.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Reads the rule node and applies what it holds.
@@ -246,8 +294,26 @@ async fn load_rule(shared: &Shared, client: &ManagedClient, path: &str) {
 
 /// Follows the rule node with a persistent watch; re-reads after reconnects and new
 /// sessions (changes made meanwhile are not replayed to persistent watches).
-async fn follow_rule(shared: std::sync::Weak<Shared>, client: ManagedClient, path: String) {
+async fn follow_rule(
+    shared: std::sync::Weak<Shared>,
+    client: ManagedClient,
+    path: String,
+    mut closed: tokio::sync::watch::Receiver<()>,
+) {
     let mut sessions = client.events();
+    tokio::select! {
+        _ = follow_rule_inner(&shared, &client, &path, &mut sessions) => {}
+        _ = closed.changed() => {}
+    }
+}
+
+async fn follow_rule_inner(
+    shared: &std::sync::Weak<Shared>,
+    client: &ManagedClient,
+    path: &str,
+    sessions: &mut broadcast::Receiver<SessionEvent>,
+) {
+    let (client, path) = (client.clone(), path.to_owned());
     loop {
         let watch = client
             .client()
@@ -285,22 +351,30 @@ async fn follow_rule(shared: std::sync::Weak<Shared>, client: ManagedClient, pat
     }
 }
 
-/// Rebuilds the table whenever the service's instances change.
-async fn follow_instances(shared: std::sync::Weak<Shared>, cache: ServiceCache) {
-    let mut events = cache.events();
+/// Rebuilds the table whenever the service's instances change (once per burst of
+/// changes), until the router is dropped.
+async fn follow_instances(
+    shared: std::sync::Weak<Shared>,
+    cache: ServiceCache,
+    mut events: broadcast::Receiver<zk_discovery::CacheEvent>,
+    mut closed: tokio::sync::watch::Receiver<()>,
+) {
     loop {
-        match events.recv().await {
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-            Err(broadcast::error::RecvError::Closed) => return,
+        tokio::select! {
+            e = events.recv() => match e {
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = closed.changed() => return,
         }
+        // Take every change already queued: one rebuild for the lot.
+        while events.try_recv().is_ok() {}
         let Some(s) = shared.upgrade() else { return };
-        let endpoints = cache
-            .instances()
-            .instances()
-            .iter()
-            .map(|i| Arc::new(Endpoint::from_instance(i)))
-            .collect();
-        *lock(&s.endpoints) = endpoints;
+        let merged = merge_endpoints(
+            &lock(&s.endpoints),
+            cache.instances().instances().iter().map(|i| i.as_ref()),
+        );
+        *lock(&s.endpoints) = merged;
         rebuild(&s);
     }
 }

@@ -173,13 +173,27 @@ impl CompiledRoute {
         if available == 0 {
             return None;
         }
-        let mut x = rng.next_u64() % available;
-        for d in self.destinations.iter().filter(|d| !d.endpoints.is_empty()) {
-            if x < d.weight {
-                let i = choose(d.picker.as_ref(), &d.endpoints, ctx, rng, health);
-                return d.endpoints.get(i).cloned().map(|e| (e, d));
+        // A draw that lands on an ejected endpoint draws again (a few times), so an ejected
+        // destination hands its share to the others.
+        let mut last = None;
+        for _ in 0..3 {
+            let mut x = rng.next_u64() % available;
+            for d in self.destinations.iter().filter(|d| !d.endpoints.is_empty()) {
+                if x < d.weight {
+                    let i = choose(d.picker.as_ref(), &d.endpoints, ctx, rng, health);
+                    let e = d.endpoints.get(i).cloned();
+                    match e {
+                        Some(e) if health.is_some() && e.is_ejected() => last = Some((e, d)),
+                        Some(e) => return Some((e, d)),
+                        None => {}
+                    }
+                    break;
+                }
+                x -= d.weight;
             }
-            x -= d.weight;
+        }
+        if last.is_some() {
+            return last;
         }
         None
     }
@@ -212,15 +226,25 @@ fn choose(
     if !endpoints[i].is_ejected() {
         return i;
     }
+    // Too many ejected: panic mode, route as if all were healthy (counted only when the
+    // pick is ejected, so the healthy path stays O(1)).
     let n = endpoints.len();
     let tolerated = (health.panic_threshold * n as f64).floor() as usize;
+    if endpoints.iter().filter(|e| e.is_ejected()).count() > tolerated {
+        return i;
+    }
+    // Ask the policy again first (spreads an ejected endpoint's share the policy's way),
+    // then walk to the next healthy one.
+    for _ in 0..2 {
+        let j = picker.pick(endpoints, ctx, rng);
+        if !endpoints[j].is_ejected() {
+            return j;
+        }
+    }
     for k in 1..n {
         let j = (i + k) % n;
         if !endpoints[j].is_ejected() {
             return j;
-        }
-        if k + 1 > tolerated {
-            break; // too many ejected: panic mode, route as if all were healthy
         }
     }
     i

@@ -85,7 +85,14 @@ pub struct RouteService<M, X> {
     router: Router,
     extract: X,
     make: M,
-    services: Arc<Mutex<HashMap<String, Box<dyn std::any::Any + Send>>>>,
+    services: Arc<Mutex<ServiceCacheMap>>,
+}
+
+/// Per-endpoint services, and the table generation they were last pruned against.
+#[derive(Default)]
+struct ServiceCacheMap {
+    generation: u64,
+    map: HashMap<String, Box<dyn std::any::Any + Send>>,
 }
 
 impl<M: Clone, X: Clone> Clone for RouteService<M, X> {
@@ -144,23 +151,44 @@ where
         let router = self.router.clone();
         let endpoint = picked.endpoint().clone();
         let slot = format!("{}@{}", endpoint.id, endpoint.authority());
-        let cached = self
-            .services
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&slot).and_then(|s| s.downcast_ref::<S>().cloned()));
+        let cached = self.services.lock().ok().and_then(|mut cache| {
+            // Endpoints that left the table take their services (and connections) along.
+            let generation = self.router.generation();
+            if cache.generation != generation {
+                cache.generation = generation;
+                let live: std::collections::HashSet<String> = self
+                    .router
+                    .table()
+                    .endpoints()
+                    .iter()
+                    .map(|e| format!("{}@{}", e.id, e.authority()))
+                    .collect();
+                cache.map.retain(|k, _| live.contains(k));
+            }
+            cache
+                .map
+                .get(&slot)
+                .and_then(|s| s.downcast_ref::<S>().cloned())
+        });
         let make = self.make.clone();
         let services = self.services.clone();
         Box::pin(async move {
             let svc = match cached {
                 Some(s) => s,
-                None => {
-                    let s = make.oneshot(endpoint).await.map_err(Into::into)?;
-                    if let Ok(mut m) = services.lock() {
-                        m.insert(slot, Box::new(s.clone()));
+                None => match make.oneshot(endpoint).await {
+                    Ok(s) => {
+                        if let Ok(mut cache) = services.lock() {
+                            cache.map.insert(slot, Box::new(s.clone()));
+                        }
+                        s
                     }
-                    s
-                }
+                    Err(e) => {
+                        // Could not even reach the endpoint: that counts against it.
+                        picked.failure();
+                        router.count_request(true);
+                        return Err(e.into());
+                    }
+                },
             };
             match svc.oneshot(req).await {
                 Ok(r) => {

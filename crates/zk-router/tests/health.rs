@@ -189,3 +189,74 @@ fn bounded_load_hashing_moves_keys_off_an_overloaded_endpoint() {
         "home endpoint took {max} of 20 with a 1.25 bound"
     );
 }
+
+#[test]
+fn an_endpoint_failing_often_but_not_in_a_row_is_ejected_by_failure_rate() {
+    let health = HealthPolicy {
+        consecutive_failures: 100,
+        base_ejection: Duration::from_secs(60),
+        failure_rate: Some(0.5),
+        failure_rate_window: 10,
+        ..Default::default()
+    };
+    let r = router(r#"{"type": "round_robin"}"#, endpoints(3), health);
+    // e0 alternates failure and success: never two failures in a row.
+    // Counting starts at the first failure; the sixth failure completes a window of ten
+    // or more requests, half of them failed.
+    let mut fail_next = true;
+    for _ in 0..200 {
+        if r.table().endpoints()[0].is_ejected() {
+            break;
+        }
+        let p = r.route(&RequestContext::default()).unwrap();
+        if p.id == "e0" {
+            if fail_next {
+                p.failure();
+            } else {
+                p.success();
+            }
+            fail_next = !fail_next;
+        } else {
+            p.success();
+        }
+    }
+    assert!(
+        r.table().endpoints()[0].is_ejected(),
+        "half failed: ejected"
+    );
+    assert!(!r.table().endpoints()[1].is_ejected());
+}
+
+#[test]
+fn health_state_survives_a_rebuild_with_the_same_endpoints() {
+    let health = HealthPolicy {
+        consecutive_failures: 1,
+        base_ejection: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let r = router(r#"{"type": "round_robin"}"#, endpoints(3), health);
+    loop {
+        let p = r.route(&RequestContext::default()).unwrap();
+        if p.id == "e1" {
+            p.failure();
+            break;
+        }
+        p.success();
+    }
+    assert!(r.table().endpoints()[1].is_ejected());
+    // The discovery cache delivers the same instances again (e.g. after a resync).
+    let instances: Vec<ServiceInstance> = (0..3)
+        .map(|i| {
+            ServiceInstance::new("svc", "10.0.0.1", 8000 + i as u16)
+                .with_id(format!("e{i}"))
+                .with_payload(json!({}))
+        })
+        .collect();
+    r.set_instances(instances.iter());
+    assert!(
+        r.table().endpoints()[1].is_ejected(),
+        "an equal endpoint keeps its ejection across the rebuild"
+    );
+    let seen: std::collections::BTreeSet<String> = (0..30).map(|_| pick(&r)).collect();
+    assert!(!seen.contains("e1"), "still ejected: {seen:?}");
+}

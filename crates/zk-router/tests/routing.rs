@@ -214,3 +214,27 @@ fn consistent_hashing_keeps_keys_on_their_endpoint_and_moves_few() {
         .count();
     assert_eq!(moved, per["e3"], "only e3's keys may move");
 }
+
+#[test]
+fn a_zero_weight_endpoint_gets_no_consistent_hash_keys() {
+    let rule = r#"{"routes": [{"destinations": [{}], "policy": {"type": "consistent_hash", "header": "x-user"}}]}"#;
+    let r = router(
+        rule,
+        vec![
+            endpoint("drained", json!({"weight": 0})),
+            endpoint("live1", json!({})),
+            endpoint("live2", json!({})),
+        ],
+    );
+    for u in 0..500 {
+        let user = format!("user-{u}");
+        let headers = [("x-user", user.as_str())];
+        let p = r
+            .route(&RequestContext {
+                headers: &headers,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_ne!(p.id, "drained", "weight 0 drains the endpoint");
+    }
+}

@@ -35,7 +35,11 @@ impl ConsistentHash {
         bounded_load: Option<f64>,
     ) -> Self {
         let mut ring = Vec::new();
+        let all_zero = endpoints.iter().all(|e| e.weight <= 0.0);
         for (i, e) in endpoints.iter().enumerate() {
+            if e.weight <= 0.0 && !all_zero {
+                continue; // weight 0: no traffic
+            }
             let points = ((e.weight / crate::DEFAULT_WEIGHT) * POINTS_PER_ENDPOINT)
                 .round()
                 .clamp(1.0, 10_000.0) as u32;
