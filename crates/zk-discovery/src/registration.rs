@@ -12,7 +12,11 @@
 //! - an unregister marks the handle inactive before deleting, so a re-registration
 //!   racing with it cannot resurrect the node (CURATOR-164);
 //! - while the connection flaps, re-registration attempts back off exponentially instead
-//!   of looping (CURATOR-320).
+//!   of looping (CURATOR-320);
+//! - registering the same instance path again supersedes the older handle, whose
+//!   unregister then leaves the node alone;
+//! - an unregister deletes only a node this client owns (its session's ephemeral node,
+//!   or a persistent one), never another process's node that took over the path.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +40,9 @@ pub(crate) struct RegState {
     version: Mutex<Option<i32>>,
     /// False once unregistered.
     active: AtomicBool,
+    /// Set when a newer registration took over the same path: unregistering this one
+    /// must not delete the newer one's node.
+    superseded: AtomicBool,
     /// Serialises writes of this registration (register, update, re-register, delete).
     write: tokio::sync::Mutex<()>,
 }
@@ -104,8 +111,12 @@ impl Registry {
             path: Mutex::new(path),
             version: Mutex::new(None),
             active: AtomicBool::new(true),
+            superseded: AtomicBool::new(false),
             write: tokio::sync::Mutex::new(()),
         });
+        if instance_mode_is_fixed_path(&state) {
+            self.supersede(&lock(&state.path).clone());
+        }
         {
             let _guard = state.write.lock().await;
             write_node(&self.client.client(), &self.naming, &state).await?;
@@ -119,6 +130,27 @@ impl Registry {
             state,
             registry: self.clone(),
         })
+    }
+
+    /// Retires every older registration (and pending delete) of `path`: the newest
+    /// registration owns the node from now on.
+    fn supersede(&self, path: &str) {
+        let same = |st: &Arc<RegState>| *lock(&st.path) == path;
+        if let Ok(mut regs) = self.regs.lock() {
+            regs.retain(|_, st| {
+                if same(st) {
+                    tracing::info!(%path, "a newer registration of the same instance supersedes the older one");
+                    st.superseded.store(true, Ordering::SeqCst);
+                    st.active.store(false, Ordering::SeqCst);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        if let Ok(mut t) = self.tombstones.lock() {
+            t.retain(|st| !same(st));
+        }
     }
 
     /// Unregisters everything (graceful shutdown).
@@ -197,15 +229,60 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Whether the registration's path is known before creation (not sequential), so two
+/// registrations can name the same node.
+fn instance_mode_is_fixed_path(state: &RegState) -> bool {
+    lock(&state.instance).service_type != ServiceType::DynamicSequential
+}
+
 async fn unregister_state(client: &Client, state: &RegState) -> Result<()> {
     // Inactive first: a re-registration waiting for the write lock will see it and stop.
     state.active.store(false, Ordering::SeqCst);
     let _guard = state.write.lock().await;
+    if state.superseded.load(Ordering::SeqCst) {
+        return Ok(()); // the node belongs to the newer registration
+    }
     let path = lock(&state.path).clone();
-    match client.delete(&path, None).await {
+    let ephemeral = mode_for(lock(&state.instance).service_type).is_ephemeral();
+    // Delete only our own node: our session's ephemeral one, or a persistent one. A node
+    // another session created at this path (a duplicate id, or our ephemeral gone with an
+    // expired session and the path reused) is not ours to remove.
+    let Some(stat) = client.exists(&path).await? else {
+        return Ok(());
+    };
+    let ours = if ephemeral {
+        stat.ephemeral_owner == client.session_id()
+    } else {
+        stat.ephemeral_owner == 0
+    };
+    if !ours {
+        tracing::info!(%path, owner = format_args!("{:#x}", stat.ephemeral_owner), "unregister leaves a node owned by another session");
+        return Ok(());
+    }
+    match client.delete(&path, Some(stat.version)).await {
         Ok(()) | Err(ZkError::NoNode) => Ok(()),
+        // Rewritten meanwhile (by whom, we cannot tell): look again next time round.
+        Err(ZkError::BadVersion) => Err(ZkError::BadVersion.into()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether retrying a failed registration write can help: connection trouble can pass;
+/// a refused ACL or a bad name will not.
+fn retryable(e: &DiscoveryError) -> bool {
+    matches!(
+        e,
+        DiscoveryError::ZooKeeper(
+            ZkError::ConnectionLoss
+                | ZkError::RequestTimeout
+                | ZkError::OperationTimeout
+                | ZkError::SessionExpired
+                | ZkError::SessionMoved
+                | ZkError::Closed
+                | ZkError::NodeExists
+                | ZkError::BadVersion
+        )
+    )
 }
 
 /// Writes a registration's node from its current state: create (parents as containers
@@ -326,11 +403,17 @@ async fn restore_on_new_session(registry: std::sync::Weak<Registry>) {
                 .map(|mut t| std::mem::take(&mut *t))
                 .unwrap_or_default();
             for state in tombstones {
-                if unregister_state(&client, &state).await.is_err() {
-                    if let Ok(mut t) = reg.tombstones.lock() {
-                        t.push(state);
+                match unregister_state(&client, &state).await {
+                    Err(e) if retryable(&e) => {
+                        if let Ok(mut t) = reg.tombstones.lock() {
+                            t.push(state);
+                        }
+                        failed = true;
                     }
-                    failed = true;
+                    Err(e) => {
+                        tracing::warn!(error = %e, path = %lock(&state.path), "pending unregister failed for good")
+                    }
+                    Ok(()) => {}
                 }
             }
             for state in reg.active() {
@@ -339,10 +422,16 @@ async fn restore_on_new_session(registry: std::sync::Weak<Registry>) {
                     continue;
                 }
                 reg.reregistrations.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = write_node(&client, &reg.naming, &state).await {
-                    tracing::info!(error = %e, path = %lock(&state.path), "re-registration failed; will retry");
-                    failed = true;
-                    break;
+                // One failure must not hold back the other registrations.
+                match write_node(&client, &reg.naming, &state).await {
+                    Ok(()) => {}
+                    Err(e) if retryable(&e) => {
+                        tracing::info!(error = %e, path = %lock(&state.path), "re-registration failed; will retry");
+                        failed = true;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, path = %lock(&state.path), "re-registration refused; not retrying until the next session event");
+                    }
                 }
             }
             drop(reg);

@@ -28,6 +28,7 @@ on_both_servers!(
     closing_a_registrars_session_removes_its_instances,
     expiry_re_registers_from_the_current_state,
     a_stale_node_of_another_session_is_replaced_but_our_own_is_kept,
+    unregister_leaves_a_node_another_session_took_over,
     unregister_while_disconnected_leaves_no_phantom,
     corrupt_and_empty_nodes_are_skipped,
 );
@@ -216,7 +217,38 @@ async fn a_stale_node_of_another_session_is_replaced_but_our_own_is_kept(server:
         ServiceInstance::from_json(&data).unwrap().address,
         "newer-host"
     );
-    drop((reg, again));
+    // The second registration superseded the first: unregistering the old handle leaves
+    // the node to the new one.
+    assert!(!reg.is_active());
+    reg.unregister().await.unwrap();
+    assert!(client.exists("/services/svc/x").await.unwrap().is_some());
+    assert!(again.is_active());
+    again.unregister().await.unwrap();
+    assert!(client.exists("/services/svc/x").await.unwrap().is_none());
+}
+
+async fn unregister_leaves_a_node_another_session_took_over(server: Server) {
+    let d = discovery(&server).await;
+    let reg = d
+        .register(ServiceInstance::new("svc", "ours", 1).with_id("x"))
+        .await
+        .unwrap();
+    // Another process with the same instance id takes the path over.
+    let other = Client::connect(&server.connect_string()).await.unwrap();
+    other.delete("/services/svc/x", None).await.unwrap();
+    let theirs = ServiceInstance::new("svc", "theirs", 2).with_id("x");
+    other
+        .create(
+            "/services/svc/x",
+            &theirs.to_json().unwrap(),
+            &CreateOptions::ephemeral(),
+        )
+        .await
+        .unwrap();
+    reg.unregister().await.unwrap();
+    let (data, stat) = other.get_data("/services/svc/x").await.unwrap();
+    assert_eq!(stat.ephemeral_owner, other.session_id());
+    assert_eq!(ServiceInstance::from_json(&data).unwrap().address, "theirs");
 }
 
 async fn unregister_while_disconnected_leaves_no_phantom(server: Server) {
