@@ -104,6 +104,9 @@ pub(crate) struct CacheShared {
     pub snapshot: ArcSwap<Snapshot>,
     pub events: broadcast::Sender<CacheEvent>,
     pub ready: tokio::sync::watch::Sender<bool>,
+    /// Never sent on: dropping it (with the last handle) tells the worker to stop at once,
+    /// so a forgotten cache does not keep a watch and a session alive.
+    _alive: tokio::sync::watch::Sender<()>,
 }
 
 /// A watched cache of one service. Cheap to clone; the watch stops when every clone and
@@ -134,10 +137,12 @@ impl ServiceCache {
         // further behind gets `Lagged` and should re-read the snapshot.
         let (events, _) = broadcast::channel(64);
         let (ready, _) = tokio::sync::watch::channel(false);
+        let (alive, mut alive_rx) = tokio::sync::watch::channel(());
         let shared = Arc::new(CacheShared {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             events,
             ready,
+            _alive: alive,
         });
         let worker = Worker {
             client,
@@ -148,7 +153,13 @@ impl ServiceCache {
             shared: Arc::downgrade(&shared),
             published_empty_guard: false,
         };
-        tokio::spawn(worker.run());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = worker.run() => {}
+                // Only ever an error: every handle is gone.
+                _ = alive_rx.changed() => {}
+            }
+        });
         ServiceCache { name, shared }
     }
 
@@ -247,11 +258,13 @@ impl Worker {
                 .await;
         };
         if let Err(e) = self.resync(client).await {
-            return if e.is_terminal() {
-                Next::WaitForSession
-            } else {
-                Next::Resync
-            };
+            if e.is_terminal() {
+                return Next::WaitForSession;
+            }
+            // Not a tight loop on a persistent failure.
+            tracing::debug!(error = %e, path = %self.path, "resync failed; retrying");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            return Next::Resync;
         }
         loop {
             let deadline = self.next_removal();
@@ -369,6 +382,11 @@ impl Worker {
                 }
             },
             Err(ZkError::NoNode) => Ok(None),
+            // An instance we may not read must not stall the whole service's cache.
+            Err(ZkError::NoAuth) => {
+                tracing::warn!(%path, "skipping an instance node this client may not read");
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }

@@ -29,6 +29,7 @@ on_both_servers!(
     expiry_re_registers_from_the_current_state,
     a_stale_node_of_another_session_is_replaced_but_our_own_is_kept,
     unregister_leaves_a_node_another_session_took_over,
+    an_unreadable_instance_is_skipped_not_fatal,
     unregister_while_disconnected_leaves_no_phantom,
     corrupt_and_empty_nodes_are_skipped,
 );
@@ -518,6 +519,72 @@ async fn custom_filters_and_close_unregisters_everything() {
             .is_empty()
         {
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+async fn an_unreadable_instance_is_skipped_not_fatal(server: Server) {
+    let owner = Client::builder()
+        .digest_auth("svc-admin:secret")
+        .connect(&server.connect_string())
+        .await
+        .unwrap();
+    for p in ["/services", "/services/svc"] {
+        owner
+            .create(p, b"", &CreateOptions::persistent())
+            .await
+            .unwrap();
+    }
+    let hidden = ServiceInstance::new("svc", "hidden", 1).with_id("hidden");
+    owner
+        .create(
+            "/services/svc/hidden",
+            &hidden.to_json().unwrap(),
+            &CreateOptions::persistent().with_acl(zk_client::Acl::creator_all()),
+        )
+        .await
+        .unwrap();
+    let public = ServiceInstance::new("svc", "public", 2).with_id("public");
+    owner
+        .create(
+            "/services/svc/public",
+            &public.to_json().unwrap(),
+            &CreateOptions::persistent(),
+        )
+        .await
+        .unwrap();
+    let reader = discovery(&server).await;
+    // `cache` waits for the first full read: it must complete despite the NoAuth child.
+    let cache = within("cache ready", reader.cache("svc")).await.unwrap();
+    let snapshot = cache.instances();
+    assert_eq!(snapshot.len(), 1);
+    assert!(snapshot.get("public").is_some());
+}
+
+#[tokio::test]
+async fn a_dropped_cache_stops_watching() {
+    let server = Server::Bundled(
+        zk_server::ServerHandle::builder()
+            .port(0)
+            .four_letter_words(vec!["wchs".into()])
+            .start()
+            .await
+            .unwrap(),
+    );
+    let Server::Bundled(handle) = &server else {
+        unreachable!()
+    };
+    let watcher = discovery(&server).await;
+    let cache = watcher.cache("svc").await.unwrap();
+    let watches = || async { handle.four_letter("wchs").await.unwrap() };
+    let before = watches().await;
+    assert!(before.contains("Total watches:1\n"), "{before}");
+    drop(cache);
+    drop(watcher);
+    within("watch released", async {
+        while !watches().await.contains("Total watches:0\n") {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await;

@@ -49,16 +49,14 @@ impl ServerCore {
             }
             "conf" => self.conf(),
             "mntr" => self.mntr(now),
-            "wchs" => format!(
-                "{} connections watching {} paths\nTotal watches:{}\n",
-                self.watches.connection_count(),
-                self.watches.path_count(),
-                self.watches.count()
-            ),
+            "wchs" => {
+                let (conns, paths, watches) = self.watches.data_summary();
+                format!("{conns} connections watching {paths} paths\nTotal watches:{watches}\n")
+            }
             "wchc" => {
                 let mut s = String::new();
-                for (conn, paths) in self.watches.by_connection() {
-                    let session = self.conns.get(conn).and_then(|c| c.session()).unwrap_or(0);
+                for (conn, paths) in self.watches.data_by_connection() {
+                    let session = self.conns.get(&conn).and_then(|c| c.session()).unwrap_or(0);
                     let _ = writeln!(s, "0x{session:x}");
                     for p in paths {
                         let _ = writeln!(s, "\t{p}");
@@ -68,8 +66,8 @@ impl ServerCore {
             }
             "wchp" => {
                 let mut by_path: std::collections::BTreeMap<&String, Vec<i64>> = Default::default();
-                for (conn, paths) in self.watches.by_connection() {
-                    let session = self.conns.get(conn).and_then(|c| c.session()).unwrap_or(0);
+                for (conn, paths) in self.watches.data_by_connection() {
+                    let session = self.conns.get(&conn).and_then(|c| c.session()).unwrap_or(0);
                     for p in paths {
                         by_path.entry(p).or_default().push(session);
                     }

@@ -5,7 +5,7 @@
 //! ancestor matching, one event per connection per trigger) and removing watches. Does not
 //! own delivery: it answers "which connections", the core sends the frames.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use zk_proto::EventType;
 
@@ -204,21 +204,23 @@ impl WatchManager {
             + self.child.values().map(HashMap::len).sum::<usize>()
     }
 
-    /// Number of watched paths.
-    pub fn path_count(&self) -> usize {
-        let mut paths: HashSet<&String> = self.data.keys().collect();
-        paths.extend(self.child.keys());
-        paths.len()
+    /// Data-table watches by connection, sorted (for `wchs`, `wchc`, `wchp`). Apache's
+    /// watch reports list the data table only: a getChildren watch is counted by `mntr`
+    /// but invisible to them, and a persistent watch appears once.
+    pub fn data_by_connection(&self) -> BTreeMap<ConnId, BTreeSet<&String>> {
+        let mut out: BTreeMap<ConnId, BTreeSet<&String>> = BTreeMap::new();
+        for (path, conns) in &self.data {
+            for conn in conns.keys() {
+                out.entry(*conn).or_default().insert(path);
+            }
+        }
+        out
     }
 
-    /// Connections holding at least one watch.
-    pub fn connection_count(&self) -> usize {
-        self.by_conn.values().filter(|p| !p.is_empty()).count()
-    }
-
-    /// Watched paths per connection (for `wchc`).
-    pub fn by_connection(&self) -> &HashMap<ConnId, HashSet<String>> {
-        &self.by_conn
+    /// `wchs` figures: connections, paths and watches of the data table.
+    pub fn data_summary(&self) -> (usize, usize, usize) {
+        let watches = self.data.values().map(HashMap::len).sum();
+        (self.data_by_connection().len(), self.data.len(), watches)
     }
 }
 
@@ -292,8 +294,21 @@ mod tests {
         w.add(Table::Child, "/b", 1, WatchMode::Standard);
         w.trigger(Table::Data, EventType::NodeDataChanged, "/a", &none());
         w.remove(Table::Child, "/b", 1);
-        assert!(w.by_connection().is_empty());
-        assert_eq!(w.connection_count(), 0);
+        assert!(w.data_by_connection().is_empty());
+        assert!(w.by_conn.is_empty());
+    }
+
+    #[test]
+    fn watch_reports_show_the_data_table_as_apache_does() {
+        // Apache 3.8: `wchs` after `ls -w /a` reports no watch, `mntr` counts one; a
+        // persistent (recursive or not) watch is one in `wchs` and two in `mntr`.
+        let mut w = WatchManager::default();
+        w.add(Table::Child, "/a", 1, WatchMode::Standard);
+        assert_eq!(w.data_summary(), (0, 0, 0));
+        assert_eq!(w.count(), 1);
+        w.add_persistent("/b", 2, true);
+        assert_eq!(w.data_summary(), (1, 1, 1));
+        assert_eq!(w.count(), 3);
     }
 
     #[test]
