@@ -119,7 +119,7 @@ impl Registry {
         }
         {
             let _guard = state.write.lock().await;
-            write_node(&self.client.client(), &self.naming, &state).await?;
+            self.first_write(&state).await?;
         }
         let key = self.next.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut regs) = self.regs.lock() {
@@ -130,6 +130,69 @@ impl Registry {
             state,
             registry: self.clone(),
         })
+    }
+
+    /// The first write of a registration. A connection loss leaves its outcome unknown
+    /// (the node may exist with the reply lost), so it is retried once the session is
+    /// back, adopting a node this session already created rather than leaving it as an
+    /// orphan next to a second one. If it still fails, a fixed-path node is queued for
+    /// deletion on reconnect, so a registration reported as failed leaves no instance.
+    async fn first_write(&self, state: &RegState) -> Result<()> {
+        let first = write_node(&self.client.client(), &self.naming, state).await;
+        let Err(e) = first else { return Ok(()) };
+        if !is_connection_loss(&e) {
+            return Err(e);
+        }
+        let wait = self
+            .client
+            .client()
+            .negotiated_timeout()
+            .max(Duration::from_secs(1));
+        let retried = match tokio::time::timeout(wait, self.connected()).await {
+            Ok(()) => {
+                let client = self.client.client();
+                match adopt_sequential(&client, &self.naming, state).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => write_node(&client, &self.naming, state).await,
+                    Err(e) => Err(e),
+                }
+            }
+            _ => Err(e),
+        };
+        if let Err(e) = &retried {
+            if is_connection_loss(e) && instance_mode_is_fixed_path(state) {
+                state.active.store(false, Ordering::SeqCst);
+                if let Ok(mut t) = self.tombstones.lock() {
+                    t.push(Arc::new(RegState {
+                        instance: Mutex::new(lock(&state.instance).clone()),
+                        path: Mutex::new(lock(&state.path).clone()),
+                        version: Mutex::new(None),
+                        active: AtomicBool::new(false),
+                        superseded: AtomicBool::new(false),
+                        write: tokio::sync::Mutex::new(()),
+                    }));
+                }
+            }
+        }
+        retried
+    }
+
+    /// Waits until the managed client is connected, following it to a new session if the
+    /// current one ends meanwhile.
+    async fn connected(&self) {
+        loop {
+            let client = self.client.client();
+            let mut state = client.state_watcher();
+            let connected = state
+                .wait_for(|s| s.is_connected() || s.is_terminal())
+                .await
+                .is_ok_and(|s| s.is_connected());
+            if connected {
+                return;
+            }
+            // The session ended: the managed client is opening a new one.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Retires every older registration (and pending delete) of `path`: the newest
@@ -265,6 +328,50 @@ async fn unregister_state(client: &Client, state: &RegState) -> Result<()> {
         Err(ZkError::BadVersion) => Err(ZkError::BadVersion.into()),
         Err(e) => Err(e.into()),
     }
+}
+
+fn is_connection_loss(e: &DiscoveryError) -> bool {
+    matches!(
+        e,
+        DiscoveryError::ZooKeeper(ZkError::ConnectionLoss | ZkError::RequestTimeout)
+    )
+}
+
+/// After a lost reply to a sequential create: finds a node of this instance that our
+/// session created (name = id + 10-digit sequence, our ephemeral owner, our data) and
+/// makes it the registration's node. Returns whether one was adopted.
+async fn adopt_sequential(client: &Client, naming: &Naming, state: &RegState) -> Result<bool> {
+    let instance = lock(&state.instance).clone();
+    if instance.service_type != ServiceType::DynamicSequential {
+        return Ok(false);
+    }
+    let dir = naming.service(&instance.name);
+    let children = match client.get_children(&dir).await {
+        Ok(c) => c,
+        Err(ZkError::NoNode) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let data = instance.to_json()?;
+    for child in children {
+        let Some(seq) = child.strip_prefix(instance.id.as_str()) else {
+            continue;
+        };
+        if seq.len() != 10 || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let path = format!("{dir}/{child}");
+        match client.get_data(&path).await {
+            Ok((d, stat)) if stat.ephemeral_owner == client.session_id() && d == data => {
+                tracing::info!(%path, "adopting the node of a create whose reply was lost");
+                *lock(&state.path) = path;
+                *lock(&state.version) = Some(stat.version);
+                return Ok(true);
+            }
+            Ok(_) | Err(ZkError::NoNode) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(false)
 }
 
 /// Whether retrying a failed registration write can help: connection trouble can pass;

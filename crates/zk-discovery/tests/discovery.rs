@@ -30,6 +30,7 @@ on_both_servers!(
     a_stale_node_of_another_session_is_replaced_but_our_own_is_kept,
     unregister_leaves_a_node_another_session_took_over,
     an_unreadable_instance_is_skipped_not_fatal,
+    a_lost_create_reply_leaves_one_sequential_node,
     unregister_while_disconnected_leaves_no_phantom,
     corrupt_and_empty_nodes_are_skipped,
 );
@@ -588,4 +589,47 @@ async fn a_dropped_cache_stops_watching() {
         }
     })
     .await;
+}
+
+async fn a_lost_create_reply_leaves_one_sequential_node(server: Server) {
+    let admin = Client::connect(&server.connect_string()).await.unwrap();
+    for p in ["/services", "/services/svc"] {
+        admin
+            .create(p, b"", &CreateOptions::persistent())
+            .await
+            .unwrap();
+    }
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let d = ServiceDiscovery::builder()
+        .client(Client::builder().session_timeout(Duration::from_secs(8)))
+        .connect(&proxy.addr().to_string())
+        .await
+        .unwrap();
+    let (_, _, created) = admin.get_and_watch_children("/services/svc").await.unwrap();
+    // Replies now crawl through the proxy: the create is applied, its reply is lost.
+    proxy.set_delay(Duration::from_millis(300));
+    let register = tokio::spawn(async move {
+        let reg = d
+            .register(
+                ServiceInstance::new("svc", "h", 1)
+                    .with_id("seq-")
+                    .with_service_type(ServiceType::DynamicSequential),
+            )
+            .await;
+        (d, reg)
+    });
+    within("node created", created).await;
+    proxy.drop_connections();
+    proxy.set_delay(Duration::ZERO);
+    let (d, reg) = within("register", register).await.unwrap();
+    let reg = reg.expect("the registration survives the lost reply");
+    let children = admin.get_children("/services/svc").await.unwrap();
+    assert_eq!(
+        children.len(),
+        1,
+        "no orphan next to a second node: {children:?}"
+    );
+    assert_eq!(reg.path(), format!("/services/svc/{}", children[0]));
+    let (_, stat) = admin.get_data(&reg.path()).await.unwrap();
+    assert_eq!(stat.ephemeral_owner, d.client().client().session_id());
 }
