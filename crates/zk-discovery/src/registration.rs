@@ -256,6 +256,15 @@ impl Registration {
                 reason: "update must keep the registered name and id",
             });
         }
+        // The node's create mode (ephemeral or not, sequential or not) is fixed at creation.
+        if instance.service_type != current.service_type {
+            return Err(DiscoveryError::InvalidName {
+                what: "service type",
+                value: format!("{:?}", instance.service_type),
+                reason:
+                    "update must keep the registered service type; unregister and register again",
+            });
+        }
         let _guard = self.state.write.lock().await;
         if !self.is_active() {
             return Err(DiscoveryError::Unregistered(self.path()));

@@ -95,6 +95,10 @@ async fn register_discover_update_unregister(server: Server) {
         within("enabled", events.recv()).await.unwrap(),
         CacheEvent::Added(_)
     ));
+    // The create mode cannot change by update.
+    let mut permanent = reg.instance();
+    permanent.service_type = ServiceType::Permanent;
+    assert!(reg.update(permanent).await.is_err());
 
     reg.unregister().await.unwrap();
     assert!(

@@ -200,6 +200,29 @@ pub struct RuleError {
     pub problem: String,
 }
 
+/// Refuses keys other than `type` on policies that take no options.
+fn check_policy_keys(raw: &serde_json::Value) -> Result<(), RuleError> {
+    let routes = raw.get("routes").and_then(|r| r.as_array());
+    for (i, route) in routes.into_iter().flatten().enumerate() {
+        let Some(policy) = route.get("policy").and_then(|p| p.as_object()) else {
+            continue;
+        };
+        let Some(kind) = policy.get("type").and_then(|t| t.as_str()) else {
+            continue;
+        };
+        if kind == "consistent_hash" {
+            continue; // a struct variant: serde already refuses unknown keys
+        }
+        if let Some(extra) = policy.keys().find(|k| k.as_str() != "type") {
+            return Err(RuleError {
+                field: format!("routes[{i}].policy.{extra}"),
+                problem: format!("is not an option of policy {kind}"),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Rule {
     /// Parses and validates rule JSON.
     pub fn parse(json: &[u8]) -> Result<Rule, RuleError> {
@@ -207,6 +230,11 @@ impl Rule {
             field: format!("rule (line {}, column {})", e.line(), e.column()),
             problem: e.to_string(),
         })?;
+        // Serde ignores extra keys next to the tag of an option-less (unit) variant, so a
+        // typo there would pass silently: check those keys on the raw JSON.
+        if let Ok(raw) = serde_json::from_slice::<serde_json::Value>(json) {
+            check_policy_keys(&raw)?;
+        }
         rule.validate()?;
         Ok(rule)
     }

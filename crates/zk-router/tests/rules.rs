@@ -67,6 +67,13 @@ fn bad_rules_are_refused_with_the_field_at_fault() {
         err(r#"{"routes": [{"destinations": [{}], "policy": {"type": "fastest"}}]}"#)
             .contains("unknown variant `fastest`")
     );
+    // A misspelt option of a policy without options is refused, not silently ignored.
+    assert_eq!(
+        err(
+            r#"{"routes": [{"destinations": [{}], "policy": {"type": "round_robin", "headr": "x"}}]}"#
+        ),
+        "routes[0].policy.headr is not an option of policy round_robin"
+    );
     assert!(err(r#"{"routes": [{"destinations": [{"weight": -1}]}]}"#).contains("line 1"));
     assert!(err("not json").contains("rule (line 1"));
     assert!(err("").contains("rule"));
