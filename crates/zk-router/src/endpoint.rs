@@ -118,8 +118,6 @@ pub struct Picked {
     health: Option<Arc<crate::health::HealthPolicy>>,
     /// Set when a latency-aware policy needs the request's duration.
     started: Option<std::time::Instant>,
-    /// The table-wide count of requests in flight, for policies that bound load.
-    total: Option<Arc<AtomicU64>>,
 }
 
 impl Picked {
@@ -127,17 +125,12 @@ impl Picked {
         endpoint: Arc<Endpoint>,
         health: Option<Arc<crate::health::HealthPolicy>>,
         timed: bool,
-        total: Option<Arc<AtomicU64>>,
     ) -> Self {
         endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
-        if let Some(t) = &total {
-            t.fetch_add(1, Ordering::Relaxed);
-        }
         Self {
             endpoint,
             health,
             started: timed.then(std::time::Instant::now),
-            total,
         }
     }
 
@@ -173,8 +166,5 @@ impl std::ops::Deref for Picked {
 impl Drop for Picked {
     fn drop(&mut self) {
         self.endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
-        if let Some(t) = &self.total {
-            t.fetch_sub(1, Ordering::Relaxed);
-        }
     }
 }

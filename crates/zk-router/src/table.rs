@@ -119,7 +119,6 @@ impl RouteTable {
                     e,
                     self.health.clone(),
                     d.picker.needs_latency(),
-                    d.picker.load_counter(),
                 ));
             }
             match route.fallback {
@@ -147,12 +146,7 @@ impl RouteTable {
             rng,
             self.health.as_deref(),
         );
-        Ok(Picked::new(
-            self.all[i].clone(),
-            self.health.clone(),
-            false,
-            None,
-        ))
+        Ok(Picked::new(self.all[i].clone(), self.health.clone(), false))
     }
 }
 

@@ -191,6 +191,28 @@ fn bounded_load_hashing_moves_keys_off_an_overloaded_endpoint() {
 }
 
 #[test]
+fn bounded_load_still_holds_right_after_a_table_rebuild() {
+    let rule = r#"{"type": "consistent_hash", "header": "k", "bounded_load": 1.25}"#;
+    let r = router(rule, endpoints(4), HealthPolicy::default());
+    let headers = [("k", "hot-key")];
+    let ctx = RequestContext {
+        headers: &headers,
+        ..Default::default()
+    };
+    let held: Vec<_> = (0..20).map(|_| r.route(&ctx).unwrap()).collect();
+    // A rebuild (a rule or instance change) while the 20 requests are in flight: the
+    // load they put on each endpoint still counts.
+    r.set_endpoints(r.table().endpoints().to_vec());
+    let more: Vec<_> = (0..20).map(|_| r.route(&ctx).unwrap()).collect();
+    let mut per = std::collections::HashMap::new();
+    for p in held.iter().chain(&more) {
+        *per.entry(p.id.clone()).or_insert(0) += 1;
+    }
+    // 40 in flight over 4 endpoints, bound 1.25: at most ceil(1.25 × 40 / 4) = 13 each.
+    assert!(per.values().all(|&n| n <= 13), "{per:?}");
+}
+
+#[test]
 fn an_endpoint_failing_often_but_not_in_a_row_is_ejected_by_failure_rate() {
     let health = HealthPolicy {
         consecutive_failures: 100,

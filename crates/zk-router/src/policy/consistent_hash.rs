@@ -2,7 +2,6 @@
 //! heavier endpoints). A key maps to the first point at or after its hash, so when an
 //! endpoint joins or leaves only the keys near its points move.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::{fnv1a, Pick, Rng};
@@ -24,7 +23,6 @@ pub struct ConsistentHash {
     lut: Vec<u32>,
     header: Option<String>,
     bounded_load: Option<f64>,
-    total_in_flight: Option<Arc<AtomicU64>>,
 }
 
 impl ConsistentHash {
@@ -63,17 +61,12 @@ impl ConsistentHash {
             ring,
             lut,
             header,
-            total_in_flight: bounded_load.map(|_| Arc::new(AtomicU64::new(0))),
             bounded_load,
         }
     }
 }
 
 impl Pick for ConsistentHash {
-    fn load_counter(&self) -> Option<Arc<AtomicU64>> {
-        self.total_in_flight.clone()
-    }
-
     fn pick(&self, endpoints: &[Arc<Endpoint>], ctx: &RequestContext, rng: &Rng) -> usize {
         let key = match &self.header {
             Some(h) => ctx.header(h),
@@ -96,12 +89,10 @@ impl Pick for ConsistentHash {
             return owner(0);
         };
         // Bounded loads: walk on from an endpoint already carrying more than c times the
-        // average (counting this request), to the first one that is not.
-        let total = self
-            .total_in_flight
-            .as_ref()
-            .map_or(0, |t| t.load(Ordering::Relaxed))
-            + 1;
+        // average (counting this request), to the first one that is not. The total is
+        // summed from the endpoints' own counters, which outlive table rebuilds (a
+        // per-table counter would restart at zero while requests are still in flight).
+        let total = endpoints.iter().map(|e| e.in_flight()).sum::<u64>() + 1;
         let cap = (c * total as f64 / endpoints.len() as f64).ceil() as u64;
         (0..self.ring.len())
             .map(owner)

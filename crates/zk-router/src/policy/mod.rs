@@ -76,12 +76,6 @@ pub trait Pick: Send + Sync + std::fmt::Debug {
     fn needs_latency(&self) -> bool {
         false
     }
-
-    /// A counter of all requests in flight over these endpoints, for policies that bound
-    /// an endpoint's load relative to the average.
-    fn load_counter(&self) -> Option<Arc<AtomicU64>> {
-        None
-    }
 }
 
 /// Builds the state of `policy` for `endpoints`.
