@@ -88,6 +88,11 @@ impl Pick for ConsistentHash {
         let Some(c) = self.bounded_load else {
             return owner(0);
         };
+        // An idle home endpoint is under any bound (the cap is at least 1): no need to
+        // sum the loads.
+        if endpoints[owner(0)].in_flight() == 0 {
+            return owner(0);
+        }
         // Bounded loads: walk on from an endpoint already carrying more than c times the
         // average (counting this request), to the first one that is not. The total is
         // summed from the endpoints' own counters, which outlive table rebuilds (a
