@@ -47,6 +47,10 @@ pub struct CacheOptions {
     /// Never publish an empty list after a non-empty one: keep the last instances until
     /// one comes back (protects callers from a registry wipe-out).
     pub empty_protection: bool,
+    /// Watch with a child watch plus a data watch per instance instead of one persistent
+    /// recursive watch. Chosen automatically for servers before 3.6 (which answer
+    /// `addWatch` with "unimplemented"); set it to force that mode.
+    pub one_shot_watches: bool,
 }
 
 impl Default for CacheOptions {
@@ -55,6 +59,7 @@ impl Default for CacheOptions {
             filters: vec![Arc::new(|i: &ServiceInstance| i.enabled)],
             removal_delay: None,
             empty_protection: false,
+            one_shot_watches: false,
         }
     }
 }
@@ -65,6 +70,7 @@ impl std::fmt::Debug for CacheOptions {
             .field("filters", &self.filters.len())
             .field("removal_delay", &self.removal_delay)
             .field("empty_protection", &self.empty_protection)
+            .field("one_shot_watches", &self.one_shot_watches)
             .finish()
     }
 }
@@ -239,6 +245,11 @@ impl Worker {
         if self.shared.upgrade().is_none() {
             return Next::Stop;
         }
+        if self.options.one_shot_watches {
+            return self
+                .follow_with_one_shot_watches(client, session_events)
+                .await;
+        }
         let watch = match client
             .add_watch(&self.path, AddWatchMode::PersistentRecursive)
             .await
@@ -315,42 +326,69 @@ impl Worker {
         }
     }
 
-    /// Servers before 3.6: a child watch on the service plus re-reads.
+    /// Servers before 3.6 (or [`CacheOptions::one_shot_watches`]): a child watch on the
+    /// service and a data watch on each instance; any of them firing re-reads the service
+    /// and sets them again.
     async fn follow_with_one_shot_watches(
         &mut self,
         client: &Client,
         session_events: &mut broadcast::Receiver<SessionEvent>,
     ) -> Next {
         loop {
-            let children = match client.get_and_watch_children(&self.path).await {
-                Ok((children, _, watch)) => (children, Some(watch)),
-                Err(ZkError::NoNode) => {
-                    let (_, watch) = match client.exists_and_watch(&self.path).await {
-                        Ok(x) => x,
-                        Err(e) if e.is_terminal() => return Next::WaitForSession,
-                        Err(_) => return Next::Resync,
-                    };
-                    (Vec::new(), Some(watch))
-                }
+            let (children, mut child_watch) = match client.get_and_watch_children(&self.path).await
+            {
+                Ok((children, _, watch)) => (children, watch),
+                Err(ZkError::NoNode) => match client.exists_and_watch(&self.path).await {
+                    Ok((_, watch)) => (Vec::new(), watch),
+                    Err(e) if e.is_terminal() => return Next::WaitForSession,
+                    Err(_) => return self.retry_later().await,
+                },
                 Err(e) if e.is_terminal() => return Next::WaitForSession,
-                Err(_) => return Next::Resync,
+                Err(_) => return self.retry_later().await,
             };
             let mut fresh = BTreeMap::new();
-            for child in children.0 {
-                if let Ok(Some(i)) = self.fetch(client, &child).await {
-                    fresh.insert(child, i);
+            let mut data_watches = futures::stream::FuturesUnordered::new();
+            for child in children {
+                let path = format!("{}/{child}", self.path);
+                match client.get_and_watch_data(&path).await {
+                    Ok((data, _, watch)) => {
+                        data_watches.push(watch);
+                        match ServiceInstance::from_json(&data) {
+                            Ok(i) => {
+                                fresh.insert(child, Arc::new(i));
+                            }
+                            Err(e) => {
+                                tracing::warn!(%path, error = %e, "skipping a node that is not a service instance")
+                            }
+                        }
+                    }
+                    Err(ZkError::NoNode) => {}
+                    Err(ZkError::NoAuth) => {
+                        tracing::warn!(%path, "skipping an instance node this client may not read")
+                    }
+                    Err(e) if e.is_terminal() => return Next::WaitForSession,
+                    Err(_) => return self.retry_later().await,
                 }
             }
             self.known = fresh;
             self.publish();
             self.mark_ready();
-            if let Some(watch) = children.1 {
+            loop {
+                let deadline = self.next_removal();
                 tokio::select! {
-                    ev = watch => {
+                    ev = &mut child_watch => {
                         if ev.state.is_terminal() {
                             return Next::WaitForSession;
                         }
+                        break;
                     }
+                    Some(ev) = data_watches.next(), if !data_watches.is_empty() => {
+                        if ev.state.is_terminal() {
+                            return Next::WaitForSession;
+                        }
+                        break;
+                    }
+                    _ = sleep_until(deadline) => self.publish(),
                     e = session_events.recv() => {
                         if matches!(e, Ok(SessionEvent::Closed) | Err(broadcast::error::RecvError::Closed)) {
                             return Next::Stop;
@@ -359,6 +397,13 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// A pause before resyncing after a failure, so a persistent one is not a tight loop.
+    async fn retry_later(&self) -> Next {
+        tracing::debug!(path = %self.path, "cache read failed; retrying");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Next::Resync
     }
 
     fn child_name(&self, path: &str) -> Option<String> {

@@ -31,6 +31,7 @@ on_both_servers!(
     unregister_leaves_a_node_another_session_took_over,
     an_unreadable_instance_is_skipped_not_fatal,
     a_lost_create_reply_leaves_one_sequential_node,
+    one_shot_watch_mode_follows_adds_updates_and_removals,
     unregister_while_disconnected_leaves_no_phantom,
     corrupt_and_empty_nodes_are_skipped,
 );
@@ -636,4 +637,55 @@ async fn a_lost_create_reply_leaves_one_sequential_node(server: Server) {
     assert_eq!(reg.path(), format!("/services/svc/{}", children[0]));
     let (_, stat) = admin.get_data(&reg.path()).await.unwrap();
     assert_eq!(stat.ephemeral_owner, d.client().client().session_id());
+}
+
+async fn one_shot_watch_mode_follows_adds_updates_and_removals(server: Server) {
+    // The mode used with servers before 3.6, forced here: a child watch plus a data watch
+    // per instance.
+    let watcher = ServiceDiscovery::builder()
+        .cache_options(CacheOptions {
+            one_shot_watches: true,
+            ..Default::default()
+        })
+        .connect(&server.connect_string())
+        .await
+        .unwrap();
+    let cache = watcher.cache("svc").await.unwrap();
+    let registrar = discovery(&server).await;
+    let a = registrar
+        .register(ServiceInstance::new("svc", "h", 1).with_id("a"))
+        .await
+        .unwrap();
+    eventually("a added", || cache.instances().get("a").is_some()).await;
+    let mut moved = a.instance();
+    moved.port = Some(2);
+    a.update(moved).await.unwrap();
+    eventually("a updated through its data watch", || {
+        cache
+            .instances()
+            .get("a")
+            .is_some_and(|i| i.port == Some(2))
+    })
+    .await;
+    // The data watch was set again: a second update is seen too.
+    let mut again = a.instance();
+    again.port = Some(3);
+    a.update(again).await.unwrap();
+    eventually("a updated again", || {
+        cache
+            .instances()
+            .get("a")
+            .is_some_and(|i| i.port == Some(3))
+    })
+    .await;
+    registrar
+        .register(ServiceInstance::new("svc", "h", 4).with_id("b"))
+        .await
+        .unwrap();
+    a.unregister().await.unwrap();
+    eventually("only b", || {
+        let s = cache.instances();
+        s.len() == 1 && s.get("b").is_some()
+    })
+    .await;
 }
