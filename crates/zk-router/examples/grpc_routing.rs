@@ -15,7 +15,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tower::ServiceExt;
 use zk_client::CreateOptions;
 use zk_discovery::{ServiceDiscovery, ServiceInstance};
-use zk_router::{http_route_key, Endpoint, RouteLayer, Router, RouterEvent};
+use zk_router::{http_route_key, Endpoint, RouteLayer, Router, RouterEvent, ServerErrors};
 
 /// A gRPC server whose health service names it (`orders-1.0-a`…), so answers show who served.
 async fn start_server(name: &str) -> Result<std::net::SocketAddr, Box<dyn std::error::Error>> {
@@ -106,10 +106,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     let routed = tower::ServiceBuilder::new()
-        .layer(RouteLayer::new(
-            router.clone(),
-            http_route_key::<tonic::body::Body>,
-        ))
+        .layer(
+            RouteLayer::new(router.clone(), http_route_key::<tonic::body::Body>)
+                .classify(ServerErrors),
+        )
         .service(make);
     let client = HealthClient::new(routed);
 

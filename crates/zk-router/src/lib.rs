@@ -50,4 +50,7 @@ pub use matcher::RequestContext;
 pub use router::{default_rule_path, Router, RouterEvent, RouterStats};
 pub use rule::{Rule, RuleError};
 pub use table::{RouteError, RouteTable};
-pub use tower::{discover, http_route_key, RouteKey, RouteLayer, RouteService};
+pub use tower::{
+    discover, http_route_key, AnyResponseSucceeds, Classify, RouteKey, RouteLayer, RouteService,
+    ServerErrors,
+};

@@ -53,27 +53,84 @@ pub fn http_route_key<B>(req: &http::Request<B>) -> RouteKey {
     }
 }
 
-/// Routes requests; see the module docs.
-#[derive(Clone)]
-pub struct RouteLayer<X> {
-    router: Router,
-    extract: X,
+/// Tells whether a response that arrived (`Ok`) is still a failure of the endpoint, for
+/// passive health and the request counters. Errors (`Err`) always are.
+pub trait Classify<R> {
+    /// Whether `response` counts against the endpoint.
+    fn is_failure(&self, response: &R) -> bool;
 }
 
-impl<X> RouteLayer<X> {
-    /// A layer routing with `router`, reading requests with `extract`.
-    pub fn new(router: Router, extract: X) -> Self {
-        Self { router, extract }
+/// Every response counts as a success (the default: the router cannot see inside an
+/// arbitrary response type).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AnyResponseSucceeds;
+
+impl<R> Classify<R> for AnyResponseSucceeds {
+    fn is_failure(&self, _: &R) -> bool {
+        false
     }
 }
 
-impl<M: Clone, X: Clone> Layer<M> for RouteLayer<X> {
-    type Service = RouteService<M, X>;
+/// HTTP and gRPC: a 5xx status, or a gRPC error status sent in the headers (a
+/// "trailers-only" reply, which is how servers answer calls failing before any message:
+/// unavailable, deadline exceeded, internal…) is a failure of the endpoint.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerErrors;
+
+impl<B> Classify<http::Response<B>> for ServerErrors {
+    fn is_failure(&self, response: &http::Response<B>) -> bool {
+        if response.status().is_server_error() {
+            return true;
+        }
+        // gRPC codes that blame the server rather than the request.
+        matches!(
+            response.headers().get("grpc-status").map(|v| v.as_bytes()),
+            Some(b"4" | b"8" | b"13" | b"14" | b"15")
+        )
+    }
+}
+
+/// Routes requests; see the module docs.
+#[derive(Clone)]
+pub struct RouteLayer<X, C = AnyResponseSucceeds> {
+    router: Router,
+    extract: X,
+    classify: C,
+}
+
+impl<X> RouteLayer<X> {
+    /// A layer routing with `router`, reading requests with `extract`. Every response
+    /// counts as a success until [`RouteLayer::classify`] says otherwise.
+    pub fn new(router: Router, extract: X) -> Self {
+        Self {
+            router,
+            extract,
+            classify: AnyResponseSucceeds,
+        }
+    }
+}
+
+impl<X, C> RouteLayer<X, C> {
+    /// Classifies responses with `classify` (e.g. [`ServerErrors`] for HTTP and tonic), so
+    /// an endpoint answering 5xx or gRPC `UNAVAILABLE` is ejected like one that refuses
+    /// connections.
+    pub fn classify<C2>(self, classify: C2) -> RouteLayer<X, C2> {
+        RouteLayer {
+            router: self.router,
+            extract: self.extract,
+            classify,
+        }
+    }
+}
+
+impl<M: Clone, X: Clone, C: Clone> Layer<M> for RouteLayer<X, C> {
+    type Service = RouteService<M, X, C>;
 
     fn layer(&self, make: M) -> Self::Service {
         RouteService {
             router: self.router.clone(),
             extract: self.extract.clone(),
+            classify: self.classify.clone(),
             make,
             services: Arc::default(),
         }
@@ -81,9 +138,10 @@ impl<M: Clone, X: Clone> Layer<M> for RouteLayer<X> {
 }
 
 /// The service [`RouteLayer`] builds: `M` makes the per-endpoint services.
-pub struct RouteService<M, X> {
+pub struct RouteService<M, X, C = AnyResponseSucceeds> {
     router: Router,
     extract: X,
+    classify: C,
     make: M,
     services: Arc<Mutex<ServiceCacheMap>>,
 }
@@ -95,20 +153,22 @@ struct ServiceCacheMap {
     map: HashMap<String, Box<dyn std::any::Any + Send>>,
 }
 
-impl<M: Clone, X: Clone> Clone for RouteService<M, X> {
+impl<M: Clone, X: Clone, C: Clone> Clone for RouteService<M, X, C> {
     fn clone(&self) -> Self {
         Self {
             router: self.router.clone(),
             extract: self.extract.clone(),
+            classify: self.classify.clone(),
             make: self.make.clone(),
             services: self.services.clone(),
         }
     }
 }
 
-impl<M, X, S, Req> Service<Req> for RouteService<M, X>
+impl<M, X, C, S, Req> Service<Req> for RouteService<M, X, C>
 where
     X: Fn(&Req) -> RouteKey,
+    C: Classify<S::Response> + Clone + Send + 'static,
     M: Service<Arc<Endpoint>, Response = S> + Clone + Send + 'static,
     M::Error: Into<BoxError>,
     M::Future: Send,
@@ -172,6 +232,7 @@ where
         });
         let make = self.make.clone();
         let services = self.services.clone();
+        let classify = self.classify.clone();
         Box::pin(async move {
             let svc = match cached {
                 Some(s) => s,
@@ -191,6 +252,11 @@ where
                 },
             };
             match svc.oneshot(req).await {
+                Ok(r) if classify.is_failure(&r) => {
+                    picked.failure();
+                    router.count_request(true);
+                    Ok(r)
+                }
                 Ok(r) => {
                     picked.success();
                     router.count_request(false);

@@ -12,7 +12,7 @@ use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 use zk_client::CreateOptions;
 use zk_discovery::{ServiceDiscovery, ServiceInstance};
-use zk_router::{http_route_key, Endpoint, RouteLayer, Router};
+use zk_router::{http_route_key, Endpoint, RouteLayer, Router, ServerErrors};
 use zk_server::ServerHandle;
 
 /// A gRPC server whose health service reports `version` as SERVING and nothing else, so a
@@ -93,10 +93,10 @@ async fn grpc_calls_follow_the_rule_through_the_layer() {
         Ok::<_, std::convert::Infallible>(channel(&e))
     });
     let routed = tower::ServiceBuilder::new()
-        .layer(RouteLayer::new(
-            router.clone(),
-            http_route_key::<tonic::body::Body>,
-        ))
+        .layer(
+            RouteLayer::new(router.clone(), http_route_key::<tonic::body::Body>)
+                .classify(ServerErrors),
+        )
         .service(make);
     let mut client = HealthClient::new(routed);
 
