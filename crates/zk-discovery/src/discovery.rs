@@ -85,6 +85,12 @@ impl ServiceDiscovery {
         &self.registry.client
     }
 
+    /// How caches behave, including their watch mode (which the router's rule watches
+    /// follow too).
+    pub fn cache_options(&self) -> &CacheOptions {
+        &self.cache_options
+    }
+
     /// The path layout.
     pub fn naming(&self) -> &Naming {
         &self.registry.naming

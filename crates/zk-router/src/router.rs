@@ -142,6 +142,7 @@ impl Router {
             Arc::downgrade(&router.shared),
             client,
             path,
+            discovery.cache_options().one_shot_watches,
             closed,
         ));
         Ok(router)
@@ -298,40 +299,89 @@ async fn follow_rule(
     shared: std::sync::Weak<Shared>,
     client: ManagedClient,
     path: String,
+    one_shot: bool,
     mut closed: tokio::sync::watch::Receiver<()>,
 ) {
     let mut sessions = client.events();
     tokio::select! {
-        _ = follow_rule_inner(&shared, &client, &path, &mut sessions) => {}
+        _ = async {
+            // One-shot watches when forced, or when the server has no persistent watches
+            // (before 3.6).
+            if one_shot || follow_rule_inner(&shared, &client, &path, &mut sessions).await {
+                follow_rule_one_shot(&shared, &client, &path, &mut sessions).await;
+            }
+        } => {}
         _ = closed.changed() => {}
     }
 }
 
-async fn follow_rule_inner(
+/// Follows the rule with one-shot `exists` watches, set again after each event (an
+/// exists watch fires on create, change and delete alike).
+async fn follow_rule_one_shot(
     shared: &std::sync::Weak<Shared>,
     client: &ManagedClient,
     path: &str,
     sessions: &mut broadcast::Receiver<SessionEvent>,
 ) {
+    loop {
+        let watch = match client.client().exists_and_watch(path).await {
+            Ok((_, watch)) => watch,
+            Err(e) => {
+                tracing::debug!(%path, error = %e, "cannot watch the routing rule now");
+                // Wait for the session to change (reconnect or a new session) and retry.
+                match sessions.recv().await {
+                    Ok(SessionEvent::Closed) | Err(broadcast::error::RecvError::Closed) => return,
+                    _ => continue,
+                }
+            }
+        };
+        let Some(s) = shared.upgrade() else { return };
+        load_rule(&s, client, path).await;
+        drop(s);
+        tokio::select! {
+            _ = watch => {}
+            e = sessions.recv() => {
+                if matches!(e, Ok(SessionEvent::Closed) | Err(broadcast::error::RecvError::Closed)) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Follows the rule with a persistent watch. Returns true when the server has no
+/// persistent watches (the caller falls back to one-shot ones), false when done.
+async fn follow_rule_inner(
+    shared: &std::sync::Weak<Shared>,
+    client: &ManagedClient,
+    path: &str,
+    sessions: &mut broadcast::Receiver<SessionEvent>,
+) -> bool {
     let (client, path) = (client.clone(), path.to_owned());
     loop {
         let watch = client
             .client()
             .add_watch(&path, AddWatchMode::Persistent)
             .await;
-        let Ok(mut watch) = watch else {
-            match sessions.recv().await {
-                Ok(SessionEvent::Closed) | Err(broadcast::error::RecvError::Closed) => return,
+        let mut watch = match watch {
+            Ok(w) => w,
+            Err(ZkError::Unimplemented) => return true,
+            Err(_) => match sessions.recv().await {
+                Ok(SessionEvent::Closed) | Err(broadcast::error::RecvError::Closed) => {
+                    return false
+                }
                 _ => continue,
-            }
+            },
         };
         if let Some(s) = shared.upgrade() {
             load_rule(&s, &client, &path).await;
         } else {
-            return;
+            return false;
         }
         while let Some(ev) = watch.next().await {
-            let Some(s) = shared.upgrade() else { return };
+            let Some(s) = shared.upgrade() else {
+                return false;
+            };
             match ev.event_type {
                 EventType::NodeCreated | EventType::NodeDataChanged | EventType::NodeDeleted => {
                     load_rule(&s, &client, &path).await
@@ -344,7 +394,9 @@ async fn follow_rule_inner(
         loop {
             match sessions.recv().await {
                 Ok(SessionEvent::NewSession { .. }) => break,
-                Ok(SessionEvent::Closed) | Err(broadcast::error::RecvError::Closed) => return,
+                Ok(SessionEvent::Closed) | Err(broadcast::error::RecvError::Closed) => {
+                    return false
+                }
                 _ => {}
             }
         }

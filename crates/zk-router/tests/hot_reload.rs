@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use zk_client::CreateOptions;
-use zk_discovery::{ServiceDiscovery, ServiceInstance};
+use zk_discovery::{CacheOptions, ServiceDiscovery, ServiceInstance};
 use zk_router::{RequestContext, Router, RouterEvent};
 use zk_server::ServerHandle;
 use zk_testkit::ApacheZk;
@@ -37,8 +37,17 @@ fn ids(router: &Router, n: usize) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
-async fn scenario(connect: String) {
-    let discovery = ServiceDiscovery::connect(&connect).await.unwrap();
+/// `one_shot`: watch with one-shot watches (the mode for servers before 3.6) instead of
+/// persistent ones.
+async fn scenario(connect: String, one_shot: bool) {
+    let discovery = ServiceDiscovery::builder()
+        .cache_options(CacheOptions {
+            one_shot_watches: one_shot,
+            ..Default::default()
+        })
+        .connect(&connect)
+        .await
+        .unwrap();
     for (id, version) in [("v1", "1.0"), ("v2", "2.0")] {
         discovery
             .register(
@@ -131,13 +140,25 @@ async fn scenario(connect: String) {
 #[tokio::test]
 async fn hot_reload_on_the_bundled_server() {
     let server = ServerHandle::builder().port(0).start().await.unwrap();
-    scenario(server.connect_string()).await;
+    scenario(server.connect_string(), false).await;
+}
+
+#[tokio::test]
+async fn hot_reload_with_one_shot_watches_on_the_bundled_server() {
+    let server = ServerHandle::builder().port(0).start().await.unwrap();
+    scenario(server.connect_string(), true).await;
+}
+
+#[tokio::test]
+async fn hot_reload_with_one_shot_watches_on_apache_zookeeper() {
+    let zk = ApacheZk::single().await.unwrap();
+    scenario(zk.connect_string().to_owned(), true).await;
 }
 
 #[tokio::test]
 async fn hot_reload_on_apache_zookeeper() {
     let zk = ApacheZk::single().await.unwrap();
-    scenario(zk.connect_string().to_owned()).await;
+    scenario(zk.connect_string().to_owned(), false).await;
 }
 
 #[tokio::test]
