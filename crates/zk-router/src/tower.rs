@@ -279,21 +279,15 @@ pub fn discover<S, F>(cache: ServiceCache, make: F) -> Discover<S, F>
 where
     F: Fn(&ServiceInstance) -> S,
 {
-    let initial: Vec<Change<String, S>> = cache
-        .instances()
+    let snapshot = cache.instances();
+    let pending = snapshot
         .instances()
         .iter()
-        .map(|i| Change::Insert(i.id.clone(), make(i)))
+        .map(|i| (Change::Insert(i.id.clone(), make(i)), Some(i.clone())))
         .collect();
     Discover {
-        known: initial
-            .iter()
-            .filter_map(|c| match c {
-                Change::Insert(id, _) => Some(id.clone()),
-                Change::Remove(_) => None,
-            })
-            .collect(),
-        pending: initial.into(),
+        known: HashMap::new(),
+        pending,
         events: tokio_stream_recv(cache.events()),
         make,
         cache,
@@ -316,8 +310,10 @@ fn tokio_stream_recv(rx: tokio::sync::broadcast::Receiver<CacheEvent>) -> EventS
 
 /// See [`discover`].
 pub struct Discover<S, F> {
-    known: std::collections::HashSet<String>,
-    pending: std::collections::VecDeque<Change<String, S>>,
+    /// What the consumer was last told about each instance, to resync without churn.
+    known: HashMap<String, Arc<ServiceInstance>>,
+    /// Changes to hand out, each with the instance an insert stands for.
+    pending: std::collections::VecDeque<(Change<String, S>, Option<Arc<ServiceInstance>>)>,
     events: EventStream,
     make: F,
     cache: ServiceCache,
@@ -332,16 +328,15 @@ where
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
-            if let Some(change) = self.pending.pop_front() {
-                match &change {
-                    Change::Insert(id, _) => {
-                        let id = id.clone();
-                        self.known.insert(id);
+            if let Some((change, instance)) = self.pending.pop_front() {
+                match (&change, instance) {
+                    (Change::Insert(id, _), Some(i)) => {
+                        self.known.insert(id.clone(), i);
                     }
-                    Change::Remove(id) => {
-                        let id = id.clone();
-                        self.known.remove(&id);
+                    (Change::Remove(id), _) => {
+                        self.known.remove(id);
                     }
+                    (Change::Insert(..), None) => {}
                 }
                 return Poll::Ready(Some(Ok(change)));
             }
@@ -349,34 +344,40 @@ where
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Ready(Some(Ok(CacheEvent::Added(i) | CacheEvent::Updated(i)))) => {
+                    if self.known.get(&i.id).is_some_and(|k| **k == *i) {
+                        continue; // already told (replayed after a resync)
+                    }
                     let svc = (self.make)(&i);
-                    self.pending.push_back(Change::Insert(i.id.clone(), svc));
+                    self.pending
+                        .push_back((Change::Insert(i.id.clone(), svc), Some(i)));
                 }
                 Poll::Ready(Some(Ok(CacheEvent::Removed(i)))) => {
-                    self.pending.push_back(Change::Remove(i.id.clone()));
+                    self.pending.push_back((Change::Remove(i.id.clone()), None));
                 }
                 Poll::Ready(Some(Err(_))) => {
-                    // Lagged behind the cache: resynchronise from its snapshot.
+                    // Lagged behind the cache: resynchronise from its snapshot, telling
+                    // only what differs from what the consumer already has (re-inserting
+                    // an unchanged instance would replace its service and connections).
                     let snapshot = self.cache.instances();
                     let present: std::collections::HashSet<&str> =
                         snapshot.instances().iter().map(|i| i.id.as_str()).collect();
                     let gone: Vec<String> = self
                         .known
-                        .iter()
+                        .keys()
                         .filter(|id| !present.contains(id.as_str()))
                         .cloned()
                         .collect();
-                    let changes: Vec<Change<String, S>> = gone
-                        .into_iter()
-                        .map(Change::Remove)
-                        .chain(
-                            snapshot
-                                .instances()
-                                .iter()
-                                .map(|i| Change::Insert(i.id.clone(), (self.make)(i))),
-                        )
-                        .collect();
-                    self.pending.extend(changes);
+                    for id in gone {
+                        self.pending.push_back((Change::Remove(id), None));
+                    }
+                    for i in snapshot.instances() {
+                        let unchanged = self.known.get(&i.id).is_some_and(|k| **k == **i);
+                        if !unchanged {
+                            let svc = (self.make)(i);
+                            self.pending
+                                .push_back((Change::Insert(i.id.clone(), svc), Some(i.clone())));
+                        }
+                    }
                 }
             }
         }
