@@ -308,12 +308,15 @@ fn tokio_stream_recv(rx: tokio::sync::broadcast::Receiver<CacheEvent>) -> EventS
     }))
 }
 
+/// A change not yet handed out, with the instance an insert stands for.
+type PendingChange<S> = (Change<String, S>, Option<Arc<ServiceInstance>>);
+
 /// See [`discover`].
 pub struct Discover<S, F> {
     /// What the consumer was last told about each instance, to resync without churn.
     known: HashMap<String, Arc<ServiceInstance>>,
     /// Changes to hand out, each with the instance an insert stands for.
-    pending: std::collections::VecDeque<(Change<String, S>, Option<Arc<ServiceInstance>>)>,
+    pending: std::collections::VecDeque<PendingChange<S>>,
     events: EventStream,
     make: F,
     cache: ServiceCache,
