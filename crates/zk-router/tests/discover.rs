@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use tower::discover::Change;
 use zk_discovery::{ServiceDiscovery, ServiceInstance};
 use zk_server::ServerHandle;
