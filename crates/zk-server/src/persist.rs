@@ -650,6 +650,53 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_log_write_stops_acknowledging_writes() {
+        let dir = temp_dir("failstop");
+        let journal = Journal::start(&dir, 0).unwrap();
+        let mut durable = journal.durable();
+        let record = |zxid: i64, path: &str| {
+            let mut out = BytesMut::new();
+            let (h, t) = create(zxid, path, zxid as i32);
+            encode_record(&mut out, &h, &t);
+            out.freeze()
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        journal.append(record(1, "/a"), 1);
+        rt.block_on(async {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                durable.wait_for(|z| *z >= 1),
+            )
+            .await
+            .expect("durable in time")
+            .expect("writer alive");
+        });
+        // A snapshot makes the next record open a new segment; with the data directory
+        // gone, that open fails, as a full or broken disk would.
+        journal.snapshot(Bytes::new(), 1);
+        // (The snapshot's own thread may still be writing into it: retry until gone.)
+        while dir.exists() {
+            let _ = fs::remove_dir_all(&dir);
+        }
+        journal.append(record(2, "/b"), 2);
+        rt.block_on(async {
+            let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                while durable.changed().await.is_ok() {}
+            })
+            .await;
+            assert!(closed.is_ok(), "the writer stops instead of carrying on");
+        });
+        assert_eq!(
+            *durable.borrow(),
+            1,
+            "the failed record is never acknowledged"
+        );
+    }
+
+    #[test]
     fn a_damaged_segment_already_covered_by_a_snapshot_is_not_read() {
         let dir = temp_dir("covered");
         let z = dir.join("zkmesh");
