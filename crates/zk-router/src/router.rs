@@ -62,6 +62,8 @@ struct Shared {
     rule: Mutex<Option<Arc<Rule>>>,
     endpoints: Mutex<Vec<Arc<Endpoint>>>,
     rng: Rng,
+    /// Where round robin and sticky start (see [`crate::policy::build`]).
+    offset: usize,
     health: Mutex<Option<Arc<HealthPolicy>>>,
     events: broadcast::Sender<RouterEvent>,
     rules_loaded: AtomicU64,
@@ -93,10 +95,18 @@ impl Router {
     /// Like [`Router::new`] with a seeded random source, for reproducible picks.
     pub fn with_rng(service: &str, rng: Rng) -> Self {
         let (events, _) = broadcast::channel(64);
+        let offset = rng.next_u64() as usize;
         Router {
             shared: Arc::new(Shared {
                 service: service.to_owned(),
-                table: ArcSwap::from_pointee(RouteTable::new(service, None, Vec::new(), None)),
+                table: ArcSwap::from_pointee(RouteTable::new(
+                    service,
+                    None,
+                    Vec::new(),
+                    None,
+                    offset,
+                )),
+                offset,
                 rule: Mutex::new(None),
                 endpoints: Mutex::new(Vec::new()),
                 rng,
@@ -255,7 +265,13 @@ fn rebuild(shared: &Shared) {
     let rule = lock(&shared.rule).clone();
     let endpoints = lock(&shared.endpoints).clone();
     let health = lock(&shared.health).clone();
-    let table = RouteTable::new(&shared.service, rule.as_deref(), endpoints, health);
+    let table = RouteTable::new(
+        &shared.service,
+        rule.as_deref(),
+        endpoints,
+        health,
+        shared.offset,
+    );
     shared.table.store(Arc::new(table));
     shared.tables_built.fetch_add(1, Ordering::Relaxed);
     shared.generation.fetch_add(1, Ordering::Relaxed);

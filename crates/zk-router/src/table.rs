@@ -61,6 +61,7 @@ impl RouteTable {
         rule: Option<&Rule>,
         endpoints: Vec<Arc<Endpoint>>,
         health: Option<Arc<HealthPolicy>>,
+        offset: usize,
     ) -> Self {
         let routes = rule
             .map(|r| {
@@ -78,7 +79,7 @@ impl RouteTable {
                                     .cloned()
                                     .collect();
                                 Destination {
-                                    picker: policy::build(&route.policy, &members),
+                                    picker: policy::build(&route.policy, &members, offset),
                                     endpoints: members,
                                     weight: d.weight as u64,
                                 }
@@ -97,7 +98,7 @@ impl RouteTable {
         Self {
             service: service.to_owned(),
             routes,
-            all_picker: policy::build(&Policy::RoundRobin, &endpoints),
+            all_picker: policy::build(&Policy::RoundRobin, &endpoints, offset),
             all: endpoints,
             health,
         }

@@ -238,3 +238,26 @@ fn a_zero_weight_endpoint_gets_no_consistent_hash_keys() {
         assert_ne!(p.id, "drained", "weight 0 drains the endpoint");
     }
 }
+
+#[test]
+fn sticky_clients_spread_over_endpoints_and_keep_theirs_across_rebuilds() {
+    let rule = r#"{"routes": [{"destinations": [{}], "policy": {"type": "sticky"}}]}"#;
+    let eps: Vec<_> = (0..4)
+        .map(|i| endpoint(&format!("e{i}"), json!({})))
+        .collect();
+    // Twenty clients (routers with their own random source): not all on one endpoint.
+    let chosen: std::collections::BTreeSet<String> = (0..20)
+        .map(|seed| {
+            let r = Router::with_rng("svc", Rng::new(seed));
+            r.set_rule(Some(Rule::parse(rule.as_bytes()).unwrap()));
+            r.set_endpoints(eps.clone());
+            let first = r.route(&RequestContext::default()).unwrap().id.clone();
+            // A rebuild with the same endpoints (e.g. an unrelated instance update)
+            // keeps the client where it was.
+            r.set_endpoints(eps.clone());
+            assert_eq!(r.route(&RequestContext::default()).unwrap().id, first);
+            first
+        })
+        .collect();
+    assert!(chosen.len() > 1, "every client stuck to {chosen:?}");
+}

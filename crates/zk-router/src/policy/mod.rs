@@ -79,9 +79,14 @@ pub trait Pick: Send + Sync + std::fmt::Debug {
 }
 
 /// Builds the state of `policy` for `endpoints`.
-pub fn build(policy: &Policy, endpoints: &[Arc<Endpoint>]) -> Box<dyn Pick> {
+///
+/// `offset` is where round robin and sticky start. It differs per router (drawn once
+/// from its random source), so a fleet of clients does not begin on the same endpoint
+/// after each rebuild, and stays the same across rebuilds, so a sticky client keeps its
+/// endpoint while the set does not change size.
+pub fn build(policy: &Policy, endpoints: &[Arc<Endpoint>], offset: usize) -> Box<dyn Pick> {
     match policy {
-        Policy::RoundRobin => Box::new(RoundRobin::default()),
+        Policy::RoundRobin => Box::new(RoundRobin::starting_at(offset)),
         Policy::Random => Box::new(Random),
         Policy::WeightedRandom => Box::new(WeightedRandom::new(endpoints)),
         Policy::WeightedRoundRobin => Box::new(WeightedRoundRobin::new(endpoints)),
@@ -95,7 +100,7 @@ pub fn build(policy: &Policy, endpoints: &[Arc<Endpoint>]) -> Box<dyn Pick> {
             header.clone(),
             *bounded_load,
         )),
-        Policy::Sticky => Box::new(Sticky::default()),
+        Policy::Sticky => Box::new(Sticky::starting_at(offset)),
     }
 }
 

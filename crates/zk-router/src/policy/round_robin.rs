@@ -13,6 +13,15 @@ pub struct RoundRobin {
     next: AtomicUsize,
 }
 
+impl RoundRobin {
+    /// Round robin whose first pick is endpoint `offset` (modulo their number).
+    pub fn starting_at(offset: usize) -> Self {
+        Self {
+            next: AtomicUsize::new(offset),
+        }
+    }
+}
+
 impl Pick for RoundRobin {
     fn pick(&self, endpoints: &[Arc<Endpoint>], _: &RequestContext, _: &Rng) -> usize {
         self.next.fetch_add(1, Ordering::Relaxed) % endpoints.len()

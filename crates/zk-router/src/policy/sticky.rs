@@ -14,6 +14,15 @@ pub struct Sticky {
     current: AtomicUsize,
 }
 
+impl Sticky {
+    /// Sticky to endpoint `offset` (modulo their number) until it is ejected.
+    pub fn starting_at(offset: usize) -> Self {
+        Self {
+            current: AtomicUsize::new(offset),
+        }
+    }
+}
+
 impl Pick for Sticky {
     fn pick(&self, endpoints: &[Arc<Endpoint>], _: &RequestContext, _: &Rng) -> usize {
         let n = endpoints.len();
