@@ -75,10 +75,14 @@ impl std::fmt::Debug for CacheOptions {
     }
 }
 
-/// The instances visible at one moment, sorted by id.
+/// The instances visible at one moment, sorted by id. Each znode is one instance, as in
+/// Curator's cache: two nodes carrying the same id (sequential registrations with a
+/// shared id prefix) are both listed.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     instances: Vec<Arc<ServiceInstance>>,
+    /// The znode name of each instance, in the same order.
+    nodes: Vec<String>,
 }
 
 impl Snapshot {
@@ -87,12 +91,15 @@ impl Snapshot {
         &self.instances
     }
 
-    /// The instance with `id`.
+    /// The instance with `id` (the first one, if several nodes carry it).
     pub fn get(&self, id: &str) -> Option<&Arc<ServiceInstance>> {
-        self.instances
-            .binary_search_by(|i| i.id.as_str().cmp(id))
-            .ok()
-            .map(|i| &self.instances[i])
+        let at = self.instances.partition_point(|i| i.id.as_str() < id);
+        self.instances.get(at).filter(|i| i.id == id)
+    }
+
+    /// Instances with the name of the znode each was read from.
+    pub fn by_node(&self) -> impl Iterator<Item = (&str, &Arc<ServiceInstance>)> {
+        self.nodes.iter().map(String::as_str).zip(&self.instances)
     }
 
     /// Number of instances.
@@ -484,27 +491,29 @@ impl Worker {
             return;
         };
         let now = Instant::now();
-        let visible: BTreeMap<String, Arc<ServiceInstance>> = self
+        // Keyed by znode name: one entry per node, whatever ids the nodes carry.
+        let visible: HashMap<String, Arc<ServiceInstance>> = self
             .known
-            .values()
-            .filter(|i| self.options.filters.iter().all(|f| f(i)))
-            .map(|i| (i.id.clone(), i.clone()))
+            .iter()
+            .filter(|(_, i)| self.options.filters.iter().all(|f| f(i)))
+            .map(|(node, i)| (node.clone(), i.clone()))
             .collect();
         let old = shared.snapshot.load_full();
-        let mut next: BTreeMap<String, Arc<ServiceInstance>> = visible.clone();
+        let old_by_node: HashMap<&str, &Arc<ServiceInstance>> = old.by_node().collect();
+        let mut next = visible.clone();
         // Hold removals back for the configured window.
         if let Some(delay) = self.options.removal_delay {
-            for i in old.instances() {
-                if !visible.contains_key(&i.id) {
+            for (node, i) in old.by_node() {
+                if !visible.contains_key(node) {
                     self.pending_removal
-                        .entry(i.id.clone())
+                        .entry(node.to_owned())
                         .or_insert((i.clone(), now + delay));
                 }
             }
             self.pending_removal
-                .retain(|id, (_, at)| !visible.contains_key(id) && *at > now);
-            for (id, (i, _)) in &self.pending_removal {
-                next.entry(id.clone()).or_insert_with(|| i.clone());
+                .retain(|node, (_, at)| !visible.contains_key(node) && *at > now);
+            for (node, (i, _)) in &self.pending_removal {
+                next.entry(node.clone()).or_insert_with(|| i.clone());
             }
         }
         if self.options.empty_protection && next.is_empty() && !old.is_empty() {
@@ -516,8 +525,8 @@ impl Worker {
         }
         self.published_empty_guard = false;
         let mut events = Vec::new();
-        for (id, i) in &next {
-            match old.get(id) {
+        for (node, i) in &next {
+            match old_by_node.get(node.as_str()) {
                 None => events.push(CacheEvent::Added(i.clone())),
                 Some(prev) if prev.as_ref() != i.as_ref() => {
                     events.push(CacheEvent::Updated(i.clone()))
@@ -525,17 +534,20 @@ impl Worker {
                 _ => {}
             }
         }
-        for i in old.instances() {
-            if !next.contains_key(&i.id) {
+        for (node, i) in old.by_node() {
+            if !next.contains_key(node) {
                 events.push(CacheEvent::Removed(i.clone()));
             }
         }
         if events.is_empty() {
             return;
         }
-        shared.snapshot.store(Arc::new(Snapshot {
-            instances: next.into_values().collect(),
-        }));
+        let mut entries: Vec<(String, Arc<ServiceInstance>)> = next.into_iter().collect();
+        entries.sort_by(|(na, a), (nb, b)| a.id.cmp(&b.id).then_with(|| na.cmp(nb)));
+        let (nodes, instances) = entries.into_iter().unzip();
+        shared
+            .snapshot
+            .store(Arc::new(Snapshot { instances, nodes }));
         for e in events {
             let _ = shared.events.send(e);
         }

@@ -32,6 +32,7 @@ on_both_servers!(
     an_unreadable_instance_is_skipped_not_fatal,
     a_lost_create_reply_leaves_one_sequential_node,
     one_shot_watch_mode_follows_adds_updates_and_removals,
+    two_sequential_nodes_with_one_id_are_two_instances,
     unregister_while_disconnected_leaves_no_phantom,
     corrupt_and_empty_nodes_are_skipped,
 );
@@ -686,6 +687,40 @@ async fn one_shot_watch_mode_follows_adds_updates_and_removals(server: Server) {
     eventually("only b", || {
         let s = cache.instances();
         s.len() == 1 && s.get("b").is_some()
+    })
+    .await;
+}
+
+async fn two_sequential_nodes_with_one_id_are_two_instances(server: Server) {
+    let watcher = discovery(&server).await;
+    let cache = watcher.cache("svc").await.unwrap();
+    let registrar = discovery(&server).await;
+    let mut regs = Vec::new();
+    for port in [1, 2] {
+        regs.push(
+            registrar
+                .register(
+                    ServiceInstance::new("svc", "h", port)
+                        .with_id("worker-")
+                        .with_service_type(ServiceType::DynamicSequential),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    // As in Curator's cache, each node is an instance, whatever id its JSON carries.
+    eventually("both nodes listed", || cache.instances().len() == 2).await;
+    let ports: std::collections::BTreeSet<_> = cache
+        .instances()
+        .instances()
+        .iter()
+        .map(|i| i.port)
+        .collect();
+    assert_eq!(ports, [Some(1), Some(2)].into());
+    regs[0].unregister().await.unwrap();
+    eventually("one left", || {
+        let s = cache.instances();
+        s.len() == 1 && s.get("worker-").is_some_and(|i| i.port == Some(2))
     })
     .await;
 }
