@@ -37,6 +37,16 @@ on_both_servers!(
     corrupt_and_empty_nodes_are_skipped,
 );
 
+/// Creates `/services/svc` (and `/services`) as plain persistent nodes.
+async fn create_service_dir(client: &Client) {
+    for p in ["/services", "/services/svc"] {
+        client
+            .create(p, b"", &CreateOptions::persistent())
+            .await
+            .unwrap();
+    }
+}
+
 async fn discovery(server: &Server) -> ServiceDiscovery {
     ServiceDiscovery::builder()
         .client(Client::builder().session_timeout(Duration::from_secs(6)))
@@ -183,14 +193,7 @@ async fn expiry_re_registers_from_the_current_state(server: Server) {
 
 async fn a_stale_node_of_another_session_is_replaced_but_our_own_is_kept(server: Server) {
     let other = Client::connect(&server.connect_string()).await.unwrap();
-    other
-        .create("/services", b"", &CreateOptions::persistent())
-        .await
-        .unwrap();
-    other
-        .create("/services/svc", b"", &CreateOptions::persistent())
-        .await
-        .unwrap();
+    create_service_dir(&other).await;
     let stale = ServiceInstance::new("svc", "old-host", 1).with_id("x");
     other
         .create(
@@ -537,12 +540,7 @@ async fn an_unreadable_instance_is_skipped_not_fatal(server: Server) {
         .connect(&server.connect_string())
         .await
         .unwrap();
-    for p in ["/services", "/services/svc"] {
-        owner
-            .create(p, b"", &CreateOptions::persistent())
-            .await
-            .unwrap();
-    }
+    create_service_dir(&owner).await;
     let hidden = ServiceInstance::new("svc", "hidden", 1).with_id("hidden");
     owner
         .create(
@@ -599,12 +597,7 @@ async fn a_dropped_cache_stops_watching() {
 
 async fn a_lost_create_reply_leaves_one_sequential_node(server: Server) {
     let admin = Client::connect(&server.connect_string()).await.unwrap();
-    for p in ["/services", "/services/svc"] {
-        admin
-            .create(p, b"", &CreateOptions::persistent())
-            .await
-            .unwrap();
-    }
+    create_service_dir(&admin).await;
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let d = ServiceDiscovery::builder()
         .client(Client::builder().session_timeout(Duration::from_secs(8)))
