@@ -117,15 +117,23 @@ async fn zkcli_script_runs_the_same_on_both_servers() {
 
 #[tokio::test]
 async fn kazoo_scenario_runs_the_same_on_both_servers() {
+    kazoo_script_runs_the_same("kazoo_scenario.py", "kazoo scenario: ok").await;
+}
+
+#[tokio::test]
+async fn kazoo_recipes_run_the_same_on_both_servers() {
+    kazoo_script_runs_the_same("kazoo_recipes.py", "kazoo recipes: ok").await;
+}
+
+/// Runs a kazoo script from `clients/` against Apache ZooKeeper and zk-server; each run
+/// must print `ok_marker`, and both outputs must be the same.
+async fn kazoo_script_runs_the_same(name: &str, ok_marker: &str) {
     let (ok, text) = run("python3", &["-c".into(), "import kazoo".into()], None).await;
     assert!(
         ok,
         "kazoo is not installed (pip install kazoo; scripts/test.sh does): {text}"
     );
-    let script = clients_dir()
-        .join("kazoo_scenario.py")
-        .display()
-        .to_string();
+    let script = clients_dir().join(name).display().to_string();
     let mut outputs = Vec::new();
     for kind in [Kind::Apache, Kind::Bundled] {
         let server = Server::start(kind).await;
@@ -141,11 +149,11 @@ async fn kazoo_scenario_runs_the_same_on_both_servers() {
             .expect("kazoo output");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
-            out.status.success() && stdout.contains("kazoo scenario: ok"),
-            "kazoo scenario failed against {kind:?}:\n{stdout}\n{}",
+            out.status.success() && stdout.contains(ok_marker),
+            "{name} failed against {kind:?}:\n{stdout}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
         outputs.push(stdout.lines().map(str::to_owned).collect::<Vec<_>>());
     }
-    assert_same("kazoo", &outputs[0], &outputs[1]);
+    assert_same(name, &outputs[0], &outputs[1]);
 }
