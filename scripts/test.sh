@@ -7,10 +7,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/zk-apache.sh install
-# Apache Curator's own service discovery, for the zk-discovery interoperability tests.
-if [[ ! -f /usr/share/java/curator-x-discovery.jar ]]; then
+# Apache Curator's own service discovery and recipes, for the interoperability tests.
+if [[ ! -f /usr/share/java/curator-x-discovery.jar || ! -f /usr/share/java/curator-recipes.jar ]]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcurator-discovery-java
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcurator-discovery-java libcurator-recipes-java
 fi
 # The Python kazoo client tests the bundled server as a real third-party client would.
 if ! python3 -c "import kazoo" >/dev/null 2>&1; then

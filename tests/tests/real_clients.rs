@@ -1,5 +1,6 @@
 //! Clients we did not write, against the bundled server: the Java `zkCli.sh` from the
-//! Debian package and the Python `kazoo` client. Each runs the same script against Apache
+//! Debian package, Apache Curator's recipes (Debian's `libcurator-recipes-java`) and the
+//! Python `kazoo` client. Each runs the same script against Apache
 //! ZooKeeper 3.8 and against zk-server; the outputs must match once times, ports and
 //! session ids are normalised.
 
@@ -156,4 +157,73 @@ async fn kazoo_script_runs_the_same(name: &str, ok_marker: &str) {
         outputs.push(stdout.lines().map(str::to_owned).collect::<Vec<_>>());
     }
     assert_same(name, &outputs[0], &outputs[1]);
+}
+
+/// Jars for the Curator driver, from the Debian packages.
+const CURATOR_JARS: &[&str] = &[
+    "curator-recipes",
+    "curator-framework",
+    "curator-client",
+    "zookeeper",
+    "zookeeper-jute",
+    "guava",
+    "slf4j-api",
+    "slf4j-nop",
+];
+
+#[tokio::test]
+async fn curator_recipes_run_the_same_on_both_servers() {
+    let mut classpath: Vec<String> = CURATOR_JARS
+        .iter()
+        .map(|j| format!("/usr/share/java/{j}.jar"))
+        .collect();
+    for jar in &classpath {
+        assert!(
+            std::path::Path::new(jar).exists(),
+            "{jar} missing: apt-get install libcurator-recipes-java (scripts/test.sh does)"
+        );
+    }
+    let out_dir =
+        std::env::temp_dir().join(format!("zkmesh-curator-recipes-{}", std::process::id()));
+    std::fs::create_dir_all(&out_dir).expect("temp dir");
+    classpath.push(out_dir.display().to_string());
+    let classpath = classpath.join(":");
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("java/CuratorRecipes.java")
+        .display()
+        .to_string();
+    let (ok, text) = run(
+        "javac",
+        &[
+            "-cp".into(),
+            classpath.clone(),
+            "-d".into(),
+            out_dir.display().to_string(),
+            source,
+        ],
+        None,
+    )
+    .await;
+    assert!(ok, "javac failed: {text}");
+    let mut outputs = Vec::new();
+    for kind in [Kind::Apache, Kind::Bundled] {
+        let server = Server::start(kind).await;
+        let (ok, text) = run(
+            "java",
+            &[
+                "-cp".into(),
+                classpath.clone(),
+                "CuratorRecipes".into(),
+                server.connect_string(),
+            ],
+            None,
+        )
+        .await;
+        assert!(
+            ok && text.contains("curator recipes: ok"),
+            "Curator recipes failed against {kind:?}:\n{text}"
+        );
+        outputs.push(text.lines().map(str::to_owned).collect::<Vec<_>>());
+    }
+    assert_same("Curator recipes", &outputs[0], &outputs[1]);
 }
