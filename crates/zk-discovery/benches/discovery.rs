@@ -95,14 +95,40 @@ async fn run() {
         .start()
         .await
         .expect("zk-server");
+    // Durable servers fsync every write before replying: compare like with like.
+    let data_dir =
+        std::env::temp_dir().join(format!("zkmesh-discovery-bench-{}", std::process::id()));
+    let durable = ServerHandle::builder()
+        .port(0)
+        .data_dir(&data_dir)
+        .start()
+        .await
+        .expect("zk-server --data-dir");
     let apache = ApacheZk::options(1)
         .jvm_opts("-Xmx1g")
         .start()
         .await
         .expect("Apache");
+    let apache_nosync = ApacheZk::options(1)
+        .jvm_opts("-Xmx1g")
+        .config("forceSync=no")
+        .start()
+        .await
+        .expect("Apache forceSync=no");
     for (label, connect) in [
-        ("zk-server", bundled.connect_string()),
-        ("Apache ZooKeeper 3.8", apache.connect_string().to_owned()),
+        ("zk-server (memory)", bundled.connect_string()),
+        (
+            "zk-server --data-dir (fsync per write)",
+            durable.connect_string(),
+        ),
+        (
+            "Apache ZooKeeper 3.8 (fsync per write)",
+            apache.connect_string().to_owned(),
+        ),
+        (
+            "Apache ZooKeeper 3.8, forceSync=no",
+            apache_nosync.connect_string().to_owned(),
+        ),
     ] {
         let (mut a, mut b, mut c) = propagation(&connect).await;
         let mut all: Vec<f64> = a.iter().chain(&b).chain(&c).copied().collect();
@@ -119,6 +145,9 @@ async fn run() {
         );
     }
     drop(apache);
+    drop(apache_nosync);
+    drop(durable);
+    let _ = std::fs::remove_dir_all(&data_dir);
 
     // resolve: the lock-free read every routed call makes.
     let d = ServiceDiscovery::connect(&bundled.connect_string())
