@@ -114,8 +114,13 @@ impl Registry {
             superseded: AtomicBool::new(false),
             write: tokio::sync::Mutex::new(()),
         });
-        if instance_mode_is_fixed_path(&state) {
-            self.supersede(&lock(&state.path).clone());
+        let fixed_path = instance_mode_is_fixed_path(&state).then(|| lock(&state.path).clone());
+        if let Some(path) = &fixed_path {
+            // A pending delete of this path (an unregister made while disconnected) must
+            // not remove the node we are about to write.
+            if let Ok(mut t) = self.tombstones.lock() {
+                t.retain(|st| *lock(&st.path) != *path);
+            }
         }
         {
             let _guard = state.write.lock().await;
@@ -123,6 +128,10 @@ impl Registry {
         }
         let key = self.next.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut regs) = self.regs.lock() {
+            // Only once written: a failed registration leaves the older one in charge.
+            if let Some(path) = &fixed_path {
+                supersede(&mut regs, path);
+            }
             regs.insert(key, state.clone());
         }
         Ok(Registration {
@@ -192,27 +201,6 @@ impl Registry {
             }
             // The session ended: the managed client is opening a new one.
             tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Retires every older registration (and pending delete) of `path`: the newest
-    /// registration owns the node from now on.
-    fn supersede(&self, path: &str) {
-        let same = |st: &Arc<RegState>| *lock(&st.path) == path;
-        if let Ok(mut regs) = self.regs.lock() {
-            regs.retain(|_, st| {
-                if same(st) {
-                    tracing::info!(%path, "a newer registration of the same instance supersedes the older one");
-                    st.superseded.store(true, Ordering::SeqCst);
-                    st.active.store(false, Ordering::SeqCst);
-                    false
-                } else {
-                    true
-                }
-            });
-        }
-        if let Ok(mut t) = self.tombstones.lock() {
-            t.retain(|st| !same(st));
         }
     }
 
@@ -299,6 +287,20 @@ impl Registration {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Retires every registration of `path` in `regs`: a newer registration owns the node
+/// from now on, and the older handles' unregister leaves it alone.
+fn supersede(regs: &mut HashMap<usize, Arc<RegState>>, path: &str) {
+    regs.retain(|_, st| {
+        if *lock(&st.path) != path {
+            return true;
+        }
+        tracing::info!(%path, "a newer registration of the same instance supersedes the older one");
+        st.superseded.store(true, Ordering::SeqCst);
+        st.active.store(false, Ordering::SeqCst);
+        false
+    });
 }
 
 /// Whether the registration's path is known before creation (not sequential), so two
