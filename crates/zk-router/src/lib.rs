@@ -25,6 +25,12 @@
 //! - [`policy`]: one file per load-balancing policy behind one small trait.
 //! - [`table`]: a rule compiled against the current endpoints, immutable.
 //! - [`Router`]: swaps tables atomically on rule or instance changes; picks lock-free.
+//! - [`tower`]: [`RouteLayer`] for outbound tower/tonic calls (with
+//!   [`RouteLayer::classify`] and [`ServerErrors`] so 5xx and gRPC `UNAVAILABLE` count
+//!   against the endpoint), and [`discover`] for tower's own balancers.
+//!
+//! Rules are followed with a persistent watch (ZooKeeper 3.6+), or with one-shot watches
+//! on older servers or when the discovery's `CacheOptions::one_shot_watches` asks for it.
 //!
 //! Dependencies: `regex` (header and path patterns), `schemars` (the JSON Schema is
 //! generated from the rule types, so the two cannot drift), `arc-swap` (table swaps that
