@@ -68,6 +68,7 @@ pub mod fourlw;
 mod net;
 pub mod persist;
 pub mod prep;
+pub mod quota;
 mod reads;
 mod server;
 pub mod sessions;

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use zk_proto::path::{basename, parent};
 use zk_proto::{Acl, EventType, Stat};
 
+use crate::quota::{stat_path, trim_quota_path, QuotaPaths, StatsTrack, LIMIT_NODE, STAT_NODE};
 use crate::txn::{Txn, TxnHeader};
 
 /// Stored `ephemeralOwner` of a container node (`EphemeralType.CONTAINER_EPHEMERAL_OWNER`).
@@ -157,6 +158,8 @@ pub struct DataTree {
     acls: HashMap<Vec<Acl>, Arc<Vec<Acl>>>,
     last_zxid: i64,
     data_size: u64,
+    /// Paths with a quota, whose stats nodes every write below them updates.
+    quotas: QuotaPaths,
 }
 
 /// The system nodes every server has.
@@ -181,6 +184,7 @@ impl DataTree {
             acls: HashMap::new(),
             last_zxid: 0,
             data_size: 0,
+            quotas: QuotaPaths::default(),
         };
         let open = tree.intern_acl(Acl::open_unsafe());
         let read = tree.intern_acl(Acl::read_unsafe());
@@ -307,6 +311,7 @@ impl DataTree {
             acls: HashMap::new(),
             last_zxid,
             data_size: 0,
+            quotas: QuotaPaths::default(),
         };
         for (path, data, acl, stat) in nodes {
             let acl = tree.intern_acl(acl);
@@ -347,6 +352,16 @@ impl DataTree {
         }
         if !tree.nodes.contains_key("/") {
             return Err("snapshot has no root".into());
+        }
+        // The quota'd paths are derived, as Apache's setupQuota does after a load.
+        let limited: Vec<String> = tree
+            .nodes
+            .keys()
+            .filter(|p| basename(p) == LIMIT_NODE)
+            .filter_map(|p| trim_quota_path(parent(p)?).map(str::to_owned))
+            .collect();
+        for q in limited {
+            tree.quotas.add(&q);
         }
         Ok(tree)
     }
@@ -450,6 +465,7 @@ impl DataTree {
                     parent_path.to_owned(),
                     parent_acl,
                 ));
+                self.quota_on_create(path, data.as_ref().map_or(0, |d| d.len()));
             }
             Txn::Delete { path } => {
                 self.delete(header, path, events).map_err(fail)?;
@@ -464,13 +480,16 @@ impl DataTree {
                     .get_mut(path.as_str())
                     .ok_or_else(|| fail(format!("no node {path}")))?;
                 let old = node.data.as_ref().map_or(0, |d| d.len()) as u64;
-                self.data_size = self.data_size - old.min(self.data_size)
-                    + data.as_ref().map_or(0, |d| d.len()) as u64;
+                let new = data.as_ref().map_or(0, |d| d.len()) as u64;
+                self.data_size = self.data_size - old.min(self.data_size) + new;
                 node.data = data.clone();
                 node.stat.mzxid = header.zxid;
                 node.stat.mtime = header.time;
                 node.stat.version = *version;
                 events.push((EventType::NodeDataChanged, path.clone(), node.acl.clone()));
+                if let Some(prefix) = self.quotas.max_prefix(path).map(str::to_owned) {
+                    self.update_quota_stat(&prefix, new as i64 - old as i64, 0);
+                }
             }
             Txn::SetAcl { path, acl, version } => {
                 let acl = self.intern_acl(acl.clone());
@@ -529,8 +548,17 @@ impl DataTree {
             }
             NodeKind::Persistent => {}
         }
-        let size = (path.len() + node.data.as_ref().map_or(0, |d| d.len())) as u64;
+        let data_len = node.data.as_ref().map_or(0, |d| d.len());
+        let size = (path.len() + data_len) as u64;
         self.data_size = self.data_size.saturating_sub(size);
+        if basename(path) == LIMIT_NODE {
+            if let Some(q) = trim_quota_path(parent_path) {
+                self.quotas.remove(q);
+            }
+        }
+        if let Some(prefix) = self.quotas.max_prefix(path).map(str::to_owned) {
+            self.update_quota_stat(&prefix, -(data_len as i64), -1);
+        }
         events.push((EventType::NodeDeleted, path.to_owned(), node.acl));
         events.push((
             EventType::NodeChildrenChanged,
@@ -538,6 +566,61 @@ impl DataTree {
             parent_acl,
         ));
         Ok(())
+    }
+}
+
+impl DataTree {
+    /// Quota bookkeeping after `path` was created (Apache's `createNode`): a limits node
+    /// makes its path quota'd, a stats node is filled with the subtree's counts, and the
+    /// new node counts towards the quota above it.
+    fn quota_on_create(&mut self, path: &str, data_len: usize) {
+        if let Some(q) = parent(path).and_then(trim_quota_path).map(str::to_owned) {
+            match basename(path) {
+                LIMIT_NODE => self.quotas.add(&q),
+                STAT_NODE => self.update_quota_for_path(&q),
+                _ => {}
+            }
+        }
+        if let Some(prefix) = self.quotas.max_prefix(path).map(str::to_owned) {
+            self.update_quota_stat(&prefix, data_len as i64, 1);
+        }
+    }
+
+    /// Recounts the subtree of quota'd path `q` into its stats node.
+    fn update_quota_for_path(&mut self, q: &str) {
+        let (mut count, mut bytes) = (0i64, 0i64);
+        let mut stack = vec![q.to_owned()];
+        while let Some(p) = stack.pop() {
+            let Some(node) = self.nodes.get(&p) else {
+                continue;
+            };
+            count += 1;
+            bytes += node.data.as_ref().map_or(0, |d| d.len()) as i64;
+            stack.extend(node.children.iter().map(|c| child_path(&p, c)));
+        }
+        self.set_quota_stats(q, StatsTrack::new(count, bytes));
+    }
+
+    /// Adds to the counts in the stats node of quota'd path `q`.
+    fn update_quota_stat(&mut self, q: &str, bytes: i64, count: i64) {
+        let Some(node) = self.nodes.get(&stat_path(q)) else {
+            tracing::warn!(path = %q, "quota without a stats node");
+            return;
+        };
+        let mut track = StatsTrack::parse(node.data.as_deref().unwrap_or_default());
+        track.add(count, bytes);
+        self.set_quota_stats(q, track);
+    }
+
+    /// Writes a stats node's data in place: no version, zxid or watch changes, as Apache.
+    fn set_quota_stats(&mut self, q: &str, track: StatsTrack) {
+        let Some(node) = self.nodes.get_mut(&stat_path(q)) else {
+            return;
+        };
+        let data = Bytes::from(track.to_bytes());
+        let old = node.data.as_ref().map_or(0, |d| d.len()) as u64;
+        self.data_size = self.data_size - old.min(self.data_size) + data.len() as u64;
+        node.data = Some(data);
     }
 }
 
@@ -654,6 +737,65 @@ mod tests {
         assert_eq!(t.get("/t").unwrap().kind(), NodeKind::Ttl(500));
         assert_eq!(t.containers().len(), 1);
         assert_eq!(t.ttl_nodes().len(), 1);
+    }
+
+    #[test]
+    fn quota_stats_follow_the_subtree_and_survive_a_restore() {
+        let mut t = DataTree::new();
+        let mut ev = Vec::new();
+        let mut zxid = 0;
+        let mut apply = |t: &mut DataTree, txn: Txn| {
+            zxid += 1;
+            t.apply(&header(zxid), &txn, &mut ev).unwrap();
+        };
+        // What zkCli's `setquota -n 3 /q` writes, after /q with one byte of data.
+        for (path, data) in [
+            ("/q", "x"),
+            ("/zookeeper/quota/q", ""),
+            ("/zookeeper/quota/q/zookeeper_limits", "count=3,bytes=-1"),
+            ("/zookeeper/quota/q/zookeeper_stats", "count=0,bytes=0"),
+        ] {
+            apply(
+                &mut t,
+                Txn::Create {
+                    path: path.into(),
+                    data: Some(Bytes::from(data.to_owned())),
+                    acl: Acl::open_unsafe(),
+                    ephemeral_owner: 0,
+                    parent_cversion: 1,
+                },
+            );
+        }
+        let stats = |t: &DataTree| {
+            let n = t.get("/zookeeper/quota/q/zookeeper_stats").unwrap();
+            (n.data.clone().unwrap(), n.stat.version, n.stat.mzxid)
+        };
+        assert_eq!(stats(&t).0, "count=1,bytes=1");
+        apply(&mut t, create("/q/a", 0, 1));
+        apply(
+            &mut t,
+            Txn::SetData {
+                path: "/q/a".into(),
+                data: Some(Bytes::from_static(b"12345")),
+                version: 1,
+            },
+        );
+        let (data, version, mzxid) = stats(&t);
+        assert_eq!(data, "count=2,bytes=6");
+        assert_eq!((version, mzxid), (0, 4), "updated in place, as Apache does");
+        // After a restart from a snapshot, the quota is still tracked.
+        let nodes = t
+            .iter()
+            .map(|(p, n)| (p.clone(), n.data.clone(), n.acl.to_vec(), n.stat))
+            .collect();
+        let mut restored = DataTree::restore(t.last_zxid(), BTreeMap::new(), nodes).unwrap();
+        apply(
+            &mut restored,
+            Txn::Delete {
+                path: "/q/a".into(),
+            },
+        );
+        assert_eq!(stats(&restored).0, "count=1,bytes=1");
     }
 
     #[test]
