@@ -146,7 +146,7 @@ impl Registry {
     /// back, adopting a node this session already created rather than leaving it as an
     /// orphan next to a second one. If it still fails, a fixed-path node is queued for
     /// deletion on reconnect, so a registration reported as failed leaves no instance.
-    async fn first_write(&self, state: &RegState) -> Result<()> {
+    async fn first_write(&self, state: &Arc<RegState>) -> Result<()> {
         let first = write_node(&self.client.client(), &self.naming, state).await;
         let Err(e) = first else { return Ok(()) };
         if !is_connection_loss(&e) {
@@ -172,14 +172,7 @@ impl Registry {
             if is_connection_loss(e) && instance_mode_is_fixed_path(state) {
                 state.active.store(false, Ordering::SeqCst);
                 if let Ok(mut t) = self.tombstones.lock() {
-                    t.push(Arc::new(RegState {
-                        instance: Mutex::new(lock(&state.instance).clone()),
-                        path: Mutex::new(lock(&state.path).clone()),
-                        version: Mutex::new(None),
-                        active: AtomicBool::new(false),
-                        superseded: AtomicBool::new(false),
-                        write: tokio::sync::Mutex::new(()),
-                    }));
+                    t.push(state.clone());
                 }
             }
         }
@@ -274,7 +267,7 @@ impl Registration {
             regs.remove(&self.key);
         }
         match unregister_state(&self.registry.client.client(), &self.state).await {
-            Err(DiscoveryError::ZooKeeper(ZkError::ConnectionLoss | ZkError::RequestTimeout)) => {
+            Err(e) if is_connection_loss(&e) => {
                 if let Ok(mut t) = self.registry.tombstones.lock() {
                     t.push(self.state.clone());
                 }
@@ -333,10 +326,10 @@ async fn unregister_state(client: &Client, state: &RegState) -> Result<()> {
         tracing::info!(%path, owner = format_args!("{:#x}", stat.ephemeral_owner), "unregister leaves a node owned by another session");
         return Ok(());
     }
+    // Conditional on the version we looked at: a node rewritten meanwhile (BadVersion) is
+    // looked at again next time round.
     match client.delete(&path, Some(stat.version)).await {
         Ok(()) | Err(ZkError::NoNode) => Ok(()),
-        // Rewritten meanwhile (by whom, we cannot tell): look again next time round.
-        Err(ZkError::BadVersion) => Err(ZkError::BadVersion.into()),
         Err(e) => Err(e.into()),
     }
 }
