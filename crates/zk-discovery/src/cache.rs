@@ -264,11 +264,7 @@ impl Worker {
             Ok(w) => Some(w),
             Err(ZkError::Unimplemented) => None,
             Err(e) if e.is_terminal() => return Next::WaitForSession,
-            Err(e) => {
-                tracing::debug!(error = %e, path = %self.path, "cannot watch yet; retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                return Next::Resync;
-            }
+            Err(e) => return self.retry_later(&e).await,
         };
         let Some(mut watch) = watch else {
             return self
@@ -279,10 +275,7 @@ impl Worker {
             if e.is_terminal() {
                 return Next::WaitForSession;
             }
-            // Not a tight loop on a persistent failure.
-            tracing::debug!(error = %e, path = %self.path, "resync failed; retrying");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            return Next::Resync;
+            return self.retry_later(&e).await;
         }
         loop {
             let deadline = self.next_removal();
@@ -348,33 +341,29 @@ impl Worker {
                 Err(ZkError::NoNode) => match client.exists_and_watch(&self.path).await {
                     Ok((_, watch)) => (Vec::new(), watch),
                     Err(e) if e.is_terminal() => return Next::WaitForSession,
-                    Err(_) => return self.retry_later().await,
+                    Err(e) => return self.retry_later(&e).await,
                 },
                 Err(e) if e.is_terminal() => return Next::WaitForSession,
-                Err(_) => return self.retry_later().await,
+                Err(e) => return self.retry_later(&e).await,
             };
             let mut fresh = BTreeMap::new();
             let mut data_watches = futures::stream::FuturesUnordered::new();
             for child in children {
                 let path = format!("{}/{child}", self.path);
-                match client.get_and_watch_data(&path).await {
-                    Ok((data, _, watch)) => {
+                let read = client
+                    .get_and_watch_data(&path)
+                    .await
+                    .map(|(data, _, watch)| {
                         data_watches.push(watch);
-                        match ServiceInstance::from_json(&data) {
-                            Ok(i) => {
-                                fresh.insert(child, Arc::new(i));
-                            }
-                            Err(e) => {
-                                tracing::warn!(%path, error = %e, "skipping a node that is not a service instance")
-                            }
-                        }
+                        data
+                    });
+                match instance_or_skip(&path, read) {
+                    Ok(Some(i)) => {
+                        fresh.insert(child, i);
                     }
-                    Err(ZkError::NoNode) => {}
-                    Err(ZkError::NoAuth) => {
-                        tracing::warn!(%path, "skipping an instance node this client may not read")
-                    }
+                    Ok(None) => {}
                     Err(e) if e.is_terminal() => return Next::WaitForSession,
-                    Err(_) => return self.retry_later().await,
+                    Err(e) => return self.retry_later(&e).await,
                 }
             }
             self.known = fresh;
@@ -407,8 +396,8 @@ impl Worker {
     }
 
     /// A pause before resyncing after a failure, so a persistent one is not a tight loop.
-    async fn retry_later(&self) -> Next {
-        tracing::debug!(path = %self.path, "cache read failed; retrying");
+    async fn retry_later(&self, e: &ZkError) -> Next {
+        tracing::debug!(error = %e, path = %self.path, "cannot watch or read yet; retrying");
         tokio::time::sleep(Duration::from_millis(200)).await;
         Next::Resync
     }
@@ -425,22 +414,8 @@ impl Worker {
         child: &str,
     ) -> Result<Option<Arc<ServiceInstance>>, ZkError> {
         let path = format!("{}/{child}", self.path);
-        match client.get_data(&path).await {
-            Ok((data, _)) => match ServiceInstance::from_json(&data) {
-                Ok(i) => Ok(Some(Arc::new(i))),
-                Err(e) => {
-                    tracing::warn!(%path, error = %e, "skipping a node that is not a service instance");
-                    Ok(None)
-                }
-            },
-            Err(ZkError::NoNode) => Ok(None),
-            // An instance we may not read must not stall the whole service's cache.
-            Err(ZkError::NoAuth) => {
-                tracing::warn!(%path, "skipping an instance node this client may not read");
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
+        let read = client.get_data(&path).await.map(|(data, _)| data);
+        instance_or_skip(&path, read)
     }
 
     async fn read(&mut self, client: &Client, child: &str) -> Result<(), ZkError> {
@@ -551,6 +526,30 @@ impl Worker {
         for e in events {
             let _ = shared.events.send(e);
         }
+    }
+}
+
+/// The instance in a node's data, `None` for a node to skip (gone, unreadable to us, or
+/// not an instance), or the error that stops this read.
+fn instance_or_skip(
+    path: &str,
+    read: Result<impl AsRef<[u8]>, ZkError>,
+) -> Result<Option<Arc<ServiceInstance>>, ZkError> {
+    match read {
+        Ok(data) => match ServiceInstance::from_json(data.as_ref()) {
+            Ok(i) => Ok(Some(Arc::new(i))),
+            Err(e) => {
+                tracing::warn!(%path, error = %e, "skipping a node that is not a service instance");
+                Ok(None)
+            }
+        },
+        Err(ZkError::NoNode) => Ok(None),
+        // An instance we may not read must not stall the whole service's cache.
+        Err(ZkError::NoAuth) => {
+            tracing::warn!(%path, "skipping an instance node this client may not read");
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }
 
