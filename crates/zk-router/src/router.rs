@@ -187,8 +187,7 @@ impl Router {
     /// did not change keeps its endpoint, and with it its health, latency estimate and
     /// requests in flight.
     pub fn set_instances<'a>(&self, instances: impl Iterator<Item = &'a ServiceInstance>) {
-        let merged = merge_endpoints(&lock(&self.shared.endpoints), instances);
-        self.set_endpoints(merged);
+        replace_instances(&self.shared, instances);
     }
 
     /// The rule in force.
@@ -241,23 +240,26 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The endpoints for `instances`, reusing the current endpoint of every instance whose
-/// routing data is unchanged.
-fn merge_endpoints<'a>(
-    current: &[Arc<Endpoint>],
-    instances: impl Iterator<Item = &'a ServiceInstance>,
-) -> Vec<Arc<Endpoint>> {
-    let by_id: std::collections::HashMap<&str, &Arc<Endpoint>> =
-        current.iter().map(|e| (e.id.as_str(), e)).collect();
-    instances
-        .map(|i| {
-            let fresh = Endpoint::from_instance(i);
-            match by_id.get(i.id.as_str()) {
-                Some(old) if old.same_routing(&fresh) => Arc::clone(old),
-                _ => Arc::new(fresh),
-            }
-        })
-        .collect()
+/// Replaces the endpoints with those of `instances`, reusing the current endpoint of
+/// every instance whose routing data is unchanged, and rebuilds. The merge happens under
+/// the endpoints lock, so concurrent callers cannot interleave their read and write.
+fn replace_instances<'a>(shared: &Shared, instances: impl Iterator<Item = &'a ServiceInstance>) {
+    {
+        let mut current = lock(&shared.endpoints);
+        let by_id: std::collections::HashMap<&str, &Arc<Endpoint>> =
+            current.iter().map(|e| (e.id.as_str(), e)).collect();
+        let merged: Vec<Arc<Endpoint>> = instances
+            .map(|i| {
+                let fresh = Endpoint::from_instance(i);
+                match by_id.get(i.id.as_str()) {
+                    Some(old) if old.same_routing(&fresh) => Arc::clone(old),
+                    _ => Arc::new(fresh),
+                }
+            })
+            .collect();
+        *current = merged;
+    }
+    rebuild(shared);
 }
 
 fn rebuild(shared: &Shared) {
@@ -438,11 +440,6 @@ async fn follow_instances(
         // Take every change already queued: one rebuild for the lot.
         while events.try_recv().is_ok() {}
         let Some(s) = shared.upgrade() else { return };
-        let merged = merge_endpoints(
-            &lock(&s.endpoints),
-            cache.instances().instances().iter().map(|i| i.as_ref()),
-        );
-        *lock(&s.endpoints) = merged;
-        rebuild(&s);
+        replace_instances(&s, cache.instances().instances().iter().map(|i| i.as_ref()));
     }
 }
