@@ -27,6 +27,9 @@ pub struct Endpoint {
     pub tags: Vec<String>,
     /// Free metadata.
     pub metadata: BTreeMap<String, String>,
+    /// `id@authority`: names the endpoint's service in the tower layer, computed once so
+    /// a routed call does not format it.
+    pub(crate) service_key: String,
     /// Requests picked for this endpoint and not finished yet.
     pub(crate) in_flight: AtomicU64,
     /// Passive health and latency state.
@@ -37,10 +40,16 @@ impl Endpoint {
     /// The endpoint for a discovered instance.
     pub fn from_instance(i: &ServiceInstance) -> Self {
         let r = i.routing();
+        let port = i.port.or(i.ssl_port);
+        let service_key = match port {
+            Some(p) => format!("{}@{}:{p}", i.id, i.address),
+            None => format!("{}@{}", i.id, i.address),
+        };
         Endpoint {
             id: i.id.clone(),
             address: i.address.clone(),
-            port: i.port.or(i.ssl_port),
+            port,
+            service_key,
             weight: r.weight,
             zone: r.zone,
             version: r.version,

@@ -210,24 +210,22 @@ where
         };
         let router = self.router.clone();
         let endpoint = picked.endpoint().clone();
-        let slot = format!("{}@{}", endpoint.id, endpoint.authority());
         let cached = self.services.lock().ok().and_then(|mut cache| {
             // Endpoints that left the table take their services (and connections) along.
             let generation = self.router.generation();
             if cache.generation != generation {
                 cache.generation = generation;
-                let live: std::collections::HashSet<String> = self
-                    .router
-                    .table()
+                let table = self.router.table();
+                let live: std::collections::HashSet<&str> = table
                     .endpoints()
                     .iter()
-                    .map(|e| format!("{}@{}", e.id, e.authority()))
+                    .map(|e| e.service_key.as_str())
                     .collect();
-                cache.map.retain(|k, _| live.contains(k));
+                cache.map.retain(|k, _| live.contains(k.as_str()));
             }
             cache
                 .map
-                .get(&slot)
+                .get(&endpoint.service_key)
                 .and_then(|s| s.downcast_ref::<S>().cloned())
         });
         let make = self.make.clone();
@@ -236,10 +234,12 @@ where
         Box::pin(async move {
             let svc = match cached {
                 Some(s) => s,
-                None => match make.oneshot(endpoint).await {
+                None => match make.oneshot(endpoint.clone()).await {
                     Ok(s) => {
                         if let Ok(mut cache) = services.lock() {
-                            cache.map.insert(slot, Box::new(s.clone()));
+                            cache
+                                .map
+                                .insert(endpoint.service_key.clone(), Box::new(s.clone()));
                         }
                         s
                     }
