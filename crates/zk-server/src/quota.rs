@@ -110,10 +110,10 @@ impl StatsTrack {
         track
     }
 
-    /// Adds to the counts.
+    /// Adds to the counts (saturating: the stats node holds whatever a client wrote).
     pub fn add(&mut self, count: i64, bytes: i64) {
-        self.count += count;
-        self.bytes += bytes;
+        self.count = self.count.saturating_add(count);
+        self.bytes = self.bytes.saturating_add(bytes);
     }
 
     /// The text Apache writes: `count=N,bytes=M`, then `=;key=value…` for other keys.
@@ -160,6 +160,11 @@ mod tests {
             StatsTrack::parse(b"garbage").to_bytes(),
             b"count=-1,bytes=-1"
         );
+        // Hostile values written by a client neither panic nor wrap; unreadable ones are
+        // treated as missing (-1).
+        let mut huge = StatsTrack::parse(b"count=9223372036854775807,bytes=\xff\xfe");
+        huge.add(1, 1);
+        assert_eq!(huge.to_bytes(), b"count=9223372036854775807,bytes=0");
     }
 
     #[test]
