@@ -1,24 +1,29 @@
-//! The server's protocol core: connections, sessions, request dispatch, transaction
-//! commit, watch delivery and time-driven work (session expiry, container and TTL
-//! clean-up), with no sockets and no clock of its own.
+//! The server's protocol core: connections, sessions, request dispatch, watch delivery
+//! and time-driven work (session expiry, container and TTL clean-up), with no sockets
+//! and no clock of its own. One core serves clients on one server, standalone or as a
+//! member of an ensemble.
 //!
 //! Inputs: [`ServerCore::accept`], [`ServerCore::receive`] (one client frame),
-//! [`ServerCore::disconnected`], [`ServerCore::tick`]. Outputs, polled after any input with
-//! [`ServerCore::poll_output`]: frames to send to a connection and connections to close, in
-//! the order they must happen. The tokio shell (the private `net` module) owns the sockets.
+//! [`ServerCore::disconnected`], [`ServerCore::tick`], and [`ServerCore::commit`] for each
+//! committed txn. Outputs, polled after any input: [`ServerCore::poll_output`] (frames to
+//! send to a connection and connections to close, in the order they must happen) and
+//! [`ServerCore::poll_replicate`] (what must reach the rest of the ensemble). The tokio
+//! shell (the private `net` module) owns the client sockets; the standalone durability
+//! loop or [`crate::zab`] owns the commit.
 //!
-//! # Request pipeline
-//! Requests are handled one at a time, in arrival order, which gives ZooKeeper's ordering
-//! for free: each session's requests are answered in order, and a read sees every write
-//! that came before it. A write is validated by [`crate::prep`] (which fixes its zxid, time
-//! and every other choice), committed to the tree with [`DataTree::apply`], and only then
-//! answered; the watch notifications it triggers are queued *before* its reply, so no
-//! client can see a reply reflecting a change before the event for it.
+//! # Request pipeline (Apache's, see `pipeline`)
+//! The tree holds *committed* state only. A write is prepared by [`crate::prep`] against
+//! the tree plus every change prepared before it ([`crate::outstanding`]), which fixes
+//! its zxid, time and every other choice; the txn is then proposed and, once committed,
+//! applied with [`DataTree::apply`] on every member. The member holding the client's
+//! connection answers it from the applied result, after the watch notifications the txn
+//! triggered. Each session's requests are answered in order: a read waits behind the
+//! session's earlier writes, and is answered from the tree at once otherwise.
 //!
-//! This deviates from Apache's multi-stage pipeline (prep → sync → final) on purpose:
-//! with one thread owning the tree there are no outstanding changes to track, and a
-//! durable log or an ensemble commit can gate the release of outputs instead of delaying
-//! the apply (see the crate docs).
+//! How a txn commits depends on the [`Role`]: standalone in memory at once; standalone
+//! durable once fsync'd ([`ServerCore::take_records`], [`ServerCore::durable`]); in an
+//! ensemble once a quorum logged it (the leader prepares; followers forward their
+//! clients' writes to it). No client sees a change before it is committed.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -28,17 +33,17 @@ use bytes::{Bytes, BytesMut};
 use zk_proto::event::keeper_state;
 use zk_proto::frame::write_frame;
 use zk_proto::header::PING_XID;
-use zk_proto::multi::{MultiKind, MultiResponse};
 use zk_proto::ops::*;
 use zk_proto::{
-    perms, ConnectRequest, ConnectResponse, Decode, Encode, ErrorCode, EventType, Id, OpCode,
-    ReplyHeader, Request, RequestHeader, Response, WatcherEvent,
+    perms, Decode, Encode, ErrorCode, EventType, Id, OpCode, ReplyHeader, Request, RequestHeader,
+    Response, WatcherEvent,
 };
 
 use crate::acl;
-use crate::prep::{self, Ctx, Done, View};
-use crate::sessions::{initial_session_id, password, SessionTracker, PASSWORD_LEN};
-use crate::tree::{DataTree, NodeEvent, NodeKind};
+use crate::outstanding::Outstanding;
+use crate::pipeline::Waiting;
+use crate::sessions::{initial_session_id, SessionTracker};
+use crate::tree::{Applied, DataTree, TreeSnapshot};
 use crate::txn::{Txn, TxnHeader};
 use crate::watches::{ConnId, Table, WatchManager};
 
@@ -61,7 +66,7 @@ pub struct CoreConfig {
     pub super_digest: Option<String>,
     /// Four-letter words allowed (`4lw.commands.whitelist`); `*` allows all.
     pub four_letter_words: Vec<String>,
-    /// Whether txns are journaled for a durable log (see [`ServerCore::take_records`]).
+    /// Whether a standalone server's txns are journaled (see [`ServerCore::take_records`]).
     pub durable: bool,
     /// Txns between snapshots (Apache's `snapCount`).
     pub snap_count: u64,
@@ -106,7 +111,7 @@ impl Now {
     }
 }
 
-/// Something the shell must do.
+/// Something the shell must do for a client connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// Write a frame (length prefix included) to a connection.
@@ -123,10 +128,68 @@ pub enum Output {
     },
 }
 
+/// What this server does for its clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ConnState {
+pub enum Role {
+    /// Alone: prepares and commits its own writes.
+    Standalone,
+    /// An ensemble's leader: prepares every write and proposes it.
+    Leader,
+    /// An ensemble's follower: forwards writes to the leader, serves reads.
+    Follower,
+    /// Electing or synchronising: client connects are closed, four-letter words say so.
+    NotServing,
+}
+
+/// A client request a follower hands to its leader (Apache's `REQUEST` packet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forwarded {
+    /// The session.
+    pub session: i64,
+    /// The request's xid.
+    pub cxid: i32,
+    /// The opcode (createSession and closeSession included).
+    pub opcode: i32,
+    /// The request body as the client sent it (for createSession: the timeout).
+    pub body: Bytes,
+    /// The connection's authenticated ids, which the leader checks ACLs against.
+    pub ids: Vec<Id>,
+}
+
+/// What must reach the rest of the ensemble.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replicate {
+    /// Leader: a prepared txn to propose.
+    Propose {
+        /// Its header (zxid, session, cxid, time).
+        header: TxnHeader,
+        /// The change.
+        txn: Txn,
+    },
+    /// Follower: a client write (or sync, createSession, closeSession) for the leader.
+    Forward(Forwarded),
+    /// Follower: a client re-attaching a session here; the leader must confirm it and
+    /// make this member its owner.
+    Revalidate {
+        /// The session.
+        session: i64,
+        /// The timeout the client negotiated.
+        timeout: i32,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnState {
     AwaitingConnect,
-    Active { session: i64 },
+    /// The session is being created or revalidated; frames wait in `early`.
+    Connecting {
+        session: i64,
+    },
+    Active {
+        session: i64,
+    },
+    /// A closeSession was received: nothing more is read.
+    Closing,
     Closed,
 }
 
@@ -144,10 +207,12 @@ pub(crate) struct ConnStats {
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub remote: SocketAddr,
-    state: ConnState,
+    pub(crate) state: ConnState,
     pub ids: Vec<Id>,
-    old_client: bool,
+    pub(crate) old_client: bool,
     pub stats: ConnStats,
+    /// Frames received while the session is being established, replayed after.
+    pub(crate) early: VecDeque<Bytes>,
 }
 
 impl Conn {
@@ -176,6 +241,13 @@ pub struct ServerStats {
     pub bad_input: u64,
 }
 
+/// A connect waiting for its session to be created or revalidated.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PendingConnect {
+    pub conn: ConnId,
+    pub timeout_ms: i32,
+}
+
 /// The protocol core.
 #[derive(Debug)]
 pub struct ServerCore {
@@ -184,39 +256,44 @@ pub struct ServerCore {
     pub(crate) tracker: SessionTracker,
     pub(crate) watches: WatchManager,
     pub(crate) conns: HashMap<ConnId, Conn>,
-    session_conn: HashMap<i64, ConnId>,
+    pub(crate) session_conn: HashMap<i64, ConnId>,
     outputs: VecDeque<Output>,
-    events: Vec<NodeEvent>,
-    next_container_check: Instant,
+    pub(crate) applied: Applied,
+    pub(crate) next_container_check: Instant,
     pub(crate) stats: ServerStats,
     pub(crate) started: Instant,
-    records: bytes::BytesMut,
+    pub(crate) role: Role,
+    /// Prepared, not yet committed changes (leader and standalone).
+    pub(crate) outstanding: Outstanding,
+    /// The zxid the next prepared txn gets (leader and standalone).
+    pub(crate) next_zxid: i64,
+    /// Per session, what its connection waits for, in request order.
+    pub(crate) queues: HashMap<i64, VecDeque<Waiting>>,
+    /// Connects waiting for their session, by session id.
+    pub(crate) connecting: HashMap<i64, PendingConnect>,
+    pub(crate) replicate: VecDeque<Replicate>,
+    /// Follower: sessions its clients touched since the last ping to the leader.
+    pub(crate) touched: HashMap<i64, i32>,
+    /// Standalone durable: log records of prepared txns not yet handed out.
+    pub(crate) records: BytesMut,
+    /// Standalone durable: prepared txns waiting for their fsync.
+    pub(crate) prepared: VecDeque<(TxnHeader, Txn)>,
     txns_since_snapshot: u64,
-    next_tick: Instant,
-}
-
-/// Which reply a write sends on success.
-#[derive(Debug, Clone, Copy)]
-enum Shape {
-    Create,
-    Create2,
-    Empty,
-    Stat,
 }
 
 impl ServerCore {
-    /// A core serving `tree` (fresh, or recovered from disk). Sessions recorded in the tree
-    /// are tracked again from `now`, so their clients can re-attach within their timeout.
+    /// A standalone core serving `tree` (fresh, or recovered from disk). Sessions recorded
+    /// in the tree are tracked again from `now`, so their clients can re-attach within
+    /// their timeout.
     pub fn new(config: CoreConfig, tree: DataTree, now: Now) -> Self {
-        let mut tracker = SessionTracker::new(
+        let tracker = SessionTracker::new(
             config.tick_time,
             initial_session_id(config.server_id, now.wall_ms),
+            now.mono,
         );
-        for (&id, &timeout) in tree.sessions() {
-            tracker.add(id, Duration::from_millis(timeout.max(0) as u64), now.mono);
-        }
-        Self {
+        let mut core = Self {
             next_container_check: now.mono + config.container_check_interval,
+            next_zxid: tree.last_zxid() + 1,
             config,
             tree,
             tracker,
@@ -224,35 +301,115 @@ impl ServerCore {
             conns: HashMap::new(),
             session_conn: HashMap::new(),
             outputs: VecDeque::new(),
-            events: Vec::new(),
+            applied: Applied::default(),
             stats: ServerStats::default(),
             started: now.mono,
-            records: bytes::BytesMut::new(),
+            role: Role::Standalone,
+            outstanding: Outstanding::default(),
+            queues: HashMap::new(),
+            connecting: HashMap::new(),
+            replicate: VecDeque::new(),
+            touched: HashMap::new(),
+            records: BytesMut::new(),
+            prepared: VecDeque::new(),
             txns_since_snapshot: 0,
-            next_tick: now.mono,
+        };
+        core.track_all_sessions(now);
+        core
+    }
+
+    /// Tracks every session the tree knows, each with a fresh full timeout (a restarted
+    /// server or a new leader, as Apache).
+    fn track_all_sessions(&mut self, now: Now) {
+        self.tracker.clear();
+        let sessions: Vec<(i64, i32)> =
+            self.tree.sessions().iter().map(|(&i, &t)| (i, t)).collect();
+        for (id, timeout) in sessions {
+            self.tracker.add(
+                id,
+                Duration::from_millis(timeout.max(0) as u64),
+                now.mono,
+                0,
+            );
         }
     }
 
-    /// The log records of txns committed since the last call, with the highest zxid among
-    /// them (durable mode only). Replies that depend on them must not be released before
-    /// they are durable.
+    /// What this server does for its clients now.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Stops serving clients (an ensemble member that lost its leader or its quorum):
+    /// every connection is closed, and everything waiting for a commit is dropped.
+    pub fn stop_serving(&mut self) {
+        self.role = Role::NotServing;
+        self.close_all_connections();
+        self.queues.clear();
+        self.connecting.clear();
+        self.outstanding.clear();
+        self.replicate.clear();
+        self.touched.clear();
+        self.prepared.clear();
+        self.records.clear();
+    }
+
+    /// Starts serving as an ensemble's leader whose next txn gets `next_zxid`. Every
+    /// session in the tree gets a fresh full timeout, as a new Apache leader gives it.
+    pub fn lead(&mut self, next_zxid: i64, now: Now) {
+        self.stop_serving();
+        self.role = Role::Leader;
+        self.next_zxid = next_zxid;
+        self.track_all_sessions(now);
+        self.next_container_check = now.mono + self.config.container_check_interval;
+    }
+
+    /// Starts serving as a follower: writes go to the leader, reads are local.
+    pub fn follow(&mut self) {
+        self.stop_serving();
+        self.role = Role::Follower;
+        self.tracker.clear();
+    }
+
+    /// Replaces the tree (a member that synchronised by snapshot, or reloaded from its
+    /// disk). Only while not serving.
+    pub fn replace_tree(&mut self, tree: DataTree) {
+        debug_assert_eq!(self.role, Role::NotServing);
+        self.tree = tree;
+        self.next_zxid = self.tree.last_zxid() + 1;
+    }
+
+    /// The log records of txns prepared since the last call, with the highest zxid among
+    /// them (standalone durable mode). They commit once [`ServerCore::durable`] says so.
     pub fn take_records(&mut self) -> Option<(Bytes, i64)> {
         if self.records.is_empty() {
             return None;
         }
-        Some((self.records.split().freeze(), self.tree.last_zxid()))
+        let last = self.prepared.back().map_or(0, |(h, _)| h.zxid);
+        Some((self.records.split().freeze(), last))
     }
 
-    /// A snapshot of the tree when `snap_count` txns were committed since the last one.
-    pub fn take_snapshot(&mut self) -> Option<(Bytes, i64)> {
+    /// Standalone durable mode: every txn up to `zxid` is on disk; commit them.
+    pub fn durable(&mut self, zxid: i64, now: Now) {
+        while self.prepared.front().is_some_and(|(h, _)| h.zxid <= zxid) {
+            let Some((header, txn)) = self.prepared.pop_front() else {
+                break;
+            };
+            self.commit(header, txn, now);
+        }
+    }
+
+    /// A frozen copy of the tree when `snap_count` txns were committed since the last one
+    /// (standalone durable mode); writing it does not hold up the core.
+    pub fn take_snapshot(&mut self) -> Option<TreeSnapshot> {
         if !self.config.durable || self.txns_since_snapshot < self.config.snap_count {
             return None;
         }
         self.txns_since_snapshot = 0;
-        Some((
-            crate::persist::encode_snapshot(&self.tree),
-            self.tree.last_zxid(),
-        ))
+        Some(self.tree.snapshot())
+    }
+
+    pub(crate) fn count_committed(&mut self) {
+        self.txns_since_snapshot += 1;
     }
 
     /// The tree (read-only).
@@ -275,18 +432,34 @@ impl ServerCore {
         self.tree.sessions().keys().copied().collect()
     }
 
-    /// The next thing the shell must do.
+    /// The session a connection is attached to, if any.
+    pub fn connection_session(&self, conn: ConnId) -> Option<i64> {
+        self.conns.get(&conn).and_then(Conn::session)
+    }
+
+    /// The next thing the shell must do for a client.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
     }
 
+    /// The next thing the ensemble must be told (see [`Replicate`]).
+    pub fn poll_replicate(&mut self) -> Option<Replicate> {
+        self.replicate.pop_front()
+    }
+
     /// When [`ServerCore::tick`] must next run.
     pub fn next_deadline(&self) -> Instant {
-        let session = self
-            .tracker
-            .next_deadline()
-            .unwrap_or(self.next_container_check);
-        session.min(self.next_container_check)
+        match self.role {
+            Role::Standalone | Role::Leader => {
+                let session = self
+                    .tracker
+                    .next_deadline()
+                    .unwrap_or(self.next_container_check);
+                session.min(self.next_container_check)
+            }
+            // Only the leader expires sessions and cleans up containers.
+            Role::Follower | Role::NotServing => self.next_container_check,
+        }
     }
 
     /// A new connection from `remote`.
@@ -304,6 +477,7 @@ impl ServerCore {
                     established_ms: now.wall_ms,
                     ..Default::default()
                 },
+                early: VecDeque::new(),
             },
         );
     }
@@ -312,9 +486,22 @@ impl ServerCore {
     /// until it expires or another connection re-attaches it.
     pub fn disconnected(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.remove(&conn) {
-            if let Some(session) = c.session() {
+            let session = match c.state {
+                ConnState::Active { session } | ConnState::Connecting { session } => Some(session),
+                _ => None,
+            };
+            if let Some(session) = session {
                 if self.session_conn.get(&session) == Some(&conn) {
                     self.session_conn.remove(&session);
+                    // Nothing is left to answer; commits still apply.
+                    self.queues.remove(&session);
+                }
+                if self
+                    .connecting
+                    .get(&session)
+                    .is_some_and(|p| p.conn == conn)
+                {
+                    self.connecting.remove(&session);
                 }
             }
             self.watches.remove_connection(conn);
@@ -329,7 +516,7 @@ impl ServerCore {
         }
     }
 
-    fn close(&mut self, conn: ConnId) {
+    pub(crate) fn close(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.get_mut(&conn) {
             if c.state != ConnState::Closed {
                 c.state = ConnState::Closed;
@@ -343,7 +530,7 @@ impl ServerCore {
         self.send(conn, frame);
     }
 
-    fn send(&mut self, conn: ConnId, frame: Bytes) {
+    pub(crate) fn send(&mut self, conn: ConnId, frame: Bytes) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.sent += 1;
         }
@@ -390,120 +577,21 @@ impl ServerCore {
         self.stats.packets_received += 1;
         match c.state {
             ConnState::AwaitingConnect => self.handle_connect(conn, frame, now),
+            ConnState::Connecting { .. } => c.early.push_back(frame),
             ConnState::Active { session } => self.handle_request(conn, session, frame, now),
-            ConnState::Closed => {}
+            ConnState::Closing | ConnState::Closed => {}
         }
     }
 
-    fn handle_connect(&mut self, conn: ConnId, frame: Bytes, now: Now) {
-        let request = match ConnectRequest::decode(&mut frame.clone()) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(conn, error = %e, "malformed ConnectRequest; closing");
-                self.stats.bad_input += 1;
-                self.close(conn);
-                return;
-            }
-        };
-        if request.last_zxid_seen > self.tree.last_zxid() {
-            tracing::info!(
-                conn,
-                client_zxid = format_args!("{:#x}", request.last_zxid_seen),
-                server_zxid = format_args!("{:#x}", self.tree.last_zxid()),
-                "client has seen a newer zxid than this server; closing"
-            );
-            self.close(conn);
-            return;
-        }
-        let timeout_ms = (request.timeout.max(0) as u128)
-            .clamp(
-                self.config.min_session_timeout.as_millis(),
-                self.config.max_session_timeout.as_millis(),
-            )
-            .min(i32::MAX as u128) as i32;
-        let timeout = Duration::from_millis(timeout_ms as u64);
-        let old_client = request.read_only.is_none();
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.old_client = old_client;
-        }
-        let read_only = (!old_client).then_some(false);
-
-        let session = if request.session_id == 0 {
-            let id = self.tracker.next_id();
-            self.commit_txn(
-                id,
-                0,
-                now,
-                Txn::CreateSession {
-                    timeout: timeout_ms,
-                },
-            );
-            self.tracker.add(id, timeout, now.mono);
-            self.stats.sessions_created += 1;
-            tracing::info!(
-                session_id = format_args!("{id:#x}"),
-                timeout_ms,
-                remote = %self.conns.get(&conn).map(|c| c.remote.to_string()).unwrap_or_default(),
-                "session created"
-            );
-            Some(id)
-        } else {
-            let id = request.session_id;
-            // A new connection for a session first kicks the one it had, even if this
-            // attempt then fails the password check (as Apache does).
-            if let Some(&other) = self.session_conn.get(&id) {
-                if other != conn {
-                    self.close(other);
-                }
-            }
-            let valid = request.password.len() == PASSWORD_LEN
-                && request.password[..] == password(id)[..]
-                && self.tracker.contains(id);
-            if valid {
-                self.tracker.set_timeout(id, timeout, now.mono);
-                tracing::debug!(session_id = format_args!("{id:#x}"), "session re-attached");
-                Some(id)
-            } else {
-                None
-            }
-        };
-        match session {
-            Some(id) => {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.state = ConnState::Active { session: id };
-                }
-                self.session_conn.insert(id, conn);
-                let response = ConnectResponse {
-                    protocol_version: 0,
-                    timeout: timeout_ms,
-                    session_id: id,
-                    password: password(id).to_vec(),
-                    read_only,
-                };
-                self.send_connect_response(conn, &response);
-            }
-            None => {
-                let response = ConnectResponse {
-                    protocol_version: 0,
-                    timeout: 0,
-                    session_id: 0,
-                    password: vec![0; PASSWORD_LEN],
-                    read_only,
-                };
-                self.send_connect_response(conn, &response);
-                self.close(conn);
-            }
-        }
-    }
-
-    fn send_connect_response(&mut self, conn: ConnId, response: &ConnectResponse) {
-        let mut buf = BytesMut::with_capacity(48);
-        write_frame(&mut buf, |b| response.encode(b));
-        self.send(conn, buf.freeze());
-    }
-
-    fn handle_request(&mut self, conn: ConnId, session: i64, mut frame: Bytes, now: Now) {
-        self.tracker.touch(session, now.mono);
+    pub(crate) fn handle_request(
+        &mut self,
+        conn: ConnId,
+        session: i64,
+        mut frame: Bytes,
+        now: Now,
+    ) {
+        self.touch_session(session, now);
+        let body_start = frame.clone();
         let header = match RequestHeader::decode(&mut frame) {
             Ok(h) => h,
             Err(e) => {
@@ -537,6 +625,8 @@ impl ServerCore {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.last_op = op_name(opcode);
         }
+        let body = frame.clone();
+        debug_assert!(body_start.len() >= body.len());
         let request = match Request::decode_body(opcode, &mut frame) {
             Ok(r) => r,
             // Apache reads auth packets on the I/O thread and drops the connection when one
@@ -550,43 +640,52 @@ impl ServerCore {
                 tracing::debug!(conn, ?opcode, error = %e, "malformed request body");
                 self.stats.bad_input += 1;
                 if opcode.is_write() {
-                    let err = ErrorCode::MarshallingError;
-                    self.commit_txn(session, xid, now, Txn::Error { err: err.code() });
+                    // A failed write still consumes a zxid: it goes through the pipeline.
+                    self.submit_write(conn, session, xid, opcode, None, body, now);
+                } else {
+                    self.answer_in_order(conn, session, xid, ErrorCode::MarshallingError);
                 }
-                self.reply(conn, xid, ErrorCode::MarshallingError, None);
                 return;
             }
         };
-        self.dispatch(conn, session, xid, request, now);
+        self.dispatch(conn, session, xid, opcode, request, body, now);
     }
 
     /// What prep needs to know of a write: who asks, and the zxid and time it will get.
-    fn ctx<'a>(&self, session: i64, ids: &'a [Id], now: Now) -> Ctx<'a> {
-        Ctx {
+    pub(crate) fn ctx<'a>(&self, session: i64, ids: &'a [Id], now: Now) -> crate::prep::Ctx<'a> {
+        crate::prep::Ctx {
             session_id: session,
             ids,
-            zxid: self.tree.last_zxid() + 1,
+            zxid: self.next_zxid,
             time: now.wall_ms,
             extended_types: self.config.extended_types,
         }
     }
 
-    fn ids(&self, conn: ConnId) -> Vec<Id> {
+    pub(crate) fn ids(&self, conn: ConnId) -> Vec<Id> {
         self.conns
             .get(&conn)
             .map(|c| c.ids.clone())
             .unwrap_or_default()
     }
 
-    fn dispatch(&mut self, conn: ConnId, session: i64, xid: i32, request: Request, now: Now) {
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        &mut self,
+        conn: ConnId,
+        session: i64,
+        xid: i32,
+        opcode: OpCode,
+        request: Request,
+        body: Bytes,
+        now: Now,
+    ) {
         match request {
             Request::Ping => {
                 let frame = header_frame(PING_XID, self.tree.last_zxid(), 0);
                 self.send(conn, frame);
             }
             Request::Auth(packet) => self.auth(conn, xid, packet),
-            // No SASL is configured: Apache then answers with an empty token and keeps the
-            // connection open.
             Request::Sasl(_) => {
                 // No SASL is configured: Apache then answers (zxid 0, like auth) with an
                 // empty token and keeps the connection open.
@@ -603,63 +702,28 @@ impl ServerCore {
                 self.send(conn, buf.freeze());
             }
             Request::CloseSession => {
-                self.end_session(session, xid, now);
-                self.reply(conn, xid, ErrorCode::Ok, None);
-                self.close(conn);
-                tracing::info!(
-                    session_id = format_args!("{session:#x}"),
-                    "session closed by client"
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    // Nothing the client sends after its close is read, as in Apache.
+                    c.state = ConnState::Closing;
+                }
+                self.submit_write(
+                    conn,
+                    session,
+                    xid,
+                    opcode,
+                    Some(Request::CloseSession),
+                    body,
+                    now,
                 );
             }
-            Request::Create(r) => self.write(conn, session, xid, now, Shape::Create, |v, c| {
-                prep::create(v, c, OpCode::Create, &r, None)
-            }),
-            Request::Create2(r) => self.write(conn, session, xid, now, Shape::Create2, |v, c| {
-                prep::create(v, c, OpCode::Create2, &r, None)
-            }),
-            Request::CreateContainer(r) => {
-                self.write(conn, session, xid, now, Shape::Create2, |v, c| {
-                    prep::create(v, c, OpCode::CreateContainer, &r, None)
-                })
+            Request::MultiRead(m) => self.in_order(conn, session, xid, Request::MultiRead(m)),
+            Request::Sync(r) if self.role == Role::Follower => {
+                self.sync_via_leader(conn, session, xid, r.path, body);
             }
-            Request::CreateTtl(r) => {
-                let req = CreateRequest {
-                    path: r.path,
-                    data: r.data,
-                    acl: r.acl,
-                    flags: r.flags,
-                };
-                self.write(conn, session, xid, now, Shape::Create2, |v, c| {
-                    prep::create(v, c, OpCode::CreateTtl, &req, Some(r.ttl))
-                })
+            request if opcode.is_write() => {
+                self.submit_write(conn, session, xid, opcode, Some(request), body, now)
             }
-            Request::Delete(r) => self.write(conn, session, xid, now, Shape::Empty, |v, c| {
-                prep::delete(v, c, &r)
-            }),
-            // Apache answers every client-sent deleteContainer with BADARGUMENTS (its
-            // ContainerManager submits them internally); containers are cleaned up by
-            // `tick` here.
-            Request::DeleteContainer(_) => {
-                self.write(conn, session, xid, now, Shape::Empty, |_, _| {
-                    Err(ErrorCode::BadArguments)
-                })
-            }
-            Request::SetData(r) => self.write(conn, session, xid, now, Shape::Stat, |v, c| {
-                prep::set_data(v, c, &r)
-            }),
-            Request::SetAcl(r) => self.write(conn, session, xid, now, Shape::Stat, |v, c| {
-                prep::set_acl(v, c, &r)
-            }),
-            Request::Multi(m) => self.multi(conn, session, xid, now, m),
-            Request::MultiRead(m) => self.multi_read(conn, xid, m),
-            Request::Reconfig(_) => {
-                // reconfigEnabled is false, as Apache's default.
-                let err = ErrorCode::ReconfigDisabled;
-                self.commit_txn(session, xid, now, Txn::Error { err: err.code() });
-                self.reply(conn, xid, err, None);
-            }
-            Request::Check(_) => unreachable!("refused before decoding"),
-            other => self.read(conn, session, xid, other),
+            other => self.in_order(conn, session, xid, other),
         }
     }
 
@@ -701,96 +765,7 @@ impl ServerCore {
         self.close(conn);
     }
 
-    /// Allocates the next zxid, preps with it, commits the txn (an error txn on failure:
-    /// failed writes consume a zxid too) and replies.
-    fn write(
-        &mut self,
-        conn: ConnId,
-        session: i64,
-        xid: i32,
-        now: Now,
-        shape: Shape,
-        prep: impl FnOnce(&mut View, &Ctx) -> Result<(Txn, Done), ErrorCode>,
-    ) {
-        let ids = self.ids(conn);
-        let ctx = self.ctx(session, &ids, now);
-        let result = prep(&mut View::new(&self.tree), &ctx);
-        match result {
-            Ok((txn, done)) => {
-                self.commit_txn(session, xid, now, txn);
-                let body = match (shape, done) {
-                    (Shape::Create, Done::Create(path, _)) => {
-                        Some(Response::Create(CreateResponse { path }))
-                    }
-                    (Shape::Create2, Done::Create(path, stat)) => {
-                        Some(Response::Create2(Create2Response { path, stat }))
-                    }
-                    (Shape::Stat, Done::SetData(stat) | Done::SetAcl(stat)) => {
-                        Some(Response::Stat(stat))
-                    }
-                    _ => None,
-                };
-                self.reply(conn, xid, ErrorCode::Ok, body.as_ref());
-            }
-            Err(err) => {
-                self.commit_txn(session, xid, now, Txn::Error { err: err.code() });
-                self.reply(conn, xid, err, None);
-            }
-        }
-    }
-
-    fn multi(
-        &mut self,
-        conn: ConnId,
-        session: i64,
-        xid: i32,
-        now: Now,
-        request: zk_proto::MultiRequest,
-    ) {
-        if matches!(request.kind(), MultiKind::Read | MultiKind::Mixed) {
-            let err = ErrorCode::MarshallingError;
-            self.commit_txn(session, xid, now, Txn::Error { err: err.code() });
-            self.reply(conn, xid, err, None);
-            return;
-        }
-        let ids = self.ids(conn);
-        let ctx = self.ctx(session, &ids, now);
-        let (txn, results) = prep::multi(&self.tree, &ctx, &request.ops);
-        self.commit_txn(session, xid, now, txn);
-        self.reply(
-            conn,
-            xid,
-            ErrorCode::Ok,
-            Some(&Response::Multi(MultiResponse { results })),
-        );
-    }
-
-    /// Commits a txn: assigns it the next zxid, applies it to the tree and notifies the
-    /// watchers of what it changed (before any reply that follows).
-    pub(crate) fn commit_txn(&mut self, session: i64, cxid: i32, now: Now, txn: Txn) {
-        let header = TxnHeader {
-            session_id: session,
-            cxid,
-            zxid: self.tree.last_zxid() + 1,
-            time: now.wall_ms,
-        };
-        if self.config.durable {
-            crate::persist::encode_record(&mut self.records, &header, &txn);
-            self.txns_since_snapshot += 1;
-        }
-        let mut events = std::mem::take(&mut self.events);
-        events.clear();
-        if let Err(e) = self.tree.apply(&header, &txn, &mut events) {
-            // Prep checked everything apply relies on; reaching this is a bug, not input.
-            tracing::error!(error = %e, "txn failed to apply");
-        }
-        for (event_type, path, node_acl) in events.drain(..) {
-            self.notify(event_type, &path, &node_acl);
-        }
-        self.events = events;
-    }
-
-    fn notify(&mut self, event_type: EventType, path: &str, node_acl: &[zk_proto::Acl]) {
+    pub(crate) fn notify(&mut self, event_type: EventType, path: &str, node_acl: &[zk_proto::Acl]) {
         let none = HashSet::new();
         let conns = match event_type {
             EventType::NodeCreated | EventType::NodeDataChanged => {
@@ -826,72 +801,6 @@ impl ServerCore {
         }
     }
 
-    /// Ends a session: one closeSession txn deletes its ephemerals and fires their
-    /// watches; its connection (if any) is closed by the caller.
-    fn end_session(&mut self, session: i64, cxid: i32, now: Now) {
-        self.tracker.remove(session);
-        self.commit_txn(session, cxid, now, Txn::CloseSession);
-        if let Some(conn) = self.session_conn.remove(&session) {
-            self.watches.remove_connection(conn);
-        }
-    }
-
-    /// Expires a session now (test harness); false if it is not alive.
-    pub fn expire_session(&mut self, session: i64, now: Now) -> bool {
-        if !self.tree.sessions().contains_key(&session) {
-            return false;
-        }
-        self.expire(session, now);
-        true
-    }
-
-    fn expire(&mut self, session: i64, now: Now) {
-        tracing::info!(session_id = format_args!("{session:#x}"), "session expired");
-        self.stats.sessions_expired += 1;
-        let conn = self.session_conn.get(&session).copied();
-        self.end_session(session, 0, now);
-        if let Some(conn) = conn {
-            self.close(conn);
-        }
-    }
-
-    /// Time-driven work: expires sessions whose clients went quiet, deletes empty
-    /// containers and expired TTL nodes.
-    pub fn tick(&mut self, now: Now) {
-        self.next_tick = now.mono + self.config.tick_time / 2;
-        for session in self.tracker.expired(now.mono) {
-            self.expire(session, now);
-        }
-        if now.mono >= self.next_container_check {
-            self.next_container_check = now.mono + self.config.container_check_interval;
-            self.clean_containers(now);
-        }
-    }
-
-    fn clean_containers(&mut self, now: Now) {
-        let mut doomed = Vec::new();
-        for path in self.tree.containers() {
-            if let Some(n) = self.tree.get(path) {
-                if n.children.is_empty() && n.stat.cversion > 0 {
-                    doomed.push(path.clone());
-                }
-            }
-        }
-        for path in self.tree.ttl_nodes() {
-            if let Some(n) = self.tree.get(path) {
-                if let NodeKind::Ttl(ttl) = n.kind() {
-                    if n.children.is_empty() && now.wall_ms - n.stat.mtime > ttl {
-                        doomed.push(path.clone());
-                    }
-                }
-            }
-        }
-        for path in doomed {
-            tracing::debug!(%path, "deleting empty container or expired TTL node");
-            self.commit_txn(0, 0, now, Txn::Delete { path });
-        }
-    }
-
     /// Number of watches held for all connections.
     pub fn watch_count(&self) -> usize {
         self.watches.count()
@@ -899,7 +808,7 @@ impl ServerCore {
 }
 
 /// A frame holding only a reply header.
-fn header_frame(xid: i32, zxid: i64, err: i32) -> Bytes {
+pub(crate) fn header_frame(xid: i32, zxid: i64, err: i32) -> Bytes {
     let mut buf = BytesMut::with_capacity(20);
     write_frame(&mut buf, |b| ReplyHeader { xid, zxid, err }.encode(b));
     buf.freeze()

@@ -63,10 +63,13 @@
 
 pub mod acl;
 pub mod config;
+mod connect;
 pub mod core;
 pub mod fourlw;
 mod net;
+pub mod outstanding;
 pub mod persist;
+mod pipeline;
 pub mod prep;
 pub mod quota;
 mod reads;

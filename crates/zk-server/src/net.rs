@@ -5,7 +5,7 @@
 //! is allocated for it), four-letter-word detection, and write coalescing. Owns no
 //! protocol decision.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -94,9 +94,8 @@ type Conns = HashMap<ConnId, ConnHandle>;
 
 /// Runs the core until `inputs` closes or `shutdown` flips.
 ///
-/// With a journal, every batch's txns are handed to the log writer, and the batch's
-/// outputs are held until the writer reports them durable; outputs leave in order, so a
-/// later read never overtakes an earlier write's reply.
+/// With a journal, every batch's prepared txns are handed to the log writer; the core
+/// commits them (applies, fires watches, answers) once the writer reports them durable.
 pub(crate) async fn run_core(
     mut core: ServerCore,
     mut inputs: mpsc::UnboundedReceiver<Input>,
@@ -106,7 +105,6 @@ pub(crate) async fn run_core(
     journal: Option<Journal>,
 ) {
     let mut conns: Conns = HashMap::new();
-    let mut held: VecDeque<(i64, Output)> = VecDeque::new();
     let mut durable = journal.as_ref().map(Journal::durable);
     loop {
         let deadline = tokio::time::Instant::from_std(core.next_deadline());
@@ -134,6 +132,10 @@ pub(crate) async fn run_core(
                     stop.send_replace(true);
                     break;
                 }
+                if let Some(rx) = &durable {
+                    let zxid = *rx.borrow();
+                    core.durable(zxid, Now::system());
+                }
             }
             _ = shutdown.changed() => break,
         }
@@ -141,23 +143,11 @@ pub(crate) async fn run_core(
             if let Some((records, zxid)) = core.take_records() {
                 journal.append(records, zxid);
             }
-            if let Some((snapshot, zxid)) = core.take_snapshot() {
-                journal.snapshot(snapshot, zxid);
+            if let Some(snapshot) = core.take_snapshot() {
+                journal.snapshot(snapshot);
             }
         }
-        let required = core.tree().last_zxid();
         while let Some(output) = core.poll_output() {
-            held.push_back((required, output));
-        }
-        let durable_zxid = match (&journal, &durable) {
-            (None, _) => i64::MAX,
-            (Some(_), Some(rx)) => *rx.borrow(),
-            (Some(_), None) => i64::MIN,
-        };
-        while held.front().is_some_and(|(z, _)| *z <= durable_zxid) {
-            let Some((_, output)) = held.pop_front() else {
-                break;
-            };
             dispatch(&mut core, &mut conns, output);
         }
     }

@@ -34,7 +34,7 @@ use tokio::sync::watch;
 use zk_proto::codec::{read_i32, read_i64, read_vec};
 use zk_proto::{Acl, Decode, Encode};
 
-use crate::tree::{DataTree, StoredStat};
+use crate::tree::{Applied, DataTree, StoredStat, TreeSnapshot};
 use crate::txn::{Txn, TxnHeader};
 
 const SNAPSHOT_MAGIC: &[u8; 8] = b"ZKMSNAP1";
@@ -76,9 +76,9 @@ pub fn encode_record(out: &mut BytesMut, header: &TxnHeader, txn: &Txn) {
     out[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
 }
 
-/// Serializes the whole tree as a snapshot.
-pub fn encode_snapshot(tree: &DataTree) -> Bytes {
-    let mut out = BytesMut::with_capacity(64 + tree.approximate_data_size() as usize * 2);
+/// Serializes a frozen tree as a snapshot (also the body of a SNAP sync).
+pub fn encode_snapshot(tree: &TreeSnapshot) -> Bytes {
+    let mut out = BytesMut::with_capacity(64 + tree.len() * 128);
     out.put_slice(SNAPSHOT_MAGIC);
     out.put_i64(tree.last_zxid());
     out.put_i32(tree.sessions().len() as i32);
@@ -86,9 +86,9 @@ pub fn encode_snapshot(tree: &DataTree) -> Bytes {
         out.put_i64(id);
         out.put_i32(timeout);
     }
-    out.put_i32(tree.iter().count() as i32);
+    out.put_i32(tree.len() as i32);
     for (path, node) in tree.iter() {
-        path.encode(&mut out);
+        zk_proto::codec::write_string(&mut out, path);
         node.data.encode(&mut out);
         node.acl.as_ref().encode(&mut out);
         let s = &node.stat;
@@ -195,6 +195,16 @@ pub struct Recovered {
     pub truncated_bytes: u64,
 }
 
+/// The zxid of the first record in `bytes` (length, checksum, then the TxnHeader:
+/// session id, cxid, zxid).
+fn first_zxid(bytes: &[u8]) -> Option<i64> {
+    let at = 8 + 8 + 4;
+    bytes
+        .get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map(i64::from_be_bytes)
+}
+
 /// Checks one record at `pos`: `Some(len)` of a record whose length fits and whose
 /// checksum matches.
 fn valid_record_at(bytes: &[u8], pos: usize) -> Option<usize> {
@@ -246,7 +256,7 @@ pub fn recover(data_dir: &Path) -> Result<Recovered, PersistError> {
     let mut replayed = 0;
     let mut truncated_bytes = 0;
     let segments = list(&dir, "log.")?;
-    let mut events = Vec::new();
+    let mut applied = Applied::default();
     for (i, (_, path)) in segments.iter().enumerate() {
         // A segment followed by one that starts at or before the next zxid we need holds
         // nothing we need: skip it without reading (it may predate the snapshot).
@@ -313,8 +323,8 @@ pub fn recover(data_dir: &Path) -> Result<Recovered, PersistError> {
                     tree.last_zxid()
                 )));
             }
-            events.clear();
-            tree.apply(&h, &txn, &mut events)
+            applied.clear();
+            tree.apply(&h, &txn, &mut applied)
                 .map_err(|e| PersistError::Corrupt(format!("{}: {e}", path.display())))?;
             replayed += 1;
         }
@@ -337,8 +347,8 @@ pub fn recover(data_dir: &Path) -> Result<Recovered, PersistError> {
 enum Job {
     /// Log records, the highest zxid among them.
     Records(Bytes, i64),
-    /// A snapshot of the tree as of `zxid`: start a new segment after it.
-    Snapshot(Bytes, i64),
+    /// A frozen tree: start a new segment after its zxid, write it in the background.
+    Snapshot(TreeSnapshot),
 }
 
 /// The core's handle on the writer thread.
@@ -355,11 +365,7 @@ impl Journal {
         fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
         let (jobs, rx) = mpsc::channel::<Job>();
         let (durable_tx, durable) = watch::channel(last_zxid);
-        let mut writer = Writer {
-            dir,
-            segment: None,
-            segment_start: last_zxid + 1,
-        };
+        let mut writer = Writer { dir, segment: None };
         std::thread::Builder::new()
             .name("zk-server-log".into())
             .spawn(move || writer.run(rx, durable_tx))
@@ -372,9 +378,10 @@ impl Journal {
         let _ = self.jobs.send(Job::Records(records, last_zxid));
     }
 
-    /// Queues a snapshot.
-    pub fn snapshot(&self, bytes: Bytes, zxid: i64) {
-        let _ = self.jobs.send(Job::Snapshot(bytes, zxid));
+    /// Queues a snapshot of a frozen tree: the log rolls over at this point, and the
+    /// tree is encoded and written on a thread of its own.
+    pub fn snapshot(&self, tree: TreeSnapshot) {
+        let _ = self.jobs.send(Job::Snapshot(tree));
     }
 
     /// The highest durable zxid, updated by the writer.
@@ -386,7 +393,6 @@ impl Journal {
 struct Writer {
     dir: PathBuf,
     segment: Option<File>,
-    segment_start: i64,
 }
 
 impl Writer {
@@ -407,7 +413,8 @@ impl Writer {
                         }
                         high = Some(zxid);
                     }
-                    Job::Snapshot(bytes, zxid) => {
+                    Job::Snapshot(tree) => {
+                        let zxid = tree.last_zxid();
                         if let Some(h) = high.take() {
                             if self.sync().is_err() {
                                 return;
@@ -417,9 +424,9 @@ impl Writer {
                         // Later txns go to a new segment, so older segments only hold
                         // txns covered by this snapshot.
                         self.segment = None;
-                        self.segment_start = zxid + 1;
                         let dir = self.dir.clone();
                         std::thread::spawn(move || {
+                            let bytes = encode_snapshot(&tree);
                             if let Err(e) = write_snapshot(&dir, &bytes, zxid) {
                                 tracing::warn!(error = %e, "snapshot failed (the log still has everything)");
                             }
@@ -441,7 +448,11 @@ impl Writer {
 
     fn write(&mut self, bytes: &[u8], _zxid: i64) -> std::io::Result<()> {
         if self.segment.is_none() {
-            let path = self.dir.join(file_name("log.", self.segment_start));
+            // A segment is named for the first record it holds: recovery relies on it.
+            let first = first_zxid(bytes).ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "empty log append")
+            })?;
+            let path = self.dir.join(file_name("log.", first));
             let file = OpenOptions::new().create(true).append(true).open(&path)?;
             File::open(&self.dir)?.sync_all()?;
             self.segment = Some(file);
@@ -540,13 +551,13 @@ mod tests {
     #[test]
     fn snapshot_round_trips_the_tree() {
         let mut tree = DataTree::new();
-        let mut ev = Vec::new();
+        let mut ev = Applied::default();
         for (i, p) in ["/a", "/a/b", "/c"].iter().enumerate() {
             let parent_cv = if *p == "/a/b" { 1 } else { i as i32 + 1 };
             let (h, t) = create(i as i64 + 1, p, parent_cv);
             tree.apply(&h, &t, &mut ev).unwrap();
         }
-        let bytes = encode_snapshot(&tree);
+        let bytes = encode_snapshot(&tree.snapshot());
         let back = decode_snapshot(&bytes).unwrap();
         assert_eq!(back.last_zxid(), tree.last_zxid());
         for p in ["/", "/a", "/a/b", "/c", "/zookeeper/config"] {
@@ -676,7 +687,7 @@ mod tests {
         });
         // A snapshot makes the next record open a new segment; with the data directory
         // gone, that open fails, as a full or broken disk would.
-        journal.snapshot(Bytes::new(), 1);
+        journal.snapshot(DataTree::new().snapshot());
         // (The snapshot's own thread may still be writing into it: retry until gone.)
         while dir.exists() {
             let _ = fs::remove_dir_all(&dir);
@@ -701,13 +712,13 @@ mod tests {
         let dir = temp_dir("covered");
         let z = dir.join("zkmesh");
         let mut tree = DataTree::new();
-        let mut ev = Vec::new();
+        let mut ev = Applied::default();
         let first = vec![create(1, "/a", 1), create(2, "/b", 2)];
         for (h, t) in &first {
             tree.apply(h, t, &mut ev).unwrap();
         }
         let old = write_log(&dir, 1, &first);
-        write_snapshot(&z, &encode_snapshot(&tree), 2).unwrap();
+        write_snapshot(&z, &encode_snapshot(&tree.snapshot()), 2).unwrap();
         write_log(&dir, 3, &[create(3, "/c", 3)]);
         let mut bytes = fs::read(&old).unwrap();
         bytes[10] ^= 0xff;
@@ -723,7 +734,7 @@ mod tests {
         let z = dir.join("zkmesh");
         fs::create_dir_all(&z).unwrap();
         let mut tree = DataTree::new();
-        let mut ev = Vec::new();
+        let mut ev = Applied::default();
         let mut zxid = 0;
         for round in 0..5 {
             let start = zxid + 1;
@@ -735,7 +746,7 @@ mod tests {
                 txns.push((h, t));
             }
             write_log(&dir, start, &txns);
-            write_snapshot(&z, &encode_snapshot(&tree), zxid).unwrap();
+            write_snapshot(&z, &encode_snapshot(&tree.snapshot()), zxid).unwrap();
         }
         assert_eq!(list(&z, "snapshot.").unwrap().len(), SNAPSHOTS_KEPT);
         let r = recover(&dir).unwrap();

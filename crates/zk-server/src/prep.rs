@@ -17,6 +17,7 @@ use zk_proto::path::validate_path;
 use zk_proto::{perms, Acl, CreateMode, ErrorCode, Id, OpCode, Stat};
 
 use crate::acl;
+use crate::outstanding::Outstanding;
 use crate::tree::{ttl_owner, DataTree, NodeKind, StoredStat, CONTAINER_OWNER, SYSTEM_PATHS};
 use crate::txn::Txn;
 
@@ -43,9 +44,11 @@ impl Rec {
     }
 }
 
-/// The tree plus changes staged by earlier ops of the same multi.
+/// The tree, plus the changes prepared before this request and not yet committed, plus
+/// those staged by earlier ops of the same multi.
 pub struct View<'a> {
     tree: &'a DataTree,
+    outstanding: &'a Outstanding,
     staged: HashMap<String, Option<Rec>>,
 }
 
@@ -58,19 +61,33 @@ fn normalize(path: &str) -> &str {
 }
 
 impl<'a> View<'a> {
-    /// A view of `tree` with nothing staged.
-    pub fn new(tree: &'a DataTree) -> Self {
+    /// A view of `tree` and the `outstanding` changes, with nothing staged.
+    pub fn new(tree: &'a DataTree, outstanding: &'a Outstanding) -> Self {
         Self {
             tree,
+            outstanding,
             staged: HashMap::new(),
         }
     }
 
-    /// The node at `path` as of the staged changes.
+    /// What this view staged: the changes the prepared txn will make.
+    pub fn into_staged(self) -> HashMap<String, Option<Rec>> {
+        self.staged
+    }
+
+    /// Drops what was staged (a multi that failed changes nothing).
+    pub fn discard_staged(&mut self) {
+        self.staged.clear();
+    }
+
+    /// The node at `path` as of the staged and outstanding changes.
     pub fn get(&self, path: &str) -> Option<Rec> {
         let path = normalize(path);
         if let Some(staged) = self.staged.get(path) {
             return staged.clone();
+        }
+        if let Some(outstanding) = self.outstanding.get(path) {
+            return outstanding.clone();
         }
         self.tree.get(path).map(|n| Rec {
             stat: n.stat,
@@ -261,6 +278,26 @@ pub fn delete(view: &mut View, ctx: &Ctx, req: &DeleteRequest) -> Prepped {
     ))
 }
 
+/// The server's own delete of an empty container or expired TTL node: no ACL or
+/// version applies, but the node must still exist without children.
+pub fn delete_as_server(view: &mut View, zxid: i64, path: &str) -> Option<Txn> {
+    let node = view.get(path)?;
+    if node.num_children > 0 {
+        return None;
+    }
+    let parent_path = raw_parent(path).ok()?;
+    let mut parent = view.get(parent_path)?;
+    parent.num_children -= 1;
+    if zxid > parent.stat.pzxid {
+        parent.stat.pzxid = zxid;
+    }
+    view.put(parent_path, Some(parent));
+    view.put(path, None);
+    Some(Txn::Delete {
+        path: path.to_owned(),
+    })
+}
+
 /// setData (5).
 pub fn set_data(view: &mut View, ctx: &Ctx, req: &SetDataRequest) -> Prepped {
     valid_path(&req.path)?;
@@ -315,21 +352,18 @@ pub fn check(view: &mut View, ctx: &Ctx, req: &CheckVersionRequest) -> Prepped {
 }
 
 /// A multi: every op in order against the state left by the previous ones. On the first
-/// failure nothing is applied: the txn is an error txn and the results say 0 for the ops
-/// before, the code for the failing op and RUNTIMEINCONSISTENCY for the ops after.
-pub fn multi(tree: &DataTree, ctx: &Ctx, ops: &[MultiOp]) -> (Txn, Vec<MultiResult>) {
-    let mut view = View::new(tree);
+/// failure nothing is staged and the txn is a multi of error txns, as Apache's: 0 for the
+/// ops before, the code for the failing op and RUNTIMEINCONSISTENCY for the ops after.
+/// The reply is derived from the txn once it is applied ([`multi_results`]).
+pub fn multi(view: &mut View, ctx: &Ctx, ops: &[MultiOp]) -> Txn {
     let mut txns = Vec::with_capacity(ops.len());
-    let mut results = Vec::with_capacity(ops.len());
     for (index, op) in ops.iter().enumerate() {
         // Inside multi, Apache lets the flags decide the node kind instead of the op type.
         let prepped = match op {
             MultiOp::Create { request, .. } if request.flags == CreateMode::Container.flags() => {
-                create(&mut view, ctx, OpCode::CreateContainer, request, None)
+                create(view, ctx, OpCode::CreateContainer, request, None)
             }
-            MultiOp::Create { request, .. } => {
-                create(&mut view, ctx, OpCode::Create2, request, None)
-            }
+            MultiOp::Create { request, .. } => create(view, ctx, OpCode::Create2, request, None),
             MultiOp::CreateTtl(r) => {
                 let req = CreateRequest {
                     path: r.path.clone(),
@@ -339,48 +373,76 @@ pub fn multi(tree: &DataTree, ctx: &Ctx, ops: &[MultiOp]) -> (Txn, Vec<MultiResu
                 };
                 let ttl_mode = CreateMode::from_flags(r.flags).is_ok_and(|m| m.is_ttl());
                 if ttl_mode {
-                    create(&mut view, ctx, OpCode::CreateTtl, &req, Some(r.ttl))
+                    create(view, ctx, OpCode::CreateTtl, &req, Some(r.ttl))
                 } else if r.flags == CreateMode::Container.flags() {
-                    create(&mut view, ctx, OpCode::CreateContainer, &req, None)
+                    create(view, ctx, OpCode::CreateContainer, &req, None)
                 } else {
-                    create(&mut view, ctx, OpCode::Create2, &req, None)
+                    create(view, ctx, OpCode::Create2, &req, None)
                 }
             }
-            MultiOp::Delete(r) => delete(&mut view, ctx, r),
-            MultiOp::SetData(r) => set_data(&mut view, ctx, r),
-            MultiOp::Check(r) => check(&mut view, ctx, r),
+            MultiOp::Delete(r) => delete(view, ctx, r),
+            MultiOp::SetData(r) => set_data(view, ctx, r),
+            MultiOp::Check(r) => check(view, ctx, r),
             MultiOp::GetChildren(_) | MultiOp::GetData(_) => Err(ErrorCode::MarshallingError),
         };
         match prepped {
-            Ok((txn, done)) => {
-                txns.push(txn);
-                results.push(match (op, done) {
-                    (
-                        MultiOp::Create {
-                            opcode: OpCode::Create,
-                            ..
-                        },
-                        Done::Create(path, _),
-                    ) => MultiResult::Create(path),
-                    (_, Done::Create(path, stat)) => MultiResult::Create2 { path, stat },
-                    (_, Done::Delete) => MultiResult::Delete,
-                    (_, Done::SetData(stat) | Done::SetAcl(stat)) => MultiResult::SetData(stat),
-                    (_, Done::Check) => MultiResult::Check,
-                });
-            }
+            Ok((txn, _)) => txns.push(txn),
             Err(code) => {
-                let results: Vec<MultiResult> = (0..ops.len())
-                    .map(|i| {
-                        MultiResult::Error(match i.cmp(&index) {
+                view.discard_staged();
+                let errors = (0..ops.len())
+                    .map(|i| Txn::Error {
+                        err: match i.cmp(&index) {
                             std::cmp::Ordering::Less => 0,
                             std::cmp::Ordering::Equal => code.code(),
                             std::cmp::Ordering::Greater => ErrorCode::RuntimeInconsistency.code(),
-                        })
+                        },
                     })
                     .collect();
-                return (Txn::Error { err: code.code() }, results);
+                return Txn::Multi(errors);
             }
         }
     }
-    (Txn::Multi(txns), results)
+    Txn::Multi(txns)
+}
+
+/// The results of an applied multi txn, given its ops' requests and the stats applying it
+/// reported ([`crate::tree::Applied::stats`]): what every member that holds the request
+/// answers, whichever member prepared it.
+pub fn multi_results(txn: &Txn, ops: &[MultiOp], stats: &[Stat]) -> Vec<MultiResult> {
+    let Txn::Multi(txns) = txn else {
+        return Vec::new();
+    };
+    if txns.iter().any(|t| matches!(t, Txn::Error { .. })) {
+        return txns
+            .iter()
+            .map(|t| match t {
+                Txn::Error { err } => MultiResult::Error(*err),
+                _ => MultiResult::Error(0),
+            })
+            .collect();
+    }
+    let mut stats = stats.iter().copied();
+    txns.iter()
+        .zip(ops)
+        .map(|(t, op)| match t {
+            Txn::Create { path, .. } => {
+                let stat = stats.next().unwrap_or_default();
+                match op {
+                    MultiOp::Create {
+                        opcode: OpCode::Create,
+                        ..
+                    } => MultiResult::Create(path.clone()),
+                    _ => MultiResult::Create2 {
+                        path: path.clone(),
+                        stat,
+                    },
+                }
+            }
+            Txn::Delete { .. } => MultiResult::Delete,
+            Txn::SetData { .. } | Txn::SetAcl { .. } => {
+                MultiResult::SetData(stats.next().unwrap_or_default())
+            }
+            _ => MultiResult::Check,
+        })
+        .collect()
 }

@@ -42,25 +42,34 @@ pub fn initial_session_id(server_id: u8, now_ms: i64) -> i64 {
     ((server_id as i64) << 56) | time_part
 }
 
+/// Which member a session's requests must come through (Apache's session owner): the
+/// member its client is connected to. 0 on a standalone server.
+pub type Owner = u64;
+
 #[derive(Debug, Clone)]
 struct Tracked {
     timeout: Duration,
     deadline: Instant,
+    owner: Owner,
 }
 
 /// Liveness of every session.
 #[derive(Debug)]
 pub struct SessionTracker {
     tick: Duration,
+    /// Deadlines are rounded up to whole ticks counted from here.
+    origin: Instant,
     next_id: i64,
     sessions: HashMap<i64, Tracked>,
 }
 
 impl SessionTracker {
-    /// A tracker handing out ids from `first_id`, expiring on `tick` boundaries.
-    pub fn new(tick: Duration, first_id: i64) -> Self {
+    /// A tracker handing out ids from `first_id`, expiring on `tick` boundaries counted
+    /// from `origin` (any fixed instant; a simulation passes its own).
+    pub fn new(tick: Duration, first_id: i64, origin: Instant) -> Self {
         Self {
             tick: tick.max(Duration::from_millis(1)),
+            origin,
             next_id: first_id,
             sessions: HashMap::new(),
         }
@@ -78,19 +87,26 @@ impl SessionTracker {
     }
 
     fn deadline(&self, now: Instant, timeout: Duration) -> Instant {
-        // Round up to a tick boundary measured from an arbitrary origin: expiry happens
-        // in (timeout, timeout + tick] after the last packet, as in Apache.
+        // Round up to a tick boundary: expiry happens in (timeout, timeout + tick] after
+        // the last packet, as in Apache.
         let tick = self.tick.as_nanos().max(1);
         let at = now + timeout;
-        let since = at.elapsed_since_origin();
+        let since = at.saturating_duration_since(self.origin).as_nanos();
         let rounded = since.div_ceil(tick) * tick;
         at + Duration::from_nanos((rounded - since) as u64)
     }
 
-    /// Starts tracking a session.
-    pub fn add(&mut self, id: i64, timeout: Duration, now: Instant) {
+    /// Starts tracking a session whose requests come through `owner`.
+    pub fn add(&mut self, id: i64, timeout: Duration, now: Instant, owner: Owner) {
         let deadline = self.deadline(now, timeout);
-        self.sessions.insert(id, Tracked { timeout, deadline });
+        self.sessions.insert(
+            id,
+            Tracked {
+                timeout,
+                deadline,
+                owner,
+            },
+        );
     }
 
     /// Pushes a session's expiry back (any packet from its client). False if unknown.
@@ -113,6 +129,18 @@ impl SessionTracker {
         self.touch(id, now);
     }
 
+    /// Moves a session to another member (its client reconnected there).
+    pub fn set_owner(&mut self, id: i64, owner: Owner) {
+        if let Some(t) = self.sessions.get_mut(&id) {
+            t.owner = owner;
+        }
+    }
+
+    /// The member a session's requests must come through.
+    pub fn owner(&self, id: i64) -> Option<Owner> {
+        self.sessions.get(&id).map(|t| t.owner)
+    }
+
     /// Whether the session is tracked.
     pub fn contains(&self, id: i64) -> bool {
         self.sessions.contains_key(&id)
@@ -126,6 +154,11 @@ impl SessionTracker {
     /// Stops tracking a session.
     pub fn remove(&mut self, id: i64) {
         self.sessions.remove(&id);
+    }
+
+    /// Stops tracking every session.
+    pub fn clear(&mut self) {
+        self.sessions.clear();
     }
 
     /// Sessions whose deadline passed, removed from tracking (sorted for determinism).
@@ -159,19 +192,6 @@ impl SessionTracker {
     }
 }
 
-/// Nanoseconds since a process-wide origin, for tick rounding.
-trait SinceOrigin {
-    fn elapsed_since_origin(&self) -> u128;
-}
-
-impl SinceOrigin for Instant {
-    fn elapsed_since_origin(&self) -> u128 {
-        static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        let origin = *ORIGIN.get_or_init(|| Instant::now() - Duration::from_secs(1));
-        self.saturating_duration_since(origin).as_nanos()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,9 +211,9 @@ mod tests {
     #[test]
     fn sessions_expire_after_timeout_rounded_to_a_tick() {
         let now = Instant::now();
-        let mut t = SessionTracker::new(Duration::from_millis(100), 1);
+        let mut t = SessionTracker::new(Duration::from_millis(100), 1, now);
         let id = t.next_id();
-        t.add(id, Duration::from_millis(400), now);
+        t.add(id, Duration::from_millis(400), now, 0);
         assert!(t.expired(now + Duration::from_millis(399)).is_empty());
         assert!(t.touch(id, now + Duration::from_millis(300)));
         assert!(t.expired(now + Duration::from_millis(650)).is_empty());
