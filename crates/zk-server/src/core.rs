@@ -278,6 +278,8 @@ pub struct ServerCore {
     pub(crate) records: BytesMut,
     /// Standalone durable: prepared txns waiting for their fsync.
     pub(crate) prepared: VecDeque<(TxnHeader, Txn)>,
+    /// Standalone durable: how many records `records` holds.
+    pub(crate) unjournaled: usize,
     txns_since_snapshot: u64,
 }
 
@@ -312,6 +314,7 @@ impl ServerCore {
             touched: HashMap::new(),
             records: BytesMut::new(),
             prepared: VecDeque::new(),
+            unjournaled: 0,
             txns_since_snapshot: 0,
         };
         core.track_all_sessions(now);
@@ -351,6 +354,7 @@ impl ServerCore {
         self.touched.clear();
         self.prepared.clear();
         self.records.clear();
+        self.unjournaled = 0;
     }
 
     /// Starts serving as an ensemble's leader whose next txn gets `next_zxid`. Every
@@ -378,14 +382,17 @@ impl ServerCore {
         self.next_zxid = self.tree.last_zxid() + 1;
     }
 
-    /// The log records of txns prepared since the last call, with the highest zxid among
-    /// them (standalone durable mode). They commit once [`ServerCore::durable`] says so.
-    pub fn take_records(&mut self) -> Option<(Bytes, i64)> {
+    /// The log records of txns prepared since the last call, with the first and last
+    /// zxid among them (standalone durable mode). They commit once
+    /// [`ServerCore::durable`] says so.
+    pub fn take_records(&mut self) -> Option<(Bytes, i64, i64)> {
         if self.records.is_empty() {
             return None;
         }
         let last = self.prepared.back().map_or(0, |(h, _)| h.zxid);
-        Some((self.records.split().freeze(), last))
+        let first = last + 1 - self.unjournaled as i64;
+        self.unjournaled = 0;
+        Some((self.records.split().freeze(), first, last))
     }
 
     /// Standalone durable mode: every txn up to `zxid` is on disk; commit them.

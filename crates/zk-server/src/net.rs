@@ -20,7 +20,8 @@ use zk_proto::frame::FrameDecoder;
 
 use crate::core::{Now, Output, ServerCore, ServerStats};
 use crate::fourlw;
-use crate::persist::Journal;
+use crate::journal::{Journal, StoreEvent};
+use crate::storage::StoreJob;
 use crate::watches::ConnId;
 
 /// Messages to the core task.
@@ -102,10 +103,9 @@ pub(crate) async fn run_core(
     mut shutdown: watch::Receiver<bool>,
     stop: Arc<watch::Sender<bool>>,
     failure: watch::Sender<Option<String>>,
-    journal: Option<Journal>,
+    mut journal: Option<Journal>,
 ) {
     let mut conns: Conns = HashMap::new();
-    let mut durable = journal.as_ref().map(Journal::durable);
     loop {
         let deadline = tokio::time::Instant::from_std(core.next_deadline());
         tokio::select! {
@@ -121,8 +121,10 @@ pub(crate) async fn run_core(
                 }
             }
             _ = tokio::time::sleep_until(deadline) => core.tick(Now::system()),
-            changed = wait_durable(&mut durable) => {
-                if !changed {
+            event = next_store_event(&mut journal) => match event {
+                Some(StoreEvent::Stored { zxid, .. }) => core.durable(zxid, Now::system()),
+                Some(StoreEvent::Loaded { .. }) => {}
+                Some(StoreEvent::Failed(_)) | None => {
                     // Without a working log nothing can be acknowledged: stop serving (as
                     // Apache does) rather than keep clients connected to a server that
                     // can no longer answer.
@@ -132,19 +134,15 @@ pub(crate) async fn run_core(
                     stop.send_replace(true);
                     break;
                 }
-                if let Some(rx) = &durable {
-                    let zxid = *rx.borrow();
-                    core.durable(zxid, Now::system());
-                }
-            }
+            },
             _ = shutdown.changed() => break,
         }
-        if let Some(journal) = &journal {
-            if let Some((records, zxid)) = core.take_records() {
-                journal.append(records, zxid);
+        if let Some(journal) = &mut journal {
+            if let Some((records, first, last)) = core.take_records() {
+                journal.submit(StoreJob::Append { records, first, last });
             }
             if let Some(snapshot) = core.take_snapshot() {
-                journal.snapshot(snapshot);
+                journal.submit(StoreJob::Snapshot(snapshot));
             }
         }
         while let Some(output) = core.poll_output() {
@@ -156,11 +154,10 @@ pub(crate) async fn run_core(
     }
 }
 
-/// Completes when the durable zxid moves (true) or the writer is gone (false); never
-/// without a journal.
-async fn wait_durable(durable: &mut Option<watch::Receiver<i64>>) -> bool {
-    match durable {
-        Some(rx) => rx.changed().await.is_ok(),
+/// The writer's next report; never without a journal.
+async fn next_store_event(journal: &mut Option<Journal>) -> Option<StoreEvent> {
+    match journal {
+        Some(j) => j.next_event().await,
         None => std::future::pending().await,
     }
 }

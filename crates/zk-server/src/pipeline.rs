@@ -261,6 +261,7 @@ impl ServerCore {
         match self.role {
             Role::Standalone => {
                 crate::persist::encode_record(&mut self.records, &header, &txn);
+                self.unjournaled += 1;
                 self.prepared.push_back((header, txn));
             }
             Role::Leader => self.replicate.push_back(Replicate::Propose { header, txn }),

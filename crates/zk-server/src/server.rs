@@ -13,7 +13,9 @@ use zk_proto::frame::DEFAULT_MAX_FRAME;
 
 use crate::core::{CoreConfig, Now, ServerCore};
 use crate::net::{self, Input, Snapshot};
-use crate::persist;
+use crate::journal::Journal;
+use crate::persist::{self, FileStorage};
+use crate::storage::{Storage, StorageError};
 use crate::tree::DataTree;
 
 /// Errors starting or talking to a server.
@@ -32,6 +34,9 @@ pub enum ServerError {
     /// The data directory could not be recovered or written.
     #[error(transparent)]
     Persist(#[from] persist::PersistError),
+    /// The data directory could not be recovered or written.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 /// Settings for an embedded or standalone server.
@@ -165,14 +170,15 @@ impl ServerBuilder {
         let (tree, journal) = match &self.data_dir {
             Some(dir) => {
                 let dir = dir.clone();
-                let recovered = tokio::task::spawn_blocking(move || {
-                    let r = persist::recover(&dir)?;
-                    let journal = persist::Journal::start(&dir, r.tree.last_zxid())?;
-                    Ok::<_, persist::PersistError>((r.tree, journal))
+                let (tree, storage) = tokio::task::spawn_blocking(move || {
+                    let mut storage = FileStorage::open(&dir, None)?;
+                    let loaded = storage.load()?;
+                    Ok::<_, StorageError>((loaded.tree, storage))
                 })
                 .await
                 .map_err(|e| ServerError::Config(format!("recovery task failed: {e}")))??;
-                (recovered.0, Some(recovered.1))
+                let journal = Journal::start(Box::new(storage), tree.last_zxid())?;
+                (tree, Some(journal))
             }
             None => (DataTree::new(), None),
         };

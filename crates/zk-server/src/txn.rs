@@ -174,11 +174,19 @@ impl Decode for Txn {
     const MIN_LEN: usize = 4;
 
     fn decode<B: Buf>(buf: &mut B) -> DecodeResult<Self> {
+        decode_txn(buf, true)
+    }
+}
+
+/// Reads a txn; a multi's ops may not be multis themselves (nor session txns), so a
+/// hostile nesting cannot recurse without bound.
+fn decode_txn<B: Buf>(buf: &mut B, top: bool) -> DecodeResult<Txn> {
+    {
         Ok(match read_i32(buf)? {
-            T_CREATE_SESSION => Txn::CreateSession {
+            T_CREATE_SESSION if top => Txn::CreateSession {
                 timeout: read_i32(buf)?,
             },
-            T_CLOSE_SESSION => Txn::CloseSession,
+            T_CLOSE_SESSION if top => Txn::CloseSession,
             T_CREATE => Txn::Create {
                 path: String::decode(buf)?,
                 data: Option::<Bytes>::decode(buf)?,
@@ -205,7 +213,7 @@ impl Decode for Txn {
             T_ERROR => Txn::Error {
                 err: read_i32(buf)?,
             },
-            T_MULTI => Txn::Multi(read_vec(buf, 4, Txn::decode)?),
+            T_MULTI if top => Txn::Multi(read_vec(buf, 4, |b| decode_txn(b, false))?),
             other => {
                 return Err(DecodeError::InvalidValue {
                     field: "txn type",
@@ -242,5 +250,15 @@ mod tests {
         let mut out = Vec::new();
         txn.encode(&mut out);
         assert_eq!(decode_exact::<Txn>(&out).unwrap(), txn);
+    }
+
+    #[test]
+    fn nested_multis_are_refused_not_recursed() {
+        let mut out = Vec::new();
+        for _ in 0..100_000 {
+            out.put_i32(T_MULTI);
+            out.put_i32(1);
+        }
+        assert!(decode_exact::<Txn>(&out).is_err());
     }
 }
