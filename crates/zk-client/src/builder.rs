@@ -14,6 +14,7 @@ use crate::hosts::{ConnectString, HostPicker};
 use crate::metrics::Counters;
 use crate::session::{Session, SessionConfig};
 use crate::state::SessionState;
+use crate::watch_queue;
 
 /// Builds a [`Client`]. Obtain one with [`Client::builder`].
 #[derive(Debug, Clone)]
@@ -29,6 +30,7 @@ pub struct ClientBuilder {
     max_frame: usize,
     min_backoff: Duration,
     max_backoff: Duration,
+    watch_capacity: usize,
 }
 
 impl Default for ClientBuilder {
@@ -45,6 +47,7 @@ impl Default for ClientBuilder {
             max_frame: DEFAULT_MAX_FRAME,
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(5),
+            watch_capacity: watch_queue::DEFAULT_CAPACITY,
         }
     }
 }
@@ -121,6 +124,15 @@ impl ClientBuilder {
         self
     }
 
+    /// How many events each [`PersistentWatcher`](crate::PersistentWatcher) queues for a
+    /// reader that has not caught up (default 4096, at least 1). Beyond it events are
+    /// dropped and the reader is told with a [`Lagged`](crate::Lagged) item, so a reader
+    /// that stops reading costs bounded memory however busy the watched subtree is.
+    pub fn persistent_watch_capacity(mut self, events: usize) -> Self {
+        self.watch_capacity = events.max(1);
+        self
+    }
+
     /// Connects to `connect_string` (`"h1:2181,h2:2181/chroot"`) and waits until a session
     /// is established.
     ///
@@ -176,7 +188,14 @@ impl ClientBuilder {
             shared.clone(),
         );
         tokio::spawn(driver.run());
-        let client = Client::new(commands_tx, chroot, state_rx, shared, self.request_timeout);
+        let client = Client::new(
+            commands_tx,
+            chroot,
+            state_rx,
+            shared,
+            self.request_timeout,
+            self.watch_capacity,
+        );
 
         let establish = self.establish_timeout.unwrap_or(self.session_timeout);
         let mut state = client.state_watcher();

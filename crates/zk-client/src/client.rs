@@ -51,6 +51,8 @@ struct Inner {
     shared: Arc<Shared>,
     request_timeout: Option<Duration>,
     next_watcher: AtomicU64,
+    /// Queue capacity of each persistent watcher.
+    watch_capacity: usize,
 }
 
 fn check_path(path: &str, sequential: bool) -> Result<()> {
@@ -91,6 +93,7 @@ impl Client {
         state: watch::Receiver<SessionState>,
         shared: Arc<Shared>,
         request_timeout: Option<Duration>,
+        watch_capacity: usize,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -100,6 +103,7 @@ impl Client {
                 shared,
                 request_timeout,
                 next_watcher: AtomicU64::new(1),
+                watch_capacity,
             }),
         }
     }
@@ -715,11 +719,13 @@ impl Client {
 
     /// Adds a persistent watch (`addWatch`): a stream of events on `path` (persistent) or
     /// on `path` and every descendant (persistent recursive). The node need not exist.
-    /// The watch survives reconnects and fires until removed or the session ends.
+    /// The watch survives reconnects and fires until removed or the session ends. Its
+    /// queue is bounded: a reader that falls behind gets a [`Lagged`](crate::Lagged) item
+    /// where events were dropped (see [`PersistentWatcher`]).
     pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatcher> {
         check_path(path, false)?;
         let server_path = self.server_path(path);
-        let (watcher, sink) = PersistentWatcher::new();
+        let (watcher, sink) = PersistentWatcher::new(self.inner.watch_capacity);
         let kind = match mode {
             AddWatchMode::Persistent => WatchKind::Persistent,
             AddWatchMode::PersistentRecursive => WatchKind::PersistentRecursive,

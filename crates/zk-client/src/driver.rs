@@ -23,6 +23,7 @@ use crate::metrics::Counters;
 use crate::session::{Output, Session, WatchRegistration};
 use crate::state::{SessionState, WatchedEvent};
 use crate::watch::WatcherId;
+use crate::watch_queue::Pushed;
 use crate::watcher::Sink;
 
 /// How many queued commands are taken per wake-up before writing.
@@ -415,23 +416,26 @@ impl Driver {
     }
 
     fn deliver(&mut self, watcher: WatcherId, event: WatchedEvent, last: bool) {
-        Counters::bump(&self.shared.counters.watch_events);
+        let counters = &self.shared.counters;
+        Counters::bump(&counters.watch_events);
         if last {
             match self.sinks.remove(&watcher) {
                 Some(Sink::Once(tx)) => {
                     let _ = tx.send(event);
                 }
-                Some(Sink::Stream(tx)) => {
-                    let _ = tx.send(event);
-                }
+                Some(Sink::Stream(tx)) => tx.push_last(event),
                 None => {}
             }
         } else if let Some(Sink::Stream(tx)) = self.sinks.get(&watcher) {
-            if tx.send(event).is_err() {
-                // The application dropped the stream: stop watching for it.
-                self.sinks.remove(&watcher);
-                self.session
-                    .forget_watcher(Instant::now().into_std(), watcher);
+            match tx.push(event) {
+                Pushed::Queued => {}
+                Pushed::Dropped => Counters::bump(&counters.watch_events_dropped),
+                Pushed::ReceiverGone => {
+                    // The application dropped the stream: stop watching for it.
+                    self.sinks.remove(&watcher);
+                    self.session
+                        .forget_watcher(Instant::now().into_std(), watcher);
+                }
             }
         }
     }

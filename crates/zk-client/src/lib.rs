@@ -38,6 +38,10 @@
 //! - Session state: [`Client::state_watcher`] holds the latest state,
 //!   [`Client::session_events`] yields every transition; persistent watch streams also
 //!   carry disconnect/reconnect events.
+//! - A persistent watch's events wait in a bounded queue (4096 by default,
+//!   [`ClientBuilder::persistent_watch_capacity`]): a reader that stops reading costs
+//!   bounded memory, and where events were dropped it gets one [`Lagged`] item, in order,
+//!   telling it to re-read (see [`PersistentWatcher`]).
 //! - On a 3.6–3.8 server, which keeps one watch mode per connection and path, a one-shot
 //!   watch on a path this client already watches persistently is served locally from the
 //!   persistent watch, so neither breaks the other.
@@ -61,6 +65,7 @@ mod options;
 pub mod session;
 pub mod state;
 pub mod watch;
+mod watch_queue;
 mod watcher;
 
 pub use builder::ClientBuilder;
@@ -70,7 +75,7 @@ pub use managed::{ManagedClient, SessionEvent};
 pub use metrics::Metrics;
 pub use options::{CreateOptions, Op, OpResult, ReadOp, ReadResult, MAX_TTL};
 pub use state::{EventType, SessionState, WatchedEvent};
-pub use watcher::{OneshotWatcher, PersistentWatcher};
+pub use watcher::{Lagged, OneshotWatcher, PersistentWatcher};
 pub use zk_proto::{
     perms, Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, Id, Stat, WatcherType,
 };
