@@ -81,7 +81,12 @@ impl ClientBuilder {
         self
     }
 
-    /// Accept read-only servers (default false).
+    /// Accept read-only servers (default false): a server cut off from its quorum that
+    /// runs with `readonlymode.enabled` then serves this client's reads
+    /// ([`SessionState::ConnectedReadOnly`]; writes fail with
+    /// [`Error::NotReadOnly`]). While connected read-only the client asks the other servers
+    /// in the background (`isro`, every 100 ms at first, backing off to once a minute) and
+    /// moves to the first that serves writes, as the Java client does.
     pub fn read_only(mut self, allowed: bool) -> Self {
         self.read_only = allowed;
         self

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Buf;
+use futures::future::{BoxFuture, OptionFuture};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -20,6 +21,7 @@ use zk_proto::{Request, Response, WatcherType};
 use crate::error::Error;
 use crate::hosts::HostPicker;
 use crate::metrics::Counters;
+use crate::rw_probe;
 use crate::session::{Output, Session, WatchRegistration};
 use crate::state::{SessionState, WatchedEvent};
 use crate::watch::WatcherId;
@@ -94,6 +96,8 @@ pub(crate) struct Driver {
     transport_closed: bool,
     /// Whether a session was established on the current transport.
     established: bool,
+    /// The session asked for a probe for a read-write server.
+    probe_wanted: bool,
 }
 
 impl Driver {
@@ -116,6 +120,7 @@ impl Driver {
             shared,
             transport_closed: false,
             established: false,
+            probe_wanted: false,
         }
     }
 
@@ -138,7 +143,7 @@ impl Driver {
                 Some(stream) => {
                     self.established = false;
                     let started = Instant::now();
-                    self.serve(stream).instrument(span).await;
+                    self.serve(stream, (host, port)).instrument(span).await;
                     // A server that accepts TCP but never completes a handshake, or drops
                     // the session right after, counts as a failure: the client must back
                     // off rather than spin against it.
@@ -213,9 +218,13 @@ impl Driver {
         }
     }
 
-    async fn serve(&mut self, stream: TcpStream) {
+    /// Runs one connection to `server` until the session gives it up.
+    async fn serve(&mut self, stream: TcpStream, server: (String, u16)) {
         self.session.start_handshake(Instant::now().into_std());
         self.transport_closed = false;
+        self.probe_wanted = false;
+        // While connected read-only: the one probe for a read-write server under way.
+        let mut probe: Option<BoxFuture<'static, Option<(String, u16)>>> = None;
         // One timer for the connection's life: the session's deadlines only move later as
         // traffic flows, so the timer is re-armed only when it fired or must fire sooner,
         // not once per request.
@@ -233,6 +242,9 @@ impl Driver {
             self.dispatch_outputs();
             if self.transport_closed {
                 return;
+            }
+            if std::mem::take(&mut self.probe_wanted) && probe.is_none() {
+                probe = self.start_probe(&server);
             }
             if !self.flush(&stream) {
                 continue;
@@ -273,8 +285,30 @@ impl Driver {
                 () = &mut timer => {
                     self.session.handle_timeout(Instant::now().into_std());
                 }
+                found = OptionFuture::from(probe.as_mut()), if probe.is_some() => {
+                    probe = None;
+                    if let Some(Some(server)) = found {
+                        self.hosts.prefer(server);
+                        self.session.handle_read_write_found();
+                    }
+                }
             }
         }
+    }
+
+    /// Starts asking the next other server whether it serves writes; the future yields
+    /// it if it does. `None` when there is no other server to ask.
+    fn start_probe(
+        &mut self,
+        current: &(String, u16),
+    ) -> Option<BoxFuture<'static, Option<(String, u16)>>> {
+        let (host, port) = self.hosts.next_probe(current)?;
+        let connect_timeout = self.connect_timeout;
+        Some(Box::pin(async move {
+            rw_probe::is_read_write(&host, port, connect_timeout)
+                .await
+                .then_some((host, port))
+        }))
     }
 
     /// Writes what the session has queued, as far as the socket takes it. Returns false if
@@ -397,6 +431,7 @@ impl Driver {
                 }
                 Output::State(state) => self.on_state(state),
                 Output::CloseTransport => self.transport_closed = true,
+                Output::ProbeReadWrite => self.probe_wanted = true,
             }
         }
     }

@@ -22,7 +22,8 @@
 //!   ready request into one write.
 //! - [`Client`]: cheap cloneable handle; each operation is an async method.
 //! - [`watch`]: the watch registry (Apache's `ZKWatchManager`), [`hosts`]: connect string
-//!   and reconnect back-off, [`chroot`]: path prefixing.
+//!   and reconnect back-off, [`chroot`]: path prefixing, `rw_probe`: finding a read-write
+//!   server while connected to a read-only one.
 //!
 //! # Guarantees
 //! - Requests go on the wire in call order and are pipelined on one connection.
@@ -35,6 +36,11 @@
 //!   [`Error::ConnectionLoss`] and are never retried (a write may or may not have applied).
 //!   Requests made while no server can be reached fail with `ConnectionLoss` after the
 //!   next failed connect attempt rather than wait, as with the Java client.
+//! - With [`ClientBuilder::read_only`], a client may be served reads by a server cut off
+//!   from its quorum; it probes the other servers in the background (Java's back-off:
+//!   100 ms doubling to 60 s) and moves to a read-write one as soon as one answers,
+//!   resuming its session if a read-write server had accepted it (a session made on a
+//!   read-only server is local to it, so a new one is made).
 //! - Session state: [`Client::state_watcher`] holds the latest state,
 //!   [`Client::session_events`] yields every transition; persistent watch streams also
 //!   carry disconnect/reconnect events.
@@ -62,6 +68,7 @@ pub mod hosts;
 pub mod managed;
 mod metrics;
 mod options;
+mod rw_probe;
 pub mod session;
 pub mod state;
 pub mod watch;
