@@ -176,6 +176,7 @@ impl ClientBuilder {
             counters: Counters::default(),
             identity: Mutex::new((0, Vec::new(), Duration::ZERO)),
             state_subscribers: Mutex::new(Vec::new()),
+            disconnected_since: Mutex::new(None),
         });
         let mut auth_replies = Vec::new();
         for (scheme, auth) in self.auths {

@@ -22,6 +22,7 @@ use crate::driver::{Command, Responder, Shared};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::options::{CreateOptions, Op, OpResult, ReadOp, ReadResult, MAX_TTL};
+use crate::retry::{Retry, RetryPolicy};
 use crate::session::WatchRegistration;
 use crate::state::SessionState;
 use crate::watch::{WatchKind, WatcherId};
@@ -171,6 +172,34 @@ impl Client {
             .lock()
             .map(|i| i.2)
             .unwrap_or_default()
+    }
+
+    /// When the connection was lost, if the client has been without one since (the server
+    /// expires the session a session timeout after that).
+    pub(crate) fn disconnected_since(&self) -> Option<tokio::time::Instant> {
+        self.inner
+            .shared
+            .disconnected_since
+            .lock()
+            .ok()
+            .and_then(|since| *since)
+    }
+
+    /// Runs operations under a retry `policy`: what is retried and why only that is in
+    /// [`crate::retry`].
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use zk_client::retry::ExponentialBackoff;
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let policy = ExponentialBackoff::new(Duration::from_millis(100), 5);
+    /// let (data, stat) = client.retry(&policy).get_data("/config").await?;
+    /// client.retry(&policy).set_data("/config", b"next", stat.version).await?;
+    /// # let _ = data; Ok(()) }
+    /// ```
+    pub fn retry<'a>(&'a self, policy: &'a dyn RetryPolicy) -> Retry<'a> {
+        Retry::new(self, policy)
     }
 
     /// The client's counters.

@@ -82,6 +82,9 @@ pub(crate) struct Shared {
     pub identity: Mutex<(i64, Vec<u8>, Duration)>,
     /// Subscribers to every state transition (never coalesced).
     pub state_subscribers: Mutex<Vec<mpsc::UnboundedSender<SessionState>>>,
+    /// When the last established connection was lost, while no other has replaced it:
+    /// the server expires the session a session timeout after that.
+    pub disconnected_since: Mutex<Option<Instant>>,
 }
 
 pub(crate) struct Driver {
@@ -481,6 +484,9 @@ impl Driver {
             SessionState::Connected | SessionState::ConnectedReadOnly => {
                 Counters::bump(&counters.connections);
                 self.established = true;
+                if let Ok(mut since) = self.shared.disconnected_since.lock() {
+                    *since = None;
+                }
                 if let Ok(mut id) = self.shared.identity.lock() {
                     *id = (
                         self.session.session_id(),
@@ -489,7 +495,12 @@ impl Driver {
                     );
                 }
             }
-            SessionState::Disconnected => Counters::bump(&counters.disconnects),
+            SessionState::Disconnected => {
+                Counters::bump(&counters.disconnects);
+                if let Ok(mut since) = self.shared.disconnected_since.lock() {
+                    since.get_or_insert_with(Instant::now);
+                }
+            }
             _ => {}
         }
         self.state_tx.send_replace(state);

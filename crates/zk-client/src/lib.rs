@@ -21,6 +21,8 @@
 //! - `driver`: one tokio task per client owning the socket and timers; it batches every
 //!   ready request into one write.
 //! - [`Client`]: cheap cloneable handle; each operation is an async method.
+//! - [`retry`]: retry policies (exponential back-off, n times, until elapsed; jittered) and
+//!   the retry loop, bounded by the session.
 //! - [`watch`]: the watch registry (Apache's `ZKWatchManager`), [`hosts`]: connect string
 //!   and reconnect back-off, [`chroot`]: path prefixing, `rw_probe`: finding a read-write
 //!   server while connected to a read-only one.
@@ -33,7 +35,11 @@
 //! - On a dropped connection the client reconnects to the ensemble (shuffled hosts,
 //!   jittered exponential back-off), re-attaches the same session, replays credentials and
 //!   restores every watch with SetWatches/SetWatches2; requests in flight fail with
-//!   [`Error::ConnectionLoss`] and are never retried (a write may or may not have applied).
+//!   [`Error::ConnectionLoss`] and are never retried by themselves (a write may or may not
+//!   have applied). [`Client::retry`] retries under a [`retry::RetryPolicy`] what can be
+//!   repeated safely — reads, version-conditioned writes, non-sequential and protected
+//!   creates — and reports a conflict that a lost attempt may have caused as
+//!   [`Error::MaybeApplied`]; see [`retry`] for why only those.
 //!   Requests made while no server can be reached fail with `ConnectionLoss` after the
 //!   next failed connect attempt rather than wait, as with the Java client.
 //! - With [`ClientBuilder::read_only`], a client may be served reads by a server cut off
@@ -68,6 +74,7 @@ pub mod hosts;
 pub mod managed;
 mod metrics;
 mod options;
+pub mod retry;
 mod rw_probe;
 pub mod session;
 pub mod state;
