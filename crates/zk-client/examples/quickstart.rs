@@ -63,7 +63,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     for _ in 0..6 {
         match tokio::time::timeout(Duration::from_secs(2), events.next()).await {
-            Ok(Some(ev)) => println!("recursive watch: {:?} {}", ev.event_type, ev.path),
+            Ok(Some(Ok(ev))) => println!("recursive watch: {:?} {}", ev.event_type, ev.path),
+            // Only a reader that falls thousands of events behind sees this.
+            Ok(Some(Err(lagged))) => println!("recursive watch lagged ({lagged}): re-read"),
             _ => break,
         }
     }

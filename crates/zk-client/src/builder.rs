@@ -14,6 +14,7 @@ use crate::hosts::{ConnectString, HostPicker};
 use crate::metrics::Counters;
 use crate::session::{Session, SessionConfig};
 use crate::state::SessionState;
+use crate::watch_queue;
 
 /// Builds a [`Client`]. Obtain one with [`Client::builder`].
 #[derive(Debug, Clone)]
@@ -29,6 +30,7 @@ pub struct ClientBuilder {
     max_frame: usize,
     min_backoff: Duration,
     max_backoff: Duration,
+    watch_capacity: usize,
 }
 
 impl Default for ClientBuilder {
@@ -45,6 +47,7 @@ impl Default for ClientBuilder {
             max_frame: DEFAULT_MAX_FRAME,
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(5),
+            watch_capacity: watch_queue::DEFAULT_CAPACITY,
         }
     }
 }
@@ -78,7 +81,12 @@ impl ClientBuilder {
         self
     }
 
-    /// Accept read-only servers (default false).
+    /// Accept read-only servers (default false): a server cut off from its quorum that
+    /// runs with `readonlymode.enabled` then serves this client's reads
+    /// ([`SessionState::ConnectedReadOnly`]; writes fail with
+    /// [`Error::NotReadOnly`]). While connected read-only the client asks the other servers
+    /// in the background (`isro`, every 100 ms at first, backing off to once a minute) and
+    /// moves to the first that serves writes, as the Java client does.
     pub fn read_only(mut self, allowed: bool) -> Self {
         self.read_only = allowed;
         self
@@ -121,6 +129,15 @@ impl ClientBuilder {
         self
     }
 
+    /// How many events each [`PersistentWatcher`](crate::PersistentWatcher) queues for a
+    /// reader that has not caught up (default 4096, at least 1). Beyond it events are
+    /// dropped and the reader is told with a [`Lagged`](crate::Lagged) item, so a reader
+    /// that stops reading costs bounded memory however busy the watched subtree is.
+    pub fn persistent_watch_capacity(mut self, events: usize) -> Self {
+        self.watch_capacity = events.max(1);
+        self
+    }
+
     /// Connects to `connect_string` (`"h1:2181,h2:2181/chroot"`) and waits until a session
     /// is established.
     ///
@@ -159,6 +176,7 @@ impl ClientBuilder {
             counters: Counters::default(),
             identity: Mutex::new((0, Vec::new(), Duration::ZERO)),
             state_subscribers: Mutex::new(Vec::new()),
+            disconnected_since: Mutex::new(None),
         });
         let mut auth_replies = Vec::new();
         for (scheme, auth) in self.auths {
@@ -176,7 +194,14 @@ impl ClientBuilder {
             shared.clone(),
         );
         tokio::spawn(driver.run());
-        let client = Client::new(commands_tx, chroot, state_rx, shared, self.request_timeout);
+        let client = Client::new(
+            commands_tx,
+            chroot,
+            state_rx,
+            shared,
+            self.request_timeout,
+            self.watch_capacity,
+        );
 
         let establish = self.establish_timeout.unwrap_or(self.session_timeout);
         let mut state = client.state_watcher();

@@ -22,6 +22,7 @@ use crate::driver::{Command, Responder, Shared};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::options::{CreateOptions, Op, OpResult, ReadOp, ReadResult, MAX_TTL};
+use crate::retry::{Retry, RetryPolicy};
 use crate::session::WatchRegistration;
 use crate::state::SessionState;
 use crate::watch::{WatchKind, WatcherId};
@@ -51,6 +52,8 @@ struct Inner {
     shared: Arc<Shared>,
     request_timeout: Option<Duration>,
     next_watcher: AtomicU64,
+    /// Queue capacity of each persistent watcher.
+    watch_capacity: usize,
 }
 
 fn check_path(path: &str, sequential: bool) -> Result<()> {
@@ -91,6 +94,7 @@ impl Client {
         state: watch::Receiver<SessionState>,
         shared: Arc<Shared>,
         request_timeout: Option<Duration>,
+        watch_capacity: usize,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -100,6 +104,7 @@ impl Client {
                 shared,
                 request_timeout,
                 next_watcher: AtomicU64::new(1),
+                watch_capacity,
             }),
         }
     }
@@ -167,6 +172,34 @@ impl Client {
             .lock()
             .map(|i| i.2)
             .unwrap_or_default()
+    }
+
+    /// When the connection was lost, if the client has been without one since (the server
+    /// expires the session a session timeout after that).
+    pub(crate) fn disconnected_since(&self) -> Option<tokio::time::Instant> {
+        self.inner
+            .shared
+            .disconnected_since
+            .lock()
+            .ok()
+            .and_then(|since| *since)
+    }
+
+    /// Runs operations under a retry `policy`: what is retried and why only that is in
+    /// [`crate::retry`].
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use zk_client::retry::ExponentialBackoff;
+    ///
+    /// # async fn demo(client: zk_client::Client) -> zk_client::Result<()> {
+    /// let policy = ExponentialBackoff::new(Duration::from_millis(100), 5);
+    /// let (data, stat) = client.retry(&policy).get_data("/config").await?;
+    /// client.retry(&policy).set_data("/config", b"next", stat.version).await?;
+    /// # let _ = data; Ok(()) }
+    /// ```
+    pub fn retry<'a>(&'a self, policy: &'a dyn RetryPolicy) -> Retry<'a> {
+        Retry::new(self, policy)
     }
 
     /// The client's counters.
@@ -715,11 +748,13 @@ impl Client {
 
     /// Adds a persistent watch (`addWatch`): a stream of events on `path` (persistent) or
     /// on `path` and every descendant (persistent recursive). The node need not exist.
-    /// The watch survives reconnects and fires until removed or the session ends.
+    /// The watch survives reconnects and fires until removed or the session ends. Its
+    /// queue is bounded: a reader that falls behind gets a [`Lagged`](crate::Lagged) item
+    /// where events were dropped (see [`PersistentWatcher`]).
     pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatcher> {
         check_path(path, false)?;
         let server_path = self.server_path(path);
-        let (watcher, sink) = PersistentWatcher::new();
+        let (watcher, sink) = PersistentWatcher::new(self.inner.watch_capacity);
         let kind = match mode {
             AddWatchMode::Persistent => WatchKind::Persistent,
             AddWatchMode::PersistentRecursive => WatchKind::PersistentRecursive,

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Buf;
+use futures::future::{BoxFuture, OptionFuture};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -20,9 +21,11 @@ use zk_proto::{Request, Response, WatcherType};
 use crate::error::Error;
 use crate::hosts::HostPicker;
 use crate::metrics::Counters;
+use crate::rw_probe;
 use crate::session::{Output, Session, WatchRegistration};
 use crate::state::{SessionState, WatchedEvent};
 use crate::watch::WatcherId;
+use crate::watch_queue::Pushed;
 use crate::watcher::Sink;
 
 /// How many queued commands are taken per wake-up before writing.
@@ -79,6 +82,9 @@ pub(crate) struct Shared {
     pub identity: Mutex<(i64, Vec<u8>, Duration)>,
     /// Subscribers to every state transition (never coalesced).
     pub state_subscribers: Mutex<Vec<mpsc::UnboundedSender<SessionState>>>,
+    /// When the last established connection was lost, while no other has replaced it:
+    /// the server expires the session a session timeout after that.
+    pub disconnected_since: Mutex<Option<Instant>>,
 }
 
 pub(crate) struct Driver {
@@ -93,6 +99,8 @@ pub(crate) struct Driver {
     transport_closed: bool,
     /// Whether a session was established on the current transport.
     established: bool,
+    /// The session asked for a probe for a read-write server.
+    probe_wanted: bool,
 }
 
 impl Driver {
@@ -115,6 +123,7 @@ impl Driver {
             shared,
             transport_closed: false,
             established: false,
+            probe_wanted: false,
         }
     }
 
@@ -137,7 +146,7 @@ impl Driver {
                 Some(stream) => {
                     self.established = false;
                     let started = Instant::now();
-                    self.serve(stream).instrument(span).await;
+                    self.serve(stream, (host, port)).instrument(span).await;
                     // A server that accepts TCP but never completes a handshake, or drops
                     // the session right after, counts as a failure: the client must back
                     // off rather than spin against it.
@@ -212,9 +221,13 @@ impl Driver {
         }
     }
 
-    async fn serve(&mut self, stream: TcpStream) {
+    /// Runs one connection to `server` until the session gives it up.
+    async fn serve(&mut self, stream: TcpStream, server: (String, u16)) {
         self.session.start_handshake(Instant::now().into_std());
         self.transport_closed = false;
+        self.probe_wanted = false;
+        // While connected read-only: the one probe for a read-write server under way.
+        let mut probe: Option<BoxFuture<'static, Option<(String, u16)>>> = None;
         // One timer for the connection's life: the session's deadlines only move later as
         // traffic flows, so the timer is re-armed only when it fired or must fire sooner,
         // not once per request.
@@ -232,6 +245,9 @@ impl Driver {
             self.dispatch_outputs();
             if self.transport_closed {
                 return;
+            }
+            if std::mem::take(&mut self.probe_wanted) && probe.is_none() {
+                probe = self.start_probe(&server);
             }
             if !self.flush(&stream) {
                 continue;
@@ -272,8 +288,30 @@ impl Driver {
                 () = &mut timer => {
                     self.session.handle_timeout(Instant::now().into_std());
                 }
+                found = OptionFuture::from(probe.as_mut()), if probe.is_some() => {
+                    probe = None;
+                    if let Some(Some(server)) = found {
+                        self.hosts.prefer(server);
+                        self.session.handle_read_write_found();
+                    }
+                }
             }
         }
+    }
+
+    /// Starts asking the next other server whether it serves writes; the future yields
+    /// it if it does. `None` when there is no other server to ask.
+    fn start_probe(
+        &mut self,
+        current: &(String, u16),
+    ) -> Option<BoxFuture<'static, Option<(String, u16)>>> {
+        let (host, port) = self.hosts.next_probe(current)?;
+        let connect_timeout = self.connect_timeout;
+        Some(Box::pin(async move {
+            rw_probe::is_read_write(&host, port, connect_timeout)
+                .await
+                .then_some((host, port))
+        }))
     }
 
     /// Writes what the session has queued, as far as the socket takes it. Returns false if
@@ -396,6 +434,7 @@ impl Driver {
                 }
                 Output::State(state) => self.on_state(state),
                 Output::CloseTransport => self.transport_closed = true,
+                Output::ProbeReadWrite => self.probe_wanted = true,
             }
         }
     }
@@ -415,23 +454,26 @@ impl Driver {
     }
 
     fn deliver(&mut self, watcher: WatcherId, event: WatchedEvent, last: bool) {
-        Counters::bump(&self.shared.counters.watch_events);
+        let counters = &self.shared.counters;
+        Counters::bump(&counters.watch_events);
         if last {
             match self.sinks.remove(&watcher) {
                 Some(Sink::Once(tx)) => {
                     let _ = tx.send(event);
                 }
-                Some(Sink::Stream(tx)) => {
-                    let _ = tx.send(event);
-                }
+                Some(Sink::Stream(tx)) => tx.push_last(event),
                 None => {}
             }
         } else if let Some(Sink::Stream(tx)) = self.sinks.get(&watcher) {
-            if tx.send(event).is_err() {
-                // The application dropped the stream: stop watching for it.
-                self.sinks.remove(&watcher);
-                self.session
-                    .forget_watcher(Instant::now().into_std(), watcher);
+            match tx.push(event) {
+                Pushed::Queued => {}
+                Pushed::Dropped => Counters::bump(&counters.watch_events_dropped),
+                Pushed::ReceiverGone => {
+                    // The application dropped the stream: stop watching for it.
+                    self.sinks.remove(&watcher);
+                    self.session
+                        .forget_watcher(Instant::now().into_std(), watcher);
+                }
             }
         }
     }
@@ -442,6 +484,9 @@ impl Driver {
             SessionState::Connected | SessionState::ConnectedReadOnly => {
                 Counters::bump(&counters.connections);
                 self.established = true;
+                if let Ok(mut since) = self.shared.disconnected_since.lock() {
+                    *since = None;
+                }
                 if let Ok(mut id) = self.shared.identity.lock() {
                     *id = (
                         self.session.session_id(),
@@ -450,7 +495,12 @@ impl Driver {
                     );
                 }
             }
-            SessionState::Disconnected => Counters::bump(&counters.disconnects),
+            SessionState::Disconnected => {
+                Counters::bump(&counters.disconnects);
+                if let Ok(mut since) = self.shared.disconnected_since.lock() {
+                    since.get_or_insert_with(Instant::now);
+                }
+            }
             _ => {}
         }
         self.state_tx.send_replace(state);

@@ -16,7 +16,7 @@ pub enum Error {
     #[error("data inconsistency")]
     DataInconsistency,
     /// The connection was lost before the reply arrived; the request may or may not have
-    /// been applied. Writes are never retried by the client.
+    /// been applied. The client never retries by itself; see [`crate::retry`].
     #[error("connection lost")]
     ConnectionLoss,
     /// The server could not decode the request.
@@ -130,6 +130,15 @@ pub enum Error {
     /// Connecting failed: no server could be reached in time.
     #[error("could not connect: {0}")]
     Connect(String),
+    /// A retried write failed after an earlier attempt of it ended with its outcome unknown
+    /// (connection loss or a timeout): that attempt may have been applied, and the retry's
+    /// failure (`error`) may be its doing — e.g. `BadVersion` for a conditional setData,
+    /// `NodeExists` for a create. Re-read to decide. Only [`crate::retry`] returns it.
+    #[error("the write may have been applied by an attempt whose reply was lost; the retry failed: {error}")]
+    MaybeApplied {
+        /// Why the last attempt failed.
+        error: Box<Error>,
+    },
 }
 
 impl Error {
@@ -206,6 +215,8 @@ impl Error {
             Error::QuotaExceeded => C::QuotaExceeded,
             Error::Throttled => C::ThrottledOp,
             Error::MultiFailed { error, .. } => return error.code(),
+            // What is unresolved is the lost attempt's outcome, as after a connection loss.
+            Error::MaybeApplied { .. } => C::ConnectionLoss,
             Error::UnknownCode(_) | Error::Closed | Error::Connect(_) => return None,
         })
     }

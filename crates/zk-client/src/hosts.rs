@@ -1,8 +1,8 @@
 //! The ensemble's addresses from a connect string, visited in a shuffled order, with an
 //! exponential back-off (with jitter) once every host has been tried.
 //!
-//! Owns parsing `h1:2181,h2:2181/chroot` and choosing where and when to connect next.
-//! Does no I/O.
+//! Owns parsing `h1:2181,h2:2181/chroot` and choosing where and when to connect next, and
+//! which server to probe for writes while connected read-only. Does no I/O.
 
 use std::time::Duration;
 
@@ -69,6 +69,11 @@ impl ConnectString {
 pub struct HostPicker {
     hosts: Vec<(String, u16)>,
     next: usize,
+    /// Where the next probe for a read-write server goes (its own rotation).
+    next_probe: usize,
+    /// A server to connect to next, ahead of the rotation (a read-write server found by a
+    /// probe).
+    preferred: Option<(String, u16)>,
     failures_in_row: u32,
     min_backoff: Duration,
     max_backoff: Duration,
@@ -85,6 +90,8 @@ impl HostPicker {
         Self {
             hosts,
             next: 0,
+            next_probe: 0,
+            preferred: None,
             failures_in_row: 0,
             min_backoff,
             max_backoff,
@@ -104,7 +111,12 @@ impl HostPicker {
     /// The next host, and the delay to wait before connecting to it: none while hosts of
     /// the current round are untried, then an exponentially growing, jittered delay once a
     /// whole round has failed.
+    ///
+    /// A server given to [`HostPicker::prefer`] comes first, without delay.
     pub fn next_attempt(&mut self) -> ((String, u16), Duration) {
+        if let Some(host) = self.preferred.take() {
+            return (host, Duration::ZERO);
+        }
         let host = self.hosts[self.next % self.hosts.len()].clone();
         self.next = (self.next + 1) % self.hosts.len();
         let rounds = self.failures_in_row / self.hosts.len() as u32;
@@ -120,6 +132,24 @@ impl HostPicker {
                 base.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
             };
         (host, delay)
+    }
+
+    /// Connect to `host` next (a read-write server a probe found), ahead of the rotation.
+    pub fn prefer(&mut self, host: (String, u16)) {
+        self.preferred = Some(host);
+    }
+
+    /// The next server to ask whether it serves writes: the hosts in turn, `current` (the
+    /// read-only server connected now) skipped; `None` when there is no other host.
+    pub fn next_probe(&mut self, current: &(String, u16)) -> Option<(String, u16)> {
+        for _ in 0..self.hosts.len() {
+            let host = &self.hosts[self.next_probe % self.hosts.len()];
+            self.next_probe = (self.next_probe + 1) % self.hosts.len();
+            if host != current {
+                return Some(host.clone());
+            }
+        }
+        None
     }
 
     /// Records that the last attempt failed (connect error or lost before the handshake).
@@ -176,5 +206,37 @@ mod tests {
         assert!(p.next_attempt().1 <= Duration::from_secs(3));
         p.connected();
         assert_eq!(p.next_attempt().1, Duration::ZERO);
+    }
+
+    #[test]
+    fn probes_visit_every_other_host_and_a_found_one_is_connected_to_next() {
+        let hosts: Vec<(String, u16)> = vec![("a".into(), 1), ("b".into(), 2), ("c".into(), 3)];
+        let mut p = HostPicker::new(hosts, Duration::from_millis(100), Duration::from_secs(2));
+        let current = ("b".to_owned(), 2);
+        let mut probed: Vec<_> = (0..4).map(|_| p.next_probe(&current).unwrap()).collect();
+        assert!(!probed.contains(&current));
+        assert_eq!(probed[0], probed[2], "a rotation over the two others");
+        probed.truncate(2);
+        probed.sort();
+        assert_eq!(probed, [("a".to_owned(), 1), ("c".to_owned(), 3)]);
+
+        // Even after a failed round, the found server is next and without delay.
+        for _ in 0..3 {
+            p.next_attempt();
+            p.failed();
+        }
+        p.prefer(("c".into(), 3));
+        assert_eq!(p.next_attempt(), (("c".to_owned(), 3), Duration::ZERO));
+        assert_ne!(
+            p.next_attempt().1,
+            Duration::ZERO,
+            "then the rotation resumes"
+        );
+    }
+
+    #[test]
+    fn a_single_host_has_nothing_to_probe() {
+        let mut p = HostPicker::new(vec![("a".into(), 1)], Duration::ZERO, Duration::ZERO);
+        assert_eq!(p.next_probe(&("a".to_owned(), 1)), None);
     }
 }

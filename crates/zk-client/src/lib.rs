@@ -21,8 +21,11 @@
 //! - `driver`: one tokio task per client owning the socket and timers; it batches every
 //!   ready request into one write.
 //! - [`Client`]: cheap cloneable handle; each operation is an async method.
+//! - [`retry`]: retry policies (exponential back-off, n times, until elapsed; jittered) and
+//!   the retry loop, bounded by the session.
 //! - [`watch`]: the watch registry (Apache's `ZKWatchManager`), [`hosts`]: connect string
-//!   and reconnect back-off, [`chroot`]: path prefixing.
+//!   and reconnect back-off, [`chroot`]: path prefixing, `rw_probe`: finding a read-write
+//!   server while connected to a read-only one.
 //!
 //! # Guarantees
 //! - Requests go on the wire in call order and are pipelined on one connection.
@@ -32,12 +35,25 @@
 //! - On a dropped connection the client reconnects to the ensemble (shuffled hosts,
 //!   jittered exponential back-off), re-attaches the same session, replays credentials and
 //!   restores every watch with SetWatches/SetWatches2; requests in flight fail with
-//!   [`Error::ConnectionLoss`] and are never retried (a write may or may not have applied).
+//!   [`Error::ConnectionLoss`] and are never retried by themselves (a write may or may not
+//!   have applied). [`Client::retry`] retries under a [`retry::RetryPolicy`] what can be
+//!   repeated safely — reads, version-conditioned writes, non-sequential and protected
+//!   creates — and reports a conflict that a lost attempt may have caused as
+//!   [`Error::MaybeApplied`]; see [`retry`] for why only those.
 //!   Requests made while no server can be reached fail with `ConnectionLoss` after the
 //!   next failed connect attempt rather than wait, as with the Java client.
+//! - With [`ClientBuilder::read_only`], a client may be served reads by a server cut off
+//!   from its quorum; it probes the other servers in the background (Java's back-off:
+//!   100 ms doubling to 60 s) and moves to a read-write one as soon as one answers,
+//!   resuming its session if a read-write server had accepted it (a session made on a
+//!   read-only server is local to it, so a new one is made).
 //! - Session state: [`Client::state_watcher`] holds the latest state,
 //!   [`Client::session_events`] yields every transition; persistent watch streams also
 //!   carry disconnect/reconnect events.
+//! - A persistent watch's events wait in a bounded queue (4096 by default,
+//!   [`ClientBuilder::persistent_watch_capacity`]): a reader that stops reading costs
+//!   bounded memory, and where events were dropped it gets one [`Lagged`] item, in order,
+//!   telling it to re-read (see [`PersistentWatcher`]).
 //! - On a 3.6–3.8 server, which keeps one watch mode per connection and path, a one-shot
 //!   watch on a path this client already watches persistently is served locally from the
 //!   persistent watch, so neither breaks the other.
@@ -58,9 +74,12 @@ pub mod hosts;
 pub mod managed;
 mod metrics;
 mod options;
+pub mod retry;
+mod rw_probe;
 pub mod session;
 pub mod state;
 pub mod watch;
+mod watch_queue;
 mod watcher;
 
 pub use builder::ClientBuilder;
@@ -70,7 +89,7 @@ pub use managed::{ManagedClient, SessionEvent};
 pub use metrics::Metrics;
 pub use options::{CreateOptions, Op, OpResult, ReadOp, ReadResult, MAX_TTL};
 pub use state::{EventType, SessionState, WatchedEvent};
-pub use watcher::{OneshotWatcher, PersistentWatcher};
+pub use watcher::{Lagged, OneshotWatcher, PersistentWatcher};
 pub use zk_proto::{
     perms, Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, Id, Stat, WatcherType,
 };

@@ -8,6 +8,7 @@ pub(crate) struct Counters {
     pub requests: AtomicU64,
     pub errors: AtomicU64,
     pub watch_events: AtomicU64,
+    pub watch_events_dropped: AtomicU64,
     pub connect_attempts: AtomicU64,
     pub connections: AtomicU64,
     pub disconnects: AtomicU64,
@@ -24,6 +25,7 @@ impl Counters {
             requests: self.requests.load(Relaxed),
             errors: self.errors.load(Relaxed),
             watch_events: self.watch_events.load(Relaxed),
+            watch_events_dropped: self.watch_events_dropped.load(Relaxed),
             connect_attempts: self.connect_attempts.load(Relaxed),
             connections: self.connections.load(Relaxed),
             disconnects: self.disconnects.load(Relaxed),
@@ -39,8 +41,11 @@ pub struct Metrics {
     pub requests: u64,
     /// Requests that completed with an error.
     pub errors: u64,
-    /// Watch events delivered.
+    /// Watch events handed to watchers (those dropped for a lagging reader included).
     pub watch_events: u64,
+    /// Persistent watch events dropped because their reader lagged behind a full queue
+    /// (each reader was told with a [`Lagged`](crate::Lagged) item).
+    pub watch_events_dropped: u64,
     /// TCP connection attempts.
     pub connect_attempts: u64,
     /// Sessions established or re-attached (the first connect counts; later ones are

@@ -11,6 +11,8 @@
 //! - [`Session::read_buf`] then [`Session::handle_input`]: bytes arrived.
 //! - [`Session::handle_transport_lost`]: the transport failed or closed.
 //! - [`Session::handle_timeout`]: the instant from [`Session::poll_timeout`] passed.
+//! - [`Session::handle_read_write_found`]: while connected read-only, a probe the session
+//!   asked for ([`Output::ProbeReadWrite`]) found a server that serves writes.
 //!
 //! # Outputs, to poll after any input, in this order
 //! 1. [`Session::transmit_buf`]: bytes to write (the driver advances it by what it wrote);
@@ -37,6 +39,7 @@ use zk_proto::{
 
 use crate::chroot::Chroot;
 use crate::error::Error;
+use crate::rw_probe::ProbeSchedule;
 use crate::state::{SessionState, WatchedEvent};
 use crate::watch::{WatchKind, WatchLists, WatchRegistry, WatcherId};
 
@@ -94,6 +97,9 @@ pub enum Output<R> {
     /// The session gave up on the current transport: close it. The session has already
     /// failed what was in flight.
     CloseTransport,
+    /// Connected read-only: ask another server whether it serves writes (the `isro`
+    /// four-letter word) and call [`Session::handle_read_write_found`] if one does.
+    ProbeReadWrite,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +165,8 @@ pub struct Session<R> {
     /// asks for a new session (a read-only server's sessions are unknown to the quorum),
     /// as the Java client's `seenRwServerBefore`.
     seen_rw: bool,
+    /// When to look for a read-write server while connected to a read-only one.
+    rw_probe: ProbeSchedule,
     watches: WatchRegistry,
     frames: FrameDecoder,
     read_buf: BytesMut,
@@ -189,6 +197,7 @@ impl<R> Session<R> {
             auth_waiters: VecDeque::new(),
             closing: false,
             seen_rw: session_id != 0,
+            rw_probe: ProbeSchedule::default(),
             watches: WatchRegistry::default(),
             read_buf: BytesMut::with_capacity(64 * 1024),
             write_buf: BytesMut::with_capacity(64 * 1024),
@@ -477,7 +486,22 @@ impl<R> Session<R> {
         }
     }
 
-    /// Time-driven work: handshake and read timeouts, pings.
+    /// A server that serves writes was found while this session is connected read-only:
+    /// leave the read-only server, as the Java client does. Requests in flight fail with
+    /// connection loss; the driver connects to the server found next. The session is
+    /// resumed there if a read-write server had accepted it before; one first made on a
+    /// read-only server is local to it, so a new session is made.
+    pub fn handle_read_write_found(&mut self) {
+        if self.phase == Phase::Connected && self.state == SessionState::ConnectedReadOnly {
+            tracing::info!(
+                session_id = format_args!("{:#x}", self.session_id),
+                "a read-write server is up; leaving the read-only one"
+            );
+            self.drop_transport();
+        }
+    }
+
+    /// Time-driven work: handshake and read timeouts, pings, read-write probes.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.phase {
             Phase::Idle => {}
@@ -494,7 +518,9 @@ impl<R> Session<R> {
                         "nothing heard from the server for 2/3 of the session timeout; dropping connection"
                     );
                     self.drop_transport();
-                } else if now >= self.last_send + self.ping_interval() {
+                    return;
+                }
+                if now >= self.last_send + self.ping_interval() {
                     write_frame(&mut self.write_buf, |b| {
                         RequestHeader {
                             xid: PING_XID,
@@ -503,6 +529,9 @@ impl<R> Session<R> {
                         .encode(b)
                     });
                     self.last_send = now;
+                }
+                if self.rw_probe.poll_due(now) {
+                    self.outputs.push_back(Output::ProbeReadWrite);
                 }
             }
         }
@@ -528,9 +557,14 @@ impl<R> Session<R> {
         match self.phase {
             Phase::Idle => None,
             Phase::Handshaking { deadline } => Some(deadline),
-            Phase::Connected => Some(
-                (self.last_recv + self.read_timeout()).min(self.last_send + self.ping_interval()),
-            ),
+            Phase::Connected => {
+                let liveness = (self.last_recv + self.read_timeout())
+                    .min(self.last_send + self.ping_interval());
+                Some(match self.rw_probe.next_due() {
+                    Some(probe) => liveness.min(probe),
+                    None => liveness,
+                })
+            }
         }
     }
 
@@ -650,6 +684,14 @@ impl<R> Session<R> {
     fn handle_connect_response(&mut self, now: Instant, frame: bytes::Bytes) -> bool {
         let response = match ConnectResponse::decode(&mut frame.clone()) {
             Ok(r) => r,
+            Err(_) if is_read_only_refusal(&frame) => {
+                tracing::warn!(
+                    "read-only server cannot make a new session (it needs \
+                     localSessionsEnabled=true); trying another server"
+                );
+                self.drop_transport();
+                return false;
+            }
             Err(e) => {
                 tracing::warn!(
                     error = %e,
@@ -675,6 +717,11 @@ impl<R> Session<R> {
         self.phase = Phase::Connected;
         let read_only = response.read_only == Some(true);
         self.seen_rw |= !read_only;
+        if read_only {
+            self.rw_probe.start(now);
+        } else {
+            self.rw_probe.reset();
+        }
         tracing::info!(
             session_id = format_args!("{:#x}", self.session_id),
             timeout_ms = response.timeout,
@@ -918,6 +965,7 @@ impl<R> Session<R> {
     fn drop_transport(&mut self) {
         let was_connected = self.phase == Phase::Connected;
         self.phase = Phase::Idle;
+        self.rw_probe.pause();
         self.read_buf.clear();
         self.write_buf.clear();
         self.outputs.push_back(Output::CloseTransport);
@@ -961,6 +1009,7 @@ impl<R> Session<R> {
             SessionState::AuthFailed => Error::AuthFailed,
             _ => Error::Closed,
         };
+        self.rw_probe.pause();
         if self.phase != Phase::Idle {
             self.phase = Phase::Idle;
             self.read_buf.clear();
@@ -1009,6 +1058,16 @@ impl<R> Session<R> {
 fn later(now: Instant, d: Duration) -> Instant {
     now.checked_add(d)
         .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
+}
+
+/// Whether a handshake answer is Apache's refusal of a new session by a read-only server
+/// without local sessions: a bare reply header (xid, zxid, err: 16 bytes) with
+/// `NotReadOnly` where a ConnectResponse belongs.
+fn is_read_only_refusal(frame: &[u8]) -> bool {
+    const REPLY_HEADER_LEN: usize = 16;
+    frame.len() == REPLY_HEADER_LEN
+        && ReplyHeader::decode(&mut &frame[..])
+            .is_ok_and(|h| h.err == ErrorCode::NotReadOnly.code())
 }
 
 /// Turns off the server-side watch of a read whose watch is kept locally.

@@ -6,15 +6,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::Stream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::state::{SessionState, WatchedEvent};
+use crate::watch_queue::{self, QueueReceiver, QueueSender};
 
 /// How the driver reaches a watcher.
 #[derive(Debug)]
 pub(crate) enum Sink {
     Once(oneshot::Sender<WatchedEvent>),
-    Stream(mpsc::UnboundedSender<WatchedEvent>),
+    Stream(QueueSender),
 }
 
 /// A one-shot watch: resolves with the first event on the node (or a session event if the
@@ -51,27 +52,58 @@ impl Future for OneshotWatcher {
 /// the session ends (the last item then is an `Expired` or `Closed` session event).
 /// Dropping it stops the watch, on the server too once nothing else of this client needs
 /// it there.
+///
+/// # Lagging
+/// Events wait in a bounded queue (
+/// [`ClientBuilder::persistent_watch_capacity`](crate::ClientBuilder::persistent_watch_capacity),
+/// 4096 by default) so that a reader that stops reading cannot grow the client's memory
+/// without limit. When the queue is full, further events are dropped and the reader gets
+/// one `Err(`[`Lagged`]`)` in their place, in order: everything before it arrived, and
+/// what it stands for is lost. Treat it like a reconnect: re-read what the watch covers.
+/// A watch's final event (removal, expiry, close) is never dropped.
 #[derive(Debug)]
 pub struct PersistentWatcher {
-    rx: mpsc::UnboundedReceiver<WatchedEvent>,
+    rx: QueueReceiver,
 }
 
 impl PersistentWatcher {
-    pub(crate) fn new() -> (Self, Sink) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    pub(crate) fn new(capacity: usize) -> (Self, Sink) {
+        let (tx, rx) = watch_queue::bounded(capacity);
         (Self { rx }, Sink::Stream(tx))
     }
 
-    /// The next event, or `None` once the watch has ended.
-    pub async fn changed(&mut self) -> Option<WatchedEvent> {
-        self.rx.recv().await
+    /// The next event (or `Err(Lagged)` where events were dropped), or `None` once the
+    /// watch has ended.
+    pub async fn changed(&mut self) -> Option<Result<WatchedEvent, Lagged>> {
+        futures::future::poll_fn(|cx| self.rx.poll_next(cx)).await
+    }
+
+    /// How many items wait to be read (events, plus a lag marker where events were
+    /// dropped). At most [`PersistentWatcher::capacity`] + 2: one marker and the final
+    /// event may exceed it.
+    pub fn queued(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// How many events the queue holds before it drops.
+    pub fn capacity(&self) -> usize {
+        self.rx.capacity()
     }
 }
 
 impl Stream for PersistentWatcher {
-    type Item = WatchedEvent;
+    type Item = Result<WatchedEvent, Lagged>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
-        self.rx.poll_recv(cx)
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_next(cx)
     }
+}
+
+/// A [`PersistentWatcher`]'s reader fell behind: its queue was full and `missed` events
+/// were dropped where this item stands. What the watch covers must be re-read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("persistent watch lagged: {missed} events dropped")]
+pub struct Lagged {
+    /// How many events were dropped.
+    pub missed: u64,
 }

@@ -93,9 +93,7 @@ async fn server_restart_within_the_timeout_keeps_session_ephemerals_and_watches(
     // The persistent stream was told about the disconnect and the reconnect first.
     let mut session_events = Vec::new();
     let ev = loop {
-        let ev = within("restored persistent", persistent.next())
-            .await
-            .unwrap();
+        let ev = next_event(&mut persistent, "restored persistent").await;
         if ev.event_type != EventType::None {
             break ev;
         }
@@ -253,9 +251,7 @@ async fn killing_the_connected_ensemble_member_moves_the_session() {
         EventType::NodeDataChanged
     );
     let ev = loop {
-        let ev = within("recursive after fail-over", recursive.next())
-            .await
-            .unwrap();
+        let ev = next_event(&mut recursive, "recursive after fail-over").await;
         if ev.event_type != EventType::None {
             break ev;
         }

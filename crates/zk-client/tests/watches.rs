@@ -170,7 +170,7 @@ async fn persistent_watch_sees_every_event_on_the_node_and_its_children_list() {
         .unwrap();
     let mut got = Vec::new();
     for _ in 0..7 {
-        let ev = within("persistent event", w.next()).await.unwrap();
+        let ev = next_event(&mut w, "persistent event").await;
         got.push((ev.event_type, ev.path));
     }
     let expected = [
@@ -215,7 +215,7 @@ async fn persistent_recursive_watch_sees_descendants_but_no_child_events() {
         (EventType::NodeDataChanged, "/r/a/b"),
         (EventType::NodeDeleted, "/r/a/b"),
     ] {
-        let ev = within("recursive event", w.next()).await.unwrap();
+        let ev = next_event(&mut w, "recursive event").await;
         assert_eq!((ev.event_type, ev.path.as_str()), (t, p));
     }
     never(QUIET, w.next()).await;
@@ -250,7 +250,7 @@ async fn remove_watches_tells_the_watchers_and_stops_events() {
         .await
         .unwrap();
     assert_eq!(
-        within("removal", p.next()).await.unwrap().event_type,
+        next_event(&mut p, "removal").await.event_type,
         EventType::PersistentWatchRemoved
     );
     assert_eq!(within("end of stream", p.next()).await, None);
@@ -314,7 +314,7 @@ async fn one_shot_watch_on_a_persistently_watched_path_leaves_the_persistent_wat
         EventType::NodeDataChanged
     );
     for _ in 0..3 {
-        let ev = within("persistent", persistent.next()).await.unwrap();
+        let ev = next_event(&mut persistent, "persistent").await;
         assert_eq!(ev.event_type, EventType::NodeDataChanged);
     }
 }

@@ -3,8 +3,9 @@
 //! Owns the snapshot (published atomically; readers never lock), the change events, and
 //! keeping both right across disconnects and session changes. One persistent recursive
 //! watch on `{base}/{name}` feeds it (child and data watches on servers older than 3.6);
-//! after a reconnect or a new session it re-reads everything, because changes made while
-//! disconnected are not replayed to persistent watches. Nodes whose data is empty or not
+//! after a reconnect, a new session or a lag (the client dropped events this cache was too
+//! slow to take) it re-reads everything, because changes made while disconnected are not
+//! replayed to persistent watches and dropped events are gone. Nodes whose data is empty or not
 //! an instance are skipped and logged.
 
 use std::collections::{BTreeMap, HashMap};
@@ -285,6 +286,20 @@ impl Worker {
                     if self.shared.upgrade().is_none() {
                         return Next::Stop;
                     }
+                    let ev = match ev {
+                        Ok(ev) => ev,
+                        Err(lagged) => {
+                            // This worker fell behind a burst and the client dropped
+                            // events: what they said is lost, so re-read everything, as
+                            // after a reconnect.
+                            tracing::debug!(missed = lagged.missed, path = %self.path, "watch lagged; resyncing");
+                            if let Err(e) = self.resync(client).await {
+                                if e.is_terminal() { return Next::WaitForSession; }
+                                return self.retry_later(&e).await;
+                            }
+                            continue;
+                        }
+                    };
                     match ev.event_type {
                         EventType::None => match ev.state {
                             SessionState::Connected | SessionState::ConnectedReadOnly => {

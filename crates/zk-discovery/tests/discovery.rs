@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use zk_client::{Client, CreateOptions};
+use zk_client::{Client, CreateOptions, Op};
 use zk_discovery::{CacheEvent, CacheOptions, ServiceDiscovery, ServiceInstance, ServiceType};
 use zk_testkit::FaultProxy;
 
@@ -473,6 +473,40 @@ async fn a_watcher_that_was_disconnected_resyncs_on_reconnect() {
         s.len() == 1 && s.get("b").is_some()
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_cache_that_lags_behind_a_burst_resyncs_to_every_instance() {
+    let server = Server::bundled().await;
+    // A watch queue of one event: the burst below cannot fit it.
+    let watcher = ServiceDiscovery::builder()
+        .client(Client::builder().persistent_watch_capacity(1))
+        .connect(&server.connect_string())
+        .await
+        .unwrap();
+    let cache = watcher.cache("svc").await.unwrap();
+    cache.ready().await;
+    let writer = Client::connect(&server.connect_string()).await.unwrap();
+    create_service_dir(&writer).await;
+    // One transaction: its fifty events reach the cache's client before the reply to the
+    // read the cache makes for the first of them, so the rest overflow the queue.
+    let ops: Vec<Op> = (0..50)
+        .map(|i| {
+            let instance = ServiceInstance::new("svc", "h", 1000 + i).with_id(format!("i{i}"));
+            let data = instance.to_json().unwrap();
+            Op::create(
+                format!("/services/svc/i{i}"),
+                data,
+                CreateOptions::persistent(),
+            )
+        })
+        .collect();
+    writer.multi(&ops).await.unwrap();
+    eventually("every instance after the lag", || {
+        cache.instances().len() == 50
+    })
+    .await;
+    assert!(watcher.client().client().metrics().watch_events_dropped > 0);
 }
 
 #[tokio::test]

@@ -400,12 +400,20 @@ async fn follow_rule_inner(
             let Some(s) = shared.upgrade() else {
                 return false;
             };
-            match ev.event_type {
-                EventType::NodeCreated | EventType::NodeDataChanged | EventType::NodeDeleted => {
-                    load_rule(&s, &client, &path).await
-                }
-                EventType::None if ev.state.is_connected() => load_rule(&s, &client, &path).await,
-                _ => {}
+            let reload = match ev {
+                Ok(ev) => match ev.event_type {
+                    EventType::NodeCreated
+                    | EventType::NodeDataChanged
+                    | EventType::NodeDeleted => true,
+                    EventType::None => ev.state.is_connected(),
+                    _ => false,
+                },
+                // The client dropped events this follower was too slow for: one of them
+                // may have changed the rule.
+                Err(_lagged) => true,
+            };
+            if reload {
+                load_rule(&s, &client, &path).await;
             }
         }
         // The session ended: wait for the next one.

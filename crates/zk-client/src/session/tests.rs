@@ -703,3 +703,120 @@ fn one_shot_watch_under_a_persistent_watch_is_kept_locally() {
         }
     )));
 }
+
+/// A session whose first server was read-only.
+fn connected_read_only(now: Instant) -> Session<u32> {
+    let mut cfg = config();
+    cfg.read_only = true;
+    let mut s = Session::new(cfg, now);
+    s.start_handshake(now);
+    written(&mut s);
+    feed(&mut s, now, |b| connect_response(0x77, true).encode(b));
+    assert!(matches!(
+        outputs(&mut s).as_slice(),
+        [Output::State(SessionState::ConnectedReadOnly)]
+    ));
+    s
+}
+
+fn probes(s: &mut Session<u32>) -> usize {
+    outputs(s)
+        .iter()
+        .filter(|o| matches!(o, Output::ProbeReadWrite))
+        .count()
+}
+
+#[test]
+fn a_read_only_session_asks_for_probes_at_doubling_intervals() {
+    let t0 = Instant::now();
+    let mut s = connected_read_only(t0);
+    // The first probe is due 100 ms in: sooner than any ping.
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_millis(100)));
+    s.handle_timeout(t0 + Duration::from_millis(99));
+    assert_eq!(probes(&mut s), 0);
+    let mut now = t0 + Duration::from_millis(100);
+    s.handle_timeout(now);
+    assert_eq!(probes(&mut s), 1);
+    for gap in [200, 400, 800] {
+        now += Duration::from_millis(gap);
+        // Keep the connection alive meanwhile, as a server's ping replies would.
+        s.handle_input(now);
+        assert_eq!(s.poll_timeout(), Some(now));
+        s.handle_timeout(now);
+        assert_eq!(probes(&mut s), 1, "after {gap} ms");
+    }
+}
+
+#[test]
+fn a_read_write_session_never_probes() {
+    let now = Instant::now();
+    let mut s = connected(now);
+    for secs in 1..60 {
+        let t = now + Duration::from_secs(secs);
+        s.handle_input(t);
+        s.handle_timeout(t);
+        assert_eq!(probes(&mut s), 0);
+    }
+}
+
+#[test]
+fn a_found_read_write_server_ends_the_read_only_connection_and_probing() {
+    let now = Instant::now();
+    let mut s = connected_read_only(now);
+    s.submit(now, get_data("/a", false), 1, None);
+    requests(&mut s);
+    s.handle_read_write_found();
+    let out = outputs(&mut s);
+    assert!(matches!(
+        out.as_slice(),
+        [
+            Output::CloseTransport,
+            Output::Reply(1, Err(Error::ConnectionLoss)),
+            Output::State(SessionState::Disconnected)
+        ]
+    ));
+    assert_eq!(s.poll_timeout(), None);
+    // A read-write server then takes over with a new session: the read-only one was
+    // local to its server.
+    s.start_handshake(now);
+    let mut hs = written(&mut s);
+    assert_eq!(ConnectRequest::decode(&mut hs[0]).unwrap().session_id, 0);
+    feed(&mut s, now, |b| connect_response(0x88, false).encode(b));
+    assert_eq!(s.state(), SessionState::Connected);
+    s.handle_timeout(now + Duration::from_secs(1));
+    assert_eq!(probes(&mut s), 0);
+}
+
+#[test]
+fn a_read_write_found_report_for_a_read_write_session_changes_nothing() {
+    let now = Instant::now();
+    let mut s = connected(now);
+    s.handle_read_write_found();
+    assert!(outputs(&mut s).is_empty());
+    assert_eq!(s.state(), SessionState::Connected);
+}
+
+#[test]
+fn a_read_only_servers_refusal_of_a_new_session_is_a_failed_attempt() {
+    let now = Instant::now();
+    let mut cfg = config();
+    cfg.read_only = true;
+    let mut s = Session::new(cfg, now);
+    s.start_handshake(now);
+    written(&mut s);
+    // Apache 3.8 in read-only mode without local sessions: a bare header, NotReadOnly.
+    feed(&mut s, now, |b| {
+        ReplyHeader {
+            xid: 0,
+            zxid: 0,
+            err: zk_proto::ErrorCode::NotReadOnly.code(),
+        }
+        .encode(b)
+    });
+    assert!(matches!(
+        outputs(&mut s).as_slice(),
+        [Output::CloseTransport]
+    ));
+    assert_eq!(s.state(), SessionState::Connecting);
+    assert!(s.wants_transport());
+}

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use zk_client::{Client, SessionState};
+use zk_client::{Client, PersistentWatcher, SessionState, WatchedEvent};
 #[allow(unused_imports)]
 pub use zk_testkit::{ApacheZk, FaultProxy};
 
@@ -45,6 +45,16 @@ pub async fn client(connect: &str) -> Client {
         .connect(connect)
         .await
         .expect("connect")
+}
+
+/// The next event of a persistent watch, failing the test if it takes longer than
+/// [`WAIT`], the stream ends, or it lagged (no test short of the lag test fills a queue).
+pub async fn next_event(watch: &mut PersistentWatcher, what: &str) -> WatchedEvent {
+    match within(what, watch.changed()).await {
+        Some(Ok(event)) => event,
+        Some(Err(lagged)) => panic!("{what}: the watch lagged: {lagged}"),
+        None => panic!("{what}: the watch ended"),
+    }
 }
 
 /// Waits until the client reaches `state`.
