@@ -517,7 +517,9 @@ impl ServerCore {
 
     /// Closes every connection (sessions stay alive), as the test harness's "drop all".
     pub fn close_all_connections(&mut self) {
-        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        let mut ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        // In connection order: outputs are deterministic (the simulation replays seeds).
+        ids.sort_unstable();
         for conn in ids {
             self.close(conn);
         }

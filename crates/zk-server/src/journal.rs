@@ -30,7 +30,7 @@ pub enum StoreEvent {
         /// The job.
         seq: u64,
         /// The state read back.
-        result: Result<Loaded, StorageError>,
+        result: Result<Box<Loaded>, StorageError>,
     },
     /// The disk failed; the writer stopped.
     Failed(String),
@@ -120,7 +120,7 @@ fn write_loop(
                     }
                     let _ = events.send(StoreEvent::Loaded {
                         seq,
-                        result: Ok(loaded),
+                        result: Ok(Box::new(loaded)),
                     });
                 }
                 Ok(None) => {

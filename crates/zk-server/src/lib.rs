@@ -65,6 +65,7 @@ pub mod acl;
 pub mod config;
 mod connect;
 pub mod core;
+pub mod digest;
 pub mod fourlw;
 pub mod journal;
 mod net;

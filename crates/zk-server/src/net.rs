@@ -139,7 +139,11 @@ pub(crate) async fn run_core(
         }
         if let Some(journal) = &mut journal {
             if let Some((records, first, last)) = core.take_records() {
-                journal.submit(StoreJob::Append { records, first, last });
+                journal.submit(StoreJob::Append {
+                    records,
+                    first,
+                    last,
+                });
             }
             if let Some(snapshot) = core.take_snapshot() {
                 journal.submit(StoreJob::Snapshot(snapshot));

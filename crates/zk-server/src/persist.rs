@@ -24,7 +24,7 @@
 //!
 //! `crc32fast` is a dependency for the checksums: a well-kept, SIMD-accelerated CRC-32.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -37,6 +37,7 @@ use zk_proto::{Acl, Decode, Encode};
 use crate::storage::{self, Loaded, Storage, StorageError};
 use crate::tree::{DataTree, StoredStat, TreeSnapshot};
 use crate::txn::{Txn, TxnHeader};
+use crate::zab::history::History;
 
 const SNAPSHOT_MAGIC: &[u8; 8] = b"ZKMSNAP1";
 /// Snapshots kept on disk (the newest first; older ones are fallbacks).
@@ -344,7 +345,7 @@ impl FileStorage {
                 )))
             }
         };
-        let mut history = VecDeque::new();
+        let mut history = History::new(tree.last_zxid(), storage::HISTORY_KEPT);
         let mut replayed = 0;
         let mut truncated_bytes = 0;
         let segments: Vec<Named> = list(&self.log_dir, "log.")?
@@ -363,9 +364,8 @@ impl FileStorage {
             let last_segment = i + 1 == segments.len();
             let (records, torn) = read_segment(&segment.path, last_segment)?;
             truncated_bytes += torn;
-            replayed += storage::replay(&mut tree, records, &mut history).map_err(|e| {
-                PersistError::Corrupt(format!("{}: {e}", segment.path.display()))
-            })?;
+            replayed += storage::replay(&mut tree, records, &mut history)
+                .map_err(|e| PersistError::Corrupt(format!("{}: {e}", segment.path.display())))?;
         }
         let last_epoch = crate::zab::message::epoch_of(tree.last_zxid());
         let current_epoch = match self.read_epoch("currentEpoch")? {
@@ -436,7 +436,10 @@ impl FileStorage {
 
 /// Reads a segment's records. A bad record is a torn tail only at the very end of the
 /// newest segment, and is then cut from the file; anywhere else it is corruption.
-fn read_segment(path: &Path, last_segment: bool) -> Result<(Vec<(TxnHeader, Txn)>, u64), PersistError> {
+fn read_segment(
+    path: &Path,
+    last_segment: bool,
+) -> Result<(Vec<(TxnHeader, Txn)>, u64), PersistError> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
@@ -572,7 +575,11 @@ impl Storage for FileStorage {
         self.segment = None;
         let gen = self.gen + 1;
         let bytes = encode_snapshot(tree);
-        write_atomic(&self.snap_dir, &file_name("snapshot.", gen, tree.last_zxid()), &bytes)?;
+        write_atomic(
+            &self.snap_dir,
+            &file_name("snapshot.", gen, tree.last_zxid()),
+            &bytes,
+        )?;
         // The new history is durable: the old one is dead.
         self.gen = gen;
         for named in list(&self.snap_dir, "snapshot.")?
@@ -605,7 +612,10 @@ impl Storage for FileStorage {
         for snap in snapshots.iter().filter(|s| s.zxid > zxid) {
             fs::remove_file(&snap.path).map_err(io(format!("removing {}", snap.path.display())))?;
         }
-        for segment in list(&self.log_dir, "log.")?.into_iter().filter(|n| n.gen == gen) {
+        for segment in list(&self.log_dir, "log.")?
+            .into_iter()
+            .filter(|n| n.gen == gen)
+        {
             if segment.zxid > zxid {
                 fs::remove_file(&segment.path)
                     .map_err(io(format!("removing {}", segment.path.display())))?;
@@ -649,7 +659,10 @@ fn prune(snap_dir: &Path, log_dir: &Path, gen: u32) -> Result<(), PersistError> 
     let oldest_kept = snapshots[snapshots.len() - SNAPSHOTS_KEPT].zxid;
     for old in &snapshots[..snapshots.len() - SNAPSHOTS_KEPT] {
         let _ = fs::remove_file(&old.path);
-        tracing::debug!(zxid = format_args!("{:#x}", old.zxid), "removed old snapshot");
+        tracing::debug!(
+            zxid = format_args!("{:#x}", old.zxid),
+            "removed old snapshot"
+        );
     }
     let segments: Vec<Named> = list(log_dir, "log.")?
         .into_iter()
@@ -807,7 +820,11 @@ mod tests {
         let dir = temp_dir("oldnames");
         let z = dir.join("zkmesh");
         fs::create_dir_all(&z).unwrap();
-        fs::write(z.join("log.0000000000000001"), records(&[create(1, "/a", 1)])).unwrap();
+        fs::write(
+            z.join("log.0000000000000001"),
+            records(&[create(1, "/a", 1)]),
+        )
+        .unwrap();
         let r = recover(&dir).unwrap();
         assert!(r.tree.get("/a").is_some());
     }
@@ -823,8 +840,12 @@ mod tests {
             tree.apply(h, t, &mut ev).unwrap();
         }
         let old = write_log(&dir, 1, &first);
-        write_atomic(&z, &file_name("snapshot.", 0, 2), &encode_snapshot(&tree.snapshot()))
-            .unwrap();
+        write_atomic(
+            &z,
+            &file_name("snapshot.", 0, 2),
+            &encode_snapshot(&tree.snapshot()),
+        )
+        .unwrap();
         write_log(&dir, 3, &[create(3, "/c", 3)]);
         let mut bytes = fs::read(&old).unwrap();
         bytes[10] ^= 0xff;
@@ -876,7 +897,10 @@ mod tests {
         let snap_dir = dir.join("zkmesh");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while list(&snap_dir, "snapshot.").unwrap().is_empty() {
-            assert!(std::time::Instant::now() < deadline, "snapshot written in time");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "snapshot written in time"
+            );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert!(matches!(
@@ -924,8 +948,12 @@ mod tests {
                 txns.push((h, t));
             }
             write_log(&dir, start, &txns);
-            write_atomic(&z, &file_name("snapshot.", 0, zxid), &encode_snapshot(&tree.snapshot()))
-                .unwrap();
+            write_atomic(
+                &z,
+                &file_name("snapshot.", 0, zxid),
+                &encode_snapshot(&tree.snapshot()),
+            )
+            .unwrap();
             prune(&z, &z, 0).unwrap();
         }
         assert_eq!(list(&z, "snapshot.").unwrap().len(), SNAPSHOTS_KEPT);

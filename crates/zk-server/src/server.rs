@@ -12,8 +12,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use zk_proto::frame::DEFAULT_MAX_FRAME;
 
 use crate::core::{CoreConfig, Now, ServerCore};
-use crate::net::{self, Input, Snapshot};
 use crate::journal::Journal;
+use crate::net::{self, Input, Snapshot};
 use crate::persist::{self, FileStorage};
 use crate::storage::{Storage, StorageError};
 use crate::tree::DataTree;

@@ -12,13 +12,12 @@
 //! Owns the job vocabulary, the recovery rule shared by both implementations ([`replay`]:
 //! zxids must follow each other) and the in-memory disk. Knows nothing of the protocol.
 
-use std::collections::VecDeque;
-
 use bytes::{Buf, Bytes};
 
 use crate::persist::PersistError;
 use crate::tree::{Applied, DataTree, TreeSnapshot};
 use crate::txn::{Txn, TxnHeader};
+use crate::zab::history::History;
 use crate::zab::message::{counter_of, epoch_of};
 use zk_proto::Decode;
 
@@ -68,8 +67,8 @@ pub struct Loaded {
     /// Epoch of the last NEWLEADER acknowledged.
     pub current_epoch: u32,
     /// The newest txns replayed from the log (a member leading later can DIFF from
-    /// them), oldest first.
-    pub history: VecDeque<(TxnHeader, Txn)>,
+    /// them).
+    pub history: History,
 }
 
 /// Why a job failed.
@@ -134,14 +133,14 @@ pub fn follows(prev: i64, next: i64) -> bool {
 }
 
 /// How many replayed txns [`Loaded::history`] keeps.
-pub const HISTORY_KEPT: usize = 100_000;
+pub const HISTORY_KEPT: usize = 50_000;
 
 /// Applies log records after the tree's zxid, checking that zxids follow each other.
-/// Records the tree already has are skipped.
+/// Records the tree already has are skipped; the applied ones are kept in `history`.
 pub fn replay(
     tree: &mut DataTree,
     records: impl IntoIterator<Item = (TxnHeader, Txn)>,
-    history: &mut VecDeque<(TxnHeader, Txn)>,
+    history: &mut History,
 ) -> Result<usize, PersistError> {
     let mut applied = Applied::default();
     let mut count = 0;
@@ -159,10 +158,7 @@ pub fn replay(
         applied.clear();
         tree.apply(&header, &txn, &mut applied)
             .map_err(|e| PersistError::Corrupt(e.to_string()))?;
-        history.push_back((header, txn));
-        if history.len() > HISTORY_KEPT {
-            history.pop_front();
-        }
+        history.push(header, txn);
         count += 1;
     }
     Ok(count)
@@ -228,6 +224,13 @@ impl MemStorage {
         (self.accepted_epoch, self.current_epoch)
     }
 
+    /// Whether the txn with `zxid` is durable here: in the durable log, or covered by a
+    /// kept snapshot.
+    pub fn has(&self, zxid: i64) -> bool {
+        self.log.iter().any(|(h, _)| h.zxid == zxid)
+            || self.snapshots.iter().any(|s| s.last_zxid() >= zxid)
+    }
+
     /// The last durable zxid.
     pub fn last_zxid(&self) -> i64 {
         let snap = self.snapshots.last().map_or(0, TreeSnapshot::last_zxid);
@@ -276,11 +279,7 @@ impl Storage for MemStorage {
 
     fn truncate(&mut self, zxid: i64) -> Result<(), StorageError> {
         self.sync()?;
-        if self
-            .snapshots
-            .first()
-            .is_some_and(|s| s.last_zxid() > zxid)
-        {
+        if self.snapshots.first().is_some_and(|s| s.last_zxid() > zxid) {
             return Err(StorageError::CannotTruncate(zxid));
         }
         self.snapshots.retain(|s| s.last_zxid() <= zxid);
@@ -293,7 +292,7 @@ impl Storage for MemStorage {
             Some(s) => DataTree::from_snapshot(s.clone()).map_err(PersistError::Corrupt)?,
             None => DataTree::new(),
         };
-        let mut history = VecDeque::new();
+        let mut history = History::new(tree.last_zxid(), HISTORY_KEPT);
         replay(&mut tree, self.log.iter().cloned(), &mut history)?;
         Ok(Loaded {
             tree,

@@ -227,6 +227,8 @@ pub struct DataTree {
     data_size: u64,
     /// Paths with a quota, whose stats nodes every write below them updates.
     quotas: QuotaPaths,
+    /// Fingerprint of every node and session ([`crate::digest`]), kept as txns apply.
+    digest: u64,
 }
 
 /// The system nodes every server has.
@@ -252,6 +254,7 @@ impl DataTree {
             last_zxid: 0,
             data_size: 0,
             quotas: QuotaPaths::default(),
+            digest: 0,
         };
         let open = tree.intern_acl(Acl::open_unsafe());
         let read = tree.intern_acl(Acl::read_unsafe());
@@ -263,19 +266,19 @@ impl DataTree {
             } else {
                 open.clone()
             };
-            tree.nodes.insert(
-                Arc::from(path),
-                Arc::new(Node {
+            tree.insert_node(
+                path,
+                Node {
                     data: Some(Bytes::new()),
                     acl,
                     stat,
                     children: BTreeSet::new(),
-                }),
+                },
             );
             if let Some(p) = parent(path) {
-                if let Some(parent) = tree.node_mut(p) {
+                tree.update(p, |parent| {
                     parent.children.insert(basename(path).into());
-                }
+                });
             }
         }
         tree
@@ -297,9 +300,32 @@ impl DataTree {
             .map(|n| &**n)
     }
 
-    /// The node at `path`, to change: unshared from any frozen copy first.
-    fn node_mut(&mut self, path: &str) -> Option<&mut Node> {
-        self.nodes.get_mut(path).map(Arc::make_mut)
+    /// Changes the node at `path` (unshared from any frozen copy first), keeping the
+    /// digest.
+    fn update<R>(&mut self, path: &str, f: impl FnOnce(&mut Node) -> R) -> Option<R> {
+        let node = self.nodes.get_mut(path).map(Arc::make_mut)?;
+        let before = crate::digest::node(path, node);
+        let result = f(node);
+        let after = crate::digest::node(path, node);
+        self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
+        Some(result)
+    }
+
+    fn insert_node(&mut self, path: &str, node: Node) {
+        self.digest = self.digest.wrapping_add(crate::digest::node(path, &node));
+        self.nodes.insert(Arc::from(path), Arc::new(node));
+    }
+
+    fn remove_node(&mut self, path: &str) -> Option<Arc<Node>> {
+        let node = self.nodes.remove(path)?;
+        self.digest = self.digest.wrapping_sub(crate::digest::node(path, &node));
+        Some(node)
+    }
+
+    /// The fingerprint of every node and session (see [`crate::digest`]): equal trees have
+    /// equal digests.
+    pub fn digest(&self) -> u64 {
+        self.digest
     }
 
     /// The tree frozen as of now, in O(1) (see the module docs).
@@ -323,6 +349,7 @@ impl DataTree {
             last_zxid: snapshot.last_zxid,
             data_size: 0,
             quotas: QuotaPaths::default(),
+            digest: 0,
         };
         tree.index()?;
         Ok(tree)
@@ -443,7 +470,12 @@ impl DataTree {
             return Err("snapshot has no root".into());
         }
         let mut limited = Vec::new();
+        let mut digest = 0u64;
+        for (&id, &timeout) in &self.sessions {
+            digest = digest.wrapping_add(crate::digest::session(id, timeout));
+        }
         for (path, node) in self.nodes.iter() {
+            digest = digest.wrapping_add(crate::digest::node(path, node));
             match NodeKind::of(node.stat.ephemeral_owner) {
                 NodeKind::Ephemeral(owner) => {
                     self.ephemerals
@@ -473,6 +505,7 @@ impl DataTree {
         for q in limited {
             self.quotas.add(&q);
         }
+        self.digest = digest;
         Ok(())
     }
 
@@ -500,7 +533,14 @@ impl DataTree {
         };
         match txn {
             Txn::CreateSession { timeout } => {
-                self.sessions.insert(header.session_id, *timeout);
+                if let Some(old) = self.sessions.insert(header.session_id, *timeout) {
+                    self.digest = self
+                        .digest
+                        .wrapping_sub(crate::digest::session(header.session_id, old));
+                }
+                self.digest = self
+                    .digest
+                    .wrapping_add(crate::digest::session(header.session_id, *timeout));
             }
             Txn::CloseSession => {
                 let paths: Vec<String> = self
@@ -511,7 +551,11 @@ impl DataTree {
                 for path in paths {
                     self.delete(header, &path, &mut out.events).map_err(fail)?;
                 }
-                self.sessions.remove(&header.session_id);
+                if let Some(old) = self.sessions.remove(&header.session_id) {
+                    self.digest = self
+                        .digest
+                        .wrapping_sub(crate::digest::session(header.session_id, old));
+                }
             }
             Txn::Create {
                 path,
@@ -525,13 +569,14 @@ impl DataTree {
                     return Err(fail(format!("{path} exists")));
                 }
                 let acl = self.intern_acl(acl.clone());
-                let parent_node = self
-                    .node_mut(parent_path)
+                let parent_acl = self
+                    .update(parent_path, |parent_node| {
+                        parent_node.children.insert(basename(path).into());
+                        parent_node.stat.cversion = *parent_cversion;
+                        parent_node.stat.pzxid = header.zxid;
+                        parent_node.acl.clone()
+                    })
                     .ok_or_else(|| fail(format!("no parent for {path}")))?;
-                let parent_acl = parent_node.acl.clone();
-                parent_node.children.insert(basename(path).into());
-                parent_node.stat.cversion = *parent_cversion;
-                parent_node.stat.pzxid = header.zxid;
                 let stat = StoredStat {
                     czxid: header.zxid,
                     mzxid: header.zxid,
@@ -567,7 +612,7 @@ impl DataTree {
                     children: BTreeSet::new(),
                 };
                 out.stats.push(node.stat());
-                self.nodes.insert(Arc::from(path.as_str()), Arc::new(node));
+                self.insert_node(path, node);
                 out.events.push((EventType::NodeCreated, path.clone(), acl));
                 out.events.push((
                     EventType::NodeChildrenChanged,
@@ -584,17 +629,18 @@ impl DataTree {
                 data,
                 version,
             } => {
-                let node = self
-                    .node_mut(path)
-                    .ok_or_else(|| fail(format!("no node {path}")))?;
-                let old = node.data.as_ref().map_or(0, |d| d.len()) as u64;
                 let new = data.as_ref().map_or(0, |d| d.len()) as u64;
-                node.data = data.clone();
-                node.stat.mzxid = header.zxid;
-                node.stat.mtime = header.time;
-                node.stat.version = *version;
-                out.stats.push(node.stat());
-                let acl = node.acl.clone();
+                let (old, stat, acl) = self
+                    .update(path, |node| {
+                        let old = node.data.as_ref().map_or(0, |d| d.len()) as u64;
+                        node.data = data.clone();
+                        node.stat.mzxid = header.zxid;
+                        node.stat.mtime = header.time;
+                        node.stat.version = *version;
+                        (old, node.stat(), node.acl.clone())
+                    })
+                    .ok_or_else(|| fail(format!("no node {path}")))?;
+                out.stats.push(stat);
                 self.data_size = self.data_size - old.min(self.data_size) + new;
                 out.events
                     .push((EventType::NodeDataChanged, path.clone(), acl));
@@ -604,12 +650,14 @@ impl DataTree {
             }
             Txn::SetAcl { path, acl, version } => {
                 let acl = self.intern_acl(acl.clone());
-                let node = self
-                    .node_mut(path)
+                let stat = self
+                    .update(path, |node| {
+                        node.acl = acl;
+                        node.stat.aversion = *version;
+                        node.stat()
+                    })
                     .ok_or_else(|| fail(format!("no node {path}")))?;
-                node.acl = acl;
-                node.stat.aversion = *version;
-                out.stats.push(node.stat());
+                out.stats.push(stat);
             }
             Txn::Check { .. } | Txn::Error { .. } => {}
             Txn::Multi(txns) => {
@@ -628,20 +676,18 @@ impl DataTree {
         events: &mut Vec<NodeEvent>,
     ) -> Result<(), String> {
         let node = self
-            .nodes
-            .remove(path)
+            .remove_node(path)
             .ok_or_else(|| format!("no node {path}"))?;
         let parent_path = parent(path).ok_or_else(|| format!("delete of {path}"))?;
-        let parent_acl = match self.node_mut(parent_path) {
-            Some(p) => {
+        let parent_acl = self
+            .update(parent_path, |p| {
                 p.children.remove(basename(path));
                 if header.zxid > p.stat.pzxid {
                     p.stat.pzxid = header.zxid;
                 }
                 p.acl.clone()
-            }
-            None => node.acl.clone(),
-        };
+            })
+            .unwrap_or_else(|| node.acl.clone());
         match node.kind() {
             NodeKind::Ephemeral(owner) => {
                 if let Some(set) = self.ephemerals.get_mut(&owner) {
@@ -725,13 +771,15 @@ impl DataTree {
 
     /// Writes a stats node's data in place: no version, zxid or watch changes, as Apache.
     fn set_quota_stats(&mut self, q: &str, track: StatsTrack) {
-        let Some(node) = self.node_mut(&stat_path(q)) else {
+        let data = Bytes::from(track.to_bytes());
+        let new = data.len() as u64;
+        let Some(old) = self.update(&stat_path(q), |node| {
+            let old = node.data.as_ref().map_or(0, |d| d.len()) as u64;
+            node.data = Some(data);
+            old
+        }) else {
             return;
         };
-        let data = Bytes::from(track.to_bytes());
-        let old = node.data.as_ref().map_or(0, |d| d.len()) as u64;
-        let new = data.len() as u64;
-        node.data = Some(data);
         self.data_size = self.data_size - old.min(self.data_size) + new;
     }
 }
@@ -908,6 +956,42 @@ mod tests {
             },
         );
         assert_eq!(stats(&restored).0, "count=1,bytes=1");
+    }
+
+    #[test]
+    fn the_digest_follows_every_change_and_matches_a_rebuilt_tree() {
+        let mut t = DataTree::new();
+        let mut ev = Applied::default();
+        let fresh = t.digest();
+        let mut h = header(2);
+        h.session_id = 9;
+        t.apply(&h, &Txn::CreateSession { timeout: 4000 }, &mut ev)
+            .unwrap();
+        t.apply(&header(3), &create("/a", 9, 1), &mut ev).unwrap();
+        let with_a = t.digest();
+        assert_ne!(with_a, fresh);
+        t.apply(
+            &header(4),
+            &Txn::SetData {
+                path: "/a".into(),
+                data: None,
+                version: 1,
+            },
+            &mut ev,
+        )
+        .unwrap();
+        assert_ne!(t.digest(), with_a);
+        // Rebuilding from the nodes gives the same digest.
+        let rebuilt = DataTree::from_snapshot(t.snapshot()).unwrap();
+        assert_eq!(rebuilt.digest(), t.digest());
+        let mut close = header(5);
+        close.session_id = 9;
+        t.apply(&close, &Txn::CloseSession, &mut ev).unwrap();
+        // Back to the system nodes, with the root's child-change stats moved on.
+        let mut twin = DataTree::new();
+        twin.apply(&h, &Txn::CreateSession { timeout: 4000 }, &mut ev)
+            .unwrap();
+        assert_ne!(twin.digest(), t.digest());
     }
 
     #[test]

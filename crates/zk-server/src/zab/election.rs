@@ -195,7 +195,8 @@ impl Election {
             }
         }
         if now >= self.resend_at {
-            self.resend_interval = (self.resend_interval * 2).min(self.timing.max_notification_interval);
+            self.resend_interval =
+                (self.resend_interval * 2).min(self.timing.max_notification_interval);
             self.broadcast(now);
         }
     }

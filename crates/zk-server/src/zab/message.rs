@@ -139,6 +139,9 @@ pub enum QuorumMsg {
         current_epoch: Option<u32>,
         /// The learner's last durable zxid.
         last_zxid: i64,
+        /// The learner could not apply a TRUNC (its snapshots are newer than the cut)
+        /// and asks for a SNAP.
+        snapshot_wanted: bool,
     },
     /// L→F: your history is a prefix of mine; the txns after it follow.
     Diff {
@@ -344,10 +347,12 @@ impl QuorumMsg {
             QuorumMsg::AckEpoch {
                 current_epoch,
                 last_zxid,
+                snapshot_wanted,
             } => frame(out, T_ACK_EPOCH, |b| {
                 write_bool(b, current_epoch.is_some());
                 b.put_u32(current_epoch.unwrap_or(0));
                 b.put_i64(*last_zxid);
+                write_bool(b, *snapshot_wanted);
             }),
             QuorumMsg::Diff { zxid } => frame(out, T_DIFF, |b| b.put_i64(*zxid)),
             QuorumMsg::Trunc { zxid } => frame(out, T_TRUNC, |b| b.put_i64(*zxid)),
@@ -379,12 +384,10 @@ impl QuorumMsg {
                 b.put_i64(*session);
                 b.put_i32(*timeout);
             }),
-            QuorumMsg::RevalidateReply { session, valid } => {
-                frame(out, T_REVALIDATE_REPLY, |b| {
-                    b.put_i64(*session);
-                    write_bool(b, *valid);
-                })
-            }
+            QuorumMsg::RevalidateReply { session, valid } => frame(out, T_REVALIDATE_REPLY, |b| {
+                b.put_i64(*session);
+                write_bool(b, *valid);
+            }),
             QuorumMsg::SyncReply { session, cxid } => frame(out, T_SYNC, |b| {
                 b.put_i64(*session);
                 b.put_i32(*cxid);
@@ -422,6 +425,7 @@ impl WireMsg {
                 QuorumMsg::AckEpoch {
                     current_epoch: present.then_some(epoch),
                     last_zxid: read_i64(&mut body)?,
+                    snapshot_wanted: read_bool(&mut body)?,
                 }
             }
             T_DIFF => QuorumMsg::Diff {
@@ -542,10 +546,12 @@ mod tests {
             QuorumMsg::AckEpoch {
                 current_epoch: None,
                 last_zxid: 17,
+                snapshot_wanted: true,
             },
             QuorumMsg::AckEpoch {
                 current_epoch: Some(2),
                 last_zxid: zxid(2, 1),
+                snapshot_wanted: false,
             },
             QuorumMsg::Diff { zxid: 1 },
             QuorumMsg::Trunc { zxid: 2 },

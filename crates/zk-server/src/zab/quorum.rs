@@ -61,7 +61,10 @@ mod tests {
         let three = Voters::new([1, 2, 3]);
         assert!(!three.is_quorum([1]));
         assert!(three.is_quorum([1, 3]));
-        assert!(!three.is_quorum([1, 1, 9]), "duplicates and strangers do not count");
+        assert!(
+            !three.is_quorum([1, 1, 9]),
+            "duplicates and strangers do not count"
+        );
         let four = Voters::new([1, 2, 3, 4]);
         assert!(!four.is_quorum([1, 2]));
         assert!(four.is_quorum([1, 2, 4]));
