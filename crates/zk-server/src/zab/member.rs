@@ -346,6 +346,11 @@ impl Member {
         (self.shared.accepted_epoch, self.shared.current_epoch)
     }
 
+    /// The last zxid this member has logged (applied or not yet committed).
+    pub fn last_logged(&self) -> i64 {
+        self.shared.last_logged()
+    }
+
     /// The last zxid this member has applied.
     pub fn last_zxid(&self) -> i64 {
         self.shared.core.tree().last_zxid()

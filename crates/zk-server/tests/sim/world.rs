@@ -142,6 +142,9 @@ pub struct World {
     conn_clock: BTreeMap<(usize, u64), Duration>,
     next_conn: u64,
     pub checker: Checker,
+    advertised_ok: Option<(usize, i64, u64, i64)>,
+    /// (learner, epoch) → the leader's last logged zxid when it sent NEWLEADER.
+    synced_history: BTreeMap<(usize, u32), i64>,
     pub trace: bool,
     pub chaos_over: bool,
     /// Clients stop issuing work (the end of the run settles).
@@ -196,6 +199,8 @@ impl World {
             conn_clock: BTreeMap::new(),
             next_conn: 1,
             checker: Checker::default(),
+            advertised_ok: None,
+            synced_history: BTreeMap::new(),
             trace: std::env::var_os("ZK_SIM_TRACE").is_some(),
             chaos_over: false,
             quiet: false,
@@ -274,6 +279,58 @@ impl World {
         match &self.groups {
             Some(g) => g[a] == g[b],
             None => true,
+        }
+    }
+
+    /// A member advertises `zxid` as its history: its memory must be what its disk would
+    /// replay (processConsistency; ZOOKEEPER-2845, 3642, 4882).
+    fn check_advertised(&mut self, i: usize, zxid: i64, what: &str) {
+        let Some(member) = &self.nodes[i].member else {
+            return;
+        };
+        let tree = member.core().tree();
+        let key = (
+            i,
+            tree.last_zxid(),
+            tree.digest(),
+            self.nodes[i].disk.last_zxid(),
+        );
+        if self.advertised_ok.as_ref() == Some(&key) {
+            return;
+        }
+        let mut disk = self.nodes[i].disk.clone();
+        let replayed = match disk.load() {
+            Ok(l) => l.tree,
+            Err(e) => {
+                self.checker
+                    .fail(format!("member {}: disk does not load: {e}", i + 1));
+                return;
+            }
+        };
+        if replayed.last_zxid() != zxid || replayed.digest() != tree.digest() {
+            self.checker.fail(format!(
+                "member {} advertises {zxid:#x} in {what}, but its disk replays to {:#x} (memory at {:#x})",
+                i + 1,
+                replayed.last_zxid(),
+                tree.last_zxid()
+            ));
+        }
+        self.advertised_ok = Some(key);
+    }
+
+    /// Member `i`'s disk just recorded `epoch` as current: the history its leader synced
+    /// before NEWLEADER must already be there (ZOOKEEPER-4643: history, then epoch).
+    fn check_epoch_after_history(&mut self, i: usize, epoch: u32) {
+        let Some(&expected) = self.synced_history.get(&(i, epoch)) else {
+            return;
+        };
+        let disk = &self.nodes[i].disk;
+        if disk.last_zxid() < expected || (expected > 0 && !disk.has(expected)) {
+            self.checker.fail(format!(
+                "member {}: currentEpoch {epoch} is durable before the synced history up to {expected:#x} (disk at {:#x})",
+                i + 1,
+                disk.last_zxid()
+            ));
         }
     }
 
@@ -386,6 +443,11 @@ impl World {
         let now = self.now;
         match action {
             Action::Elect(to, n) => {
+                if n.vote.leader == self.nodes[i].sid
+                    && n.state == zk_server::zab::message::PeerState::Looking
+                {
+                    self.check_advertised(i, n.vote.zxid, "its vote");
+                }
                 let Some(j) = self.index_of(to) else { return };
                 if !self.reachable(i, j) || self.rng.gen_bool(self.settings.drop_election) {
                     return;
@@ -436,6 +498,18 @@ impl World {
             }
             Action::Send(link, msg) => {
                 self.checker.on_send(&msg);
+                if let QuorumMsg::AckEpoch { last_zxid, .. } = &msg {
+                    self.check_advertised(i, *last_zxid, "ACKEPOCH");
+                }
+                if let (QuorumMsg::NewLeader { zxid }, Some(end), Some(m)) =
+                    (&msg, self.links.get(&(i, link)), &self.nodes[i].member)
+                {
+                    // Everything sent before NEWLEADER must be on the learner's disk before
+                    // it records the epoch as its current one.
+                    let epoch = zk_server::zab::message::epoch_of(*zxid);
+                    self.synced_history
+                        .insert((end.node, epoch), m.last_logged());
+                }
                 let Some(end) = self.links.get(&(i, link)).copied() else {
                     return;
                 };
@@ -560,7 +634,14 @@ impl World {
             return;
         }
         let loads = job.loads();
+        let current = match &job {
+            StoreJob::CurrentEpoch(e) => Some(*e),
+            _ => None,
+        };
         let result = storage::run(&mut self.nodes[i].disk, job);
+        if let Some(epoch) = current {
+            self.check_epoch_after_history(i, epoch);
+        }
         let _ = Storage::sync(&mut self.nodes[i].disk);
         let mut checker = std::mem::take(&mut self.checker);
         checker.after_disk(self, i);
@@ -587,9 +668,16 @@ impl World {
         let pending: Vec<(u64, StoreJob)> = node.pending.drain(..).collect();
         let keep = self.rng.gen_range(0..=pending.len());
         for (_, job) in pending.into_iter().take(keep) {
+            let current = match &job {
+                StoreJob::CurrentEpoch(e) => Some(*e),
+                _ => None,
+            };
             let node = &mut self.nodes[i];
             let _ = storage::run(&mut node.disk, job);
             let _ = Storage::sync(&mut node.disk);
+            if let Some(epoch) = current {
+                self.check_epoch_after_history(i, epoch);
+            }
         }
         let node = &mut self.nodes[i];
         node.disk.crash(0);
