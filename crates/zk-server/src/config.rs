@@ -1,14 +1,20 @@
 //! Configuration from Apache's `zoo.cfg` format and from command-line flags.
 //!
 //! Owns parsing and validation of the keys the bundled server understands; it turns them
-//! into a [`ServerBuilder`]. Unknown keys are reported, not fatal (Apache ignores keys it
-//! does not use, too).
+//! into a [`ServerBuilder`]: standalone, or one member of an ensemble when the file lists
+//! servers (`server.N=host:quorumPort:electionPort[;[clientHost:]clientPort]`, the member's
+//! id in `dataDir/myid`), decided as Apache's `QuorumPeerMain` decides. Unknown keys are
+//! reported, not fatal (Apache ignores keys it does not use, too); keys naming features
+//! the bundled server does not have (observers, reconfiguration, local sessions, TLS,
+//! SASL) are refused with a message saying so, rather than silently ignored.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::ensemble::{EnsembleSpec, PeerSpec};
 use crate::server::{ServerBuilder, ServerError};
+use crate::zab::message::Sid;
 
 /// Everything the binary can be told.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,8 +45,26 @@ pub struct ServerConfig {
     pub snap_count: Option<u64>,
     /// `maxClientCnxns`.
     pub max_client_connections: Option<usize>,
+    /// `dataLogDir`: where the transaction log goes (default: `dataDir`).
+    pub data_log_dir: Option<PathBuf>,
+    /// `initLimit` (ticks).
+    pub init_limit: Option<u32>,
+    /// `syncLimit` (ticks).
+    pub sync_limit: Option<u32>,
+    /// `server.N` lines.
+    pub servers: Vec<PeerSpec>,
+    /// `standaloneEnabled` (default true): one listed server runs standalone.
+    pub standalone_enabled: Option<bool>,
+    /// `quorumListenOnAllIPs`: bind the quorum and election ports on every address.
+    pub quorum_listen_on_all_ips: Option<bool>,
+    /// `cnxTimeout` (ms): how long dialling a peer may take.
+    pub connect_timeout_ms: Option<u64>,
+    /// `forceSync` (default yes): `no` skips fsync (unsafe, as in Apache).
+    pub force_sync: Option<bool>,
     /// Keys that were not understood.
     pub unknown_keys: Vec<String>,
+    /// Keys understood and deliberately ignored, with why (logged at start).
+    pub ignored_keys: Vec<(String, &'static str)>,
 }
 
 fn bad(key: &str, value: &str) -> ServerError {
@@ -51,10 +75,112 @@ fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ServerError> {
     value.trim().parse().map_err(|_| bad(key, value))
 }
 
+/// Apache's booleans: `true`/`false`, and `yes`/`no` for the keys that use them.
+fn flag(key: &str, value: &str) -> Result<bool, ServerError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" => Ok(true),
+        "false" | "no" => Ok(false),
+        _ => Err(bad(key, value)),
+    }
+}
+
+fn unsupported(key: &str, value: &str, why: &str) -> ServerError {
+    ServerError::Config(format!("{key}={value}: {why}"))
+}
+
+/// A port number (1–65535).
+fn port(key: &str, value: &str) -> Result<u16, ServerError> {
+    match value.trim().parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(bad(key, value)),
+    }
+}
+
+/// `host:port` with an IPv6 host in brackets; returns (host, port).
+fn split_host_port<'a>(key: &str, s: &'a str) -> Result<(&'a str, &'a str), ServerError> {
+    let s = s.trim();
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(|| bad(key, s))?;
+        let port = after.strip_prefix(':').ok_or_else(|| bad(key, s))?;
+        return Ok((host, port));
+    }
+    s.rsplit_once(':').ok_or_else(|| bad(key, s))
+}
+
+/// Parses `server.N=host:quorumPort:electionPort[:participant|:observer][;[clientHost:]clientPort]`.
+fn parse_server(key: &str, value: &str) -> Result<PeerSpec, ServerError> {
+    let sid: Sid = key
+        .strip_prefix("server.")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| bad(key, value))?;
+    if value.contains('|') {
+        return Err(unsupported(
+            key,
+            value,
+            "several addresses per server (ZOOKEEPER-3188) are not supported; list one",
+        ));
+    }
+    let (addresses, client) = match value.split_once(';') {
+        Some((a, c)) => (a.trim(), Some(c.trim())),
+        None => (value.trim(), None),
+    };
+    // host:qp:ep[:role], the host possibly a bracketed IPv6 address.
+    let (host, rest) = if let Some(r) = addresses.strip_prefix('[') {
+        let (h, after) = r.split_once(']').ok_or_else(|| bad(key, value))?;
+        (h, after.strip_prefix(':').ok_or_else(|| bad(key, value))?)
+    } else {
+        addresses.split_once(':').ok_or_else(|| bad(key, value))?
+    };
+    let parts: Vec<&str> = rest.split(':').collect();
+    let (quorum, election, role) = match parts.as_slice() {
+        [q, e] => (*q, *e, "participant"),
+        [q, e, r] => (*q, *e, *r),
+        [_] => {
+            return Err(ServerError::Config(format!(
+                "{key}={value}: missing election port (Apache: \"Missing election port\")"
+            )))
+        }
+        _ => return Err(bad(key, value)),
+    };
+    match role {
+        "participant" => {}
+        "observer" => {
+            return Err(unsupported(
+                key,
+                value,
+                "observers are not supported by zk-server",
+            ))
+        }
+        _ => return Err(bad(key, value)),
+    }
+    let client = match client {
+        None | Some("") => None,
+        Some(c) => Some(match c.rsplit_once(':') {
+            Some(_) => {
+                let (h, p) = split_host_port(key, c)?;
+                let ip: IpAddr = h.parse().map_err(|_| bad(key, value))?;
+                SocketAddr::new(ip, port(key, p)?)
+            }
+            None => SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port(key, c)?),
+        }),
+    };
+    Ok(PeerSpec {
+        sid,
+        host: host.to_owned(),
+        quorum_port: port(key, quorum)?,
+        election_port: port(key, election)?,
+        client,
+    })
+}
+
 impl ServerConfig {
-    /// Parses `zoo.cfg` text: `key=value` lines, `#` comments, blank lines.
+    /// Parses `zoo.cfg` text: `key=value` lines, `#` comments, blank lines. As in
+    /// Apache, `tickTime` defaults to 3000 ms when the file does not set it.
     pub fn parse_cfg(text: &str) -> Result<Self, ServerError> {
-        let mut cfg = ServerConfig::default();
+        let mut cfg = ServerConfig {
+            tick_time_ms: Some(3000),
+            ..ServerConfig::default()
+        };
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -99,18 +225,133 @@ impl ServerConfig {
             "zookeeper.DigestAuthenticationProvider.superDigest" | "superDigest" => {
                 self.super_digest = Some(value.to_owned())
             }
-            // Keys Apache uses that mean nothing for a standalone bundled server.
             "snapCount" => self.snap_count = Some(num(key, value)?),
             "maxClientCnxns" => self.max_client_connections = Some(num(key, value)?),
-            "initLimit"
-            | "syncLimit"
-            | "dataLogDir"
-            | "admin.enableServer"
-            | "standaloneEnabled"
-            | "reconfigEnabled"
-            | "autopurge.snapRetainCount"
-            | "autopurge.purgeInterval"
-            | "preAllocSize" => {}
+            "initLimit" => self.init_limit = Some(num(key, value)?),
+            "syncLimit" => self.sync_limit = Some(num(key, value)?),
+            "dataLogDir" => self.data_log_dir = Some(PathBuf::from(value)),
+            "standaloneEnabled" => self.standalone_enabled = Some(flag(key, value)?),
+            "quorumListenOnAllIPs" => self.quorum_listen_on_all_ips = Some(flag(key, value)?),
+            "cnxTimeout" => self.connect_timeout_ms = Some(num(key, value)?),
+            "forceSync" => self.force_sync = Some(flag(key, value)?),
+            "electionAlg" => {
+                if value.trim() != "3" {
+                    return Err(unsupported(
+                        key,
+                        value,
+                        "only fast leader election (3) exists, as in Apache 3.6+",
+                    ));
+                }
+            }
+            "peerType" => match value.trim() {
+                "participant" => {}
+                _ => {
+                    return Err(unsupported(
+                        key,
+                        value,
+                        "observers are not supported by zk-server",
+                    ))
+                }
+            },
+            "reconfigEnabled" => {
+                if flag(key, value)? {
+                    return Err(unsupported(
+                        key,
+                        value,
+                        "dynamic reconfiguration is not supported; membership is static",
+                    ));
+                }
+            }
+            "dynamicConfigFile" => {
+                return Err(unsupported(
+                    key,
+                    value,
+                    "dynamic reconfiguration is not supported; list server.N in this file",
+                ))
+            }
+            "localSessionsEnabled" | "localSessionsUpgradingEnabled" => {
+                if flag(key, value)? {
+                    return Err(unsupported(
+                        key,
+                        value,
+                        "local sessions are not supported; every session is global",
+                    ));
+                }
+            }
+            "secureClientPort" | "secureClientPortAddress" | "sslQuorum" | "portUnification" => {
+                return Err(unsupported(
+                    key,
+                    value,
+                    "TLS is not supported by this zk-server yet",
+                ))
+            }
+            "quorum.auth.enableSasl"
+            | "quorum.auth.learnerRequireSasl"
+            | "quorum.auth.serverRequireSasl" => {
+                if flag(key, value)? {
+                    return Err(unsupported(
+                        key,
+                        value,
+                        "quorum SASL is not supported by this zk-server yet",
+                    ));
+                }
+            }
+            "admin.enableServer"
+            | "admin.serverPort"
+            | "admin.serverAddress"
+            | "admin.commandURL" => self
+                .ignored_keys
+                .push((key.to_owned(), "zk-server has no AdminServer")),
+            "autopurge.snapRetainCount" | "autopurge.purgeInterval" => self.ignored_keys.push((
+                key.to_owned(),
+                "zk-server keeps its three newest snapshots and the log they need",
+            )),
+            "preAllocSize"
+            | "snapSizeLimitInKb"
+            | "txnLogSizeLimitInKb"
+            | "commitLogCount"
+            | "snapshotSizeFactor"
+            | "syncEnabled"
+            | "globalOutstandingLimit"
+            | "clientPortListenBacklog"
+            | "electionPortBindRetry"
+            | "tcpKeepAlive"
+            | "fsync.warningthresholdms"
+            | "serverCnxnFactory"
+            | "leaderServes"
+            | "connectToLearnerMasterLimit"
+            | "maxResponseCacheSize"
+            | "maxGetChildrenResponseCacheSize"
+            | "multiAddress.enabled"
+            | "multiAddress.reachabilityCheckEnabled" => self.ignored_keys.push((
+                key.to_owned(),
+                "a tuning knob of Apache's that zk-server does not need",
+            )),
+            k if k.starts_with("metricsProvider.") => self.ignored_keys.push((
+                key.to_owned(),
+                "zk-server reports metrics by four-letter words",
+            )),
+            k if k.starts_with("ssl.") || k.starts_with("ssl.quorum.") => {
+                return Err(unsupported(
+                    key,
+                    value,
+                    "TLS is not supported by this zk-server yet",
+                ))
+            }
+            k if k.starts_with("server.") => {
+                let spec = parse_server(key, value)?;
+                if self.servers.iter().any(|s| s.sid == spec.sid) {
+                    return Err(ServerError::Config(format!("{key} is listed twice")));
+                }
+                self.servers.push(spec);
+            }
+            k if k.starts_with("group.") || k.starts_with("weight.") => {
+                return Err(unsupported(
+                    key,
+                    value,
+                    "hierarchical quorums are not supported",
+                ))
+            }
             other => self.unknown_keys.push(other.to_owned()),
         }
         Ok(())
@@ -196,7 +437,101 @@ impl ServerConfig {
         if let Some(n) = self.max_client_connections {
             b = b.max_client_connections(n);
         }
-        Ok(b)
+        if let Some(dir) = &self.data_log_dir {
+            b = b.data_log_dir(dir.clone());
+        }
+        if let Some(force) = self.force_sync {
+            b = b.force_sync(force);
+        }
+        self.ensemble(b)
+    }
+
+    /// Standalone or a member, as Apache's `QuorumPeerMain` decides: a member needs at
+    /// least two listed servers, or one with `standaloneEnabled=false`.
+    fn ensemble(&self, mut b: ServerBuilder) -> Result<ServerBuilder, ServerError> {
+        let listed = self.servers.len();
+        let quorum_mode = listed >= 2 || (listed == 1 && self.standalone_enabled == Some(false));
+        if !quorum_mode {
+            if listed == 1 {
+                tracing::info!("Invalid configuration, only one server specified (ignoring)");
+            }
+            return Ok(b);
+        }
+        let data_dir = self
+            .data_dir
+            .as_ref()
+            .ok_or_else(|| ServerError::Config("dataDir is not set".into()))?;
+        let myid_path = data_dir.join("myid");
+        let text = std::fs::read_to_string(&myid_path).map_err(|e| {
+            ServerError::Config(format!(
+                "myid file is missing ({}: {e})",
+                myid_path.display()
+            ))
+        })?;
+        let sid: Sid = text.trim().parse().map_err(|_| {
+            ServerError::Config(format!(
+                "{} holds {:?}, not a server id",
+                myid_path.display(),
+                text.trim()
+            ))
+        })?;
+        let me = self.servers.iter().find(|s| s.sid == sid).ok_or_else(|| {
+            ServerError::Config(format!("myid {sid} is not among the server.N lines"))
+        })?;
+        if sid == 0 || sid > 255 {
+            // Session ids carry the id in their top byte (Apache asks for 1..255).
+            return Err(ServerError::Config(format!(
+                "myid {sid}: server ids must be 1..255"
+            )));
+        }
+        if let Some(bad_id) = self.servers.iter().find(|s| s.sid == 0 || s.sid > 255) {
+            return Err(ServerError::Config(format!(
+                "server.{}: server ids must be 1..255",
+                bad_id.sid
+            )));
+        }
+        let init_limit = self
+            .init_limit
+            .ok_or_else(|| ServerError::Config("initLimit is not set".into()))?;
+        let sync_limit = self
+            .sync_limit
+            .ok_or_else(|| ServerError::Config("syncLimit is not set".into()))?;
+        if init_limit == 0 || sync_limit == 0 {
+            return Err(ServerError::Config(
+                "initLimit and syncLimit must be at least 1".into(),
+            ));
+        }
+        let client = match (self.port, me.client) {
+            (Some(p), Some(c)) if p != c.port() => {
+                return Err(ServerError::Config(format!(
+                    "clientPort={p} and server.{sid}'s client port {} disagree",
+                    c.port()
+                )))
+            }
+            (Some(p), c) => SocketAddr::new(
+                self.address
+                    .or(c.map(|c| c.ip()))
+                    .unwrap_or(IpAddr::from([0, 0, 0, 0])),
+                p,
+            ),
+            (None, Some(c)) => SocketAddr::new(self.address.unwrap_or(c.ip()), c.port()),
+            (None, None) => return Err(ServerError::Config("clientPort is not set".into())),
+        };
+        if listed == 2 {
+            tracing::warn!("two voters tolerate no failure: use 3 or 5");
+        } else if listed % 2 == 0 {
+            tracing::warn!(
+                voters = listed,
+                "an even number of voters tolerates no more failures than one fewer"
+            );
+        }
+        b = b.bind(client);
+        let mut spec = EnsembleSpec::new(sid, self.servers.clone(), init_limit, sync_limit);
+        spec.listen_on_all_ips = self.quorum_listen_on_all_ips.unwrap_or(false);
+        if let Some(ms) = self.connect_timeout_ms {
+            spec.connect_timeout = Duration::from_millis(ms.max(1));
+        }
+        Ok(b.ensemble(spec))
     }
 }
 

@@ -40,11 +40,11 @@ impl ServerCore {
             self.close(conn);
             return;
         }
-        if request.last_zxid_seen > self.tree.last_zxid() {
+        if request.last_zxid_seen > self.last_zxid() {
             tracing::info!(
                 conn,
                 client_zxid = format_args!("{:#x}", request.last_zxid_seen),
-                server_zxid = format_args!("{:#x}", self.tree.last_zxid()),
+                server_zxid = format_args!("{:#x}", self.last_zxid()),
                 "client has seen a newer zxid than this server; closing"
             );
             self.close(conn);

@@ -281,6 +281,8 @@ pub struct ServerCore {
     /// Standalone durable: how many records `records` holds.
     pub(crate) unjournaled: usize,
     txns_since_snapshot: u64,
+    /// Ensemble status for four-letter words.
+    pub(crate) quorum: Option<crate::fourlw::QuorumStatus>,
 }
 
 impl ServerCore {
@@ -316,6 +318,7 @@ impl ServerCore {
             prepared: VecDeque::new(),
             unjournaled: 0,
             txns_since_snapshot: 0,
+            quorum: None,
         };
         core.track_all_sessions(now);
         core
@@ -340,6 +343,19 @@ impl ServerCore {
     /// What this server does for its clients now.
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// The zxid clients are told: the last applied one, or — on a leader whose epoch has
+    /// no txn yet — `epoch << 32`, as Apache's leader reports after its NEWLEADER.
+    pub fn last_zxid(&self) -> i64 {
+        let floor = self.quorum.as_ref().map_or(0, |q| q.zxid_floor);
+        self.tree.last_zxid().max(floor)
+    }
+
+    /// What four-letter words report of the ensemble (set by the member driving this
+    /// core; `None` on a standalone server).
+    pub fn set_quorum_status(&mut self, status: Option<crate::fourlw::QuorumStatus>) {
+        self.quorum = status;
     }
 
     /// Stops serving clients (an ensemble member that lost its leader or its quorum):
@@ -691,7 +707,7 @@ impl ServerCore {
     ) {
         match request {
             Request::Ping => {
-                let frame = header_frame(PING_XID, self.tree.last_zxid(), 0);
+                let frame = header_frame(PING_XID, self.last_zxid(), 0);
                 self.send(conn, frame);
             }
             Request::Auth(packet) => self.auth(conn, xid, packet),

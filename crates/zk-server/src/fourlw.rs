@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::core::{Now, ServerCore};
+use crate::core::{Now, Role, ServerCore};
 
 /// The version string reported by `srvr`, `stat`, `mntr` and `envi`.
 pub const VERSION: &str = concat!(
@@ -20,6 +20,38 @@ pub const KNOWN: [&str; 18] = [
     "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "ruok", "stmk", "srvr", "srst", "stat",
     "wchc", "wchp", "wchs", "mntr", "isro", "hash",
 ];
+
+/// What four-letter words report of an ensemble member, kept current by the member.
+#[derive(Debug, Clone, Default)]
+pub struct QuorumStatus {
+    /// This member's id.
+    pub sid: u64,
+    /// Apache's `zk_peer_state`: `leading - broadcast`, `following - synchronization`…
+    pub peer_state: String,
+    /// Number of voting members (`zk_quorum_size`).
+    pub voters: usize,
+    /// A leader's zxid before its first txn (`epoch << 32`); 0 otherwise.
+    pub zxid_floor: i64,
+    /// Leader-only figures.
+    pub leader: Option<LeaderStatus>,
+    /// `conf` lines of the ensemble: `initLimit=…` … `membership:` and `server.N=…`.
+    pub conf: String,
+}
+
+/// Leader-only status.
+#[derive(Debug, Clone, Default)]
+pub struct LeaderStatus {
+    /// Learners connected.
+    pub learners: usize,
+    /// Followers in sync (broadcasting).
+    pub synced_followers: usize,
+    /// Forwarded syncs waiting for a commit.
+    pub pending_syncs: usize,
+    /// Time since the epoch was established.
+    pub uptime_ms: u128,
+    /// Proposal sizes in bytes: last, smallest, largest (-1 before the first).
+    pub proposal_sizes: (i64, i64, i64),
+}
 
 /// Whether the first four bytes of a connection are a four-letter word.
 pub fn is_known(word: &[u8]) -> bool {
@@ -36,6 +68,18 @@ impl ServerCore {
             .any(|w| w == "*" || w == word);
         if !allowed {
             return format!("{word} is not executed because it is not in the whitelist.\n");
+        }
+        if self.role == Role::NotServing {
+            // What Apache's member answers while electing or syncing (measured on 3.8.0).
+            return match word {
+                "ruok" => "imok".to_owned(),
+                "isro" => "null".to_owned(),
+                "envi" => self.envi(),
+                "gtmk" => "0".to_owned(),
+                "stmk" => String::new(),
+                "hash" => "This ZooKeeper instance is not currently serving requests".to_owned(),
+                _ => "This ZooKeeper instance is not currently serving requests\n".to_owned(),
+            };
         }
         match word {
             "ruok" => "imok".to_owned(),
@@ -85,7 +129,11 @@ impl ServerCore {
                 let mut s = String::from("SessionTracker dump:\n");
                 let _ = writeln!(s, "Session Sets ({}):", self.tracker.len());
                 s.push_str("ephemeral nodes dump:\n");
-                let _ = writeln!(s, "Sessions with Ephemerals ({}):", self.tree().all_ephemerals().len());
+                let _ = writeln!(
+                    s,
+                    "Sessions with Ephemerals ({}):",
+                    self.tree().all_ephemerals().len()
+                );
                 for (id, paths) in self.tree().all_ephemerals() {
                     let _ = writeln!(s, "0x{id:x}:");
                     for p in paths {
@@ -94,15 +142,28 @@ impl ServerCore {
                 }
                 s
             }
-            "envi" => format!(
-                "Environment:\nzookeeper.version={VERSION}\nhost.name=localhost\nos.name={}\nos.arch={}\n",
-                std::env::consts::OS,
-                std::env::consts::ARCH
-            ),
+            "envi" => self.envi(),
             "dirs" => "datadir_size: 0\nlogdir_size: 0\n".to_owned(),
             "crst" => "Connection stats reset.\n".to_owned(),
             "srst" => "Server stats reset.\n".to_owned(),
             _ => format!("{word} is not supported by this server.\n"),
+        }
+    }
+
+    fn envi(&self) -> String {
+        format!(
+            "Environment:\nzookeeper.version={VERSION}\nhost.name=localhost\nos.name={}\nos.arch={}\n",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        )
+    }
+
+    /// Apache's `Mode:`: standalone, leader or follower.
+    fn mode(&self) -> &'static str {
+        match self.role {
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+            _ => "standalone",
         }
     }
 
@@ -142,25 +203,34 @@ impl ServerCore {
         let st = self.stats();
         let _ = write!(
             s,
-            "Latency min/avg/max: 0/0.0/0\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: 0\nZxid: 0x{:x}\nMode: standalone\nNode count: {}\n",
+            "Latency min/avg/max: 0/0.0/0\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: 0\nZxid: 0x{:x}\nMode: {}\nNode count: {}\n",
             st.packets_received,
             st.packets_sent,
             self.connection_count(),
-            self.tree().last_zxid(),
+            self.last_zxid(),
+            self.mode(),
             self.tree().node_count()
         );
+        if let Some(l) = self.quorum.as_ref().and_then(|q| q.leader.as_ref()) {
+            let (last, min, max) = l.proposal_sizes;
+            let _ = writeln!(s, "Proposal sizes last/min/max: {last}/{min}/{max}");
+        }
         s
     }
 
     fn conf(&self) -> String {
         let c = &self.config;
-        format!(
+        let mut s = format!(
             "clientPort=0\nsecureClientPort=-1\ndataDir=\ndataDirSize=0\ndataLogDir=\ndataLogSize=0\ntickTime={}\nmaxClientCnxns=0\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId={}\n",
             c.tick_time.as_millis(),
             c.min_session_timeout.as_millis(),
             c.max_session_timeout.as_millis(),
             c.server_id
-        )
+        );
+        if let Some(q) = &self.quorum {
+            s.push_str(&q.conf);
+        }
+        s
     }
 
     fn mntr(&self, now: Now) -> String {
@@ -171,7 +241,10 @@ impl ServerCore {
             let _ = writeln!(s, "{k}\t{v}");
         };
         kv("zk_version", VERSION.to_owned());
-        kv("zk_server_state", "standalone".to_owned());
+        kv("zk_server_state", self.mode().to_owned());
+        if let Some(q) = &self.quorum {
+            kv("zk_peer_state", q.peer_state.clone());
+        }
         kv("zk_ephemerals_count", tree.ephemeral_count().to_string());
         kv(
             "zk_num_alive_connections",
@@ -201,6 +274,21 @@ impl ServerCore {
         );
         kv("zk_sessions_expired", st.sessions_expired.to_string());
         kv("zk_bad_input", st.bad_input.to_string());
+        if let Some(q) = &self.quorum {
+            kv("zk_quorum_size", q.voters.to_string());
+            if let Some(l) = &q.leader {
+                let (last, min, max) = l.proposal_sizes;
+                kv("zk_learners", l.learners.to_string());
+                kv("zk_synced_followers", l.synced_followers.to_string());
+                kv("zk_synced_non_voting_followers", "0".to_owned());
+                kv("zk_synced_observers", "0".to_owned());
+                kv("zk_pending_syncs", l.pending_syncs.to_string());
+                kv("zk_leader_uptime", l.uptime_ms.to_string());
+                kv("zk_last_proposal_size", last.to_string());
+                kv("zk_min_proposal_size", min.to_string());
+                kv("zk_max_proposal_size", max.to_string());
+            }
+        }
         s
     }
 }

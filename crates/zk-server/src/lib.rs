@@ -66,6 +66,7 @@ pub mod config;
 mod connect;
 pub mod core;
 pub mod digest;
+pub mod ensemble;
 pub mod fourlw;
 pub mod journal;
 mod net;
@@ -83,5 +84,6 @@ pub mod txn;
 pub mod watches;
 pub mod zab;
 
-pub use net::Snapshot;
+pub use ensemble::{Ensemble, EnsembleBuilder, EnsembleSpec, PeerSpec};
+pub use net::{Mode, Snapshot};
 pub use server::{ServerBuilder, ServerError, ServerHandle};

@@ -55,9 +55,31 @@ pub(crate) enum Input {
     },
 }
 
+/// What a server does, as `srvr`'s `Mode:` says (plus not serving at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Alone.
+    Standalone,
+    /// An ensemble's established leader.
+    Leader,
+    /// A follower in sync with its leader.
+    Follower,
+    /// An ensemble member electing or synchronising: it serves no client.
+    NotServing,
+}
+
 /// What the harness can read off a running server.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    /// What it does.
+    pub mode: Mode,
+    /// Its member id (ensemble members only).
+    pub sid: Option<u64>,
+    /// The leader it follows or is, once elected.
+    pub leader: Option<u64>,
+    /// The epoch of its current leader once in sync (its accepted and current epochs
+    /// otherwise say the same).
+    pub epoch: Option<u32>,
     /// Counters.
     pub stats: ServerStats,
     /// Live sessions.
@@ -70,6 +92,31 @@ pub struct Snapshot {
     pub last_zxid: i64,
     /// Watches held.
     pub watches: usize,
+}
+
+impl Snapshot {
+    /// What an ensemble member looks like now.
+    pub(crate) fn of_member(member: &crate::zab::member::Member) -> Snapshot {
+        use crate::core::Role;
+        let core = member.core();
+        Snapshot {
+            mode: match core.role() {
+                Role::Leader => Mode::Leader,
+                Role::Follower => Mode::Follower,
+                Role::Standalone => Mode::Standalone,
+                Role::NotServing => Mode::NotServing,
+            },
+            sid: Some(member.sid()),
+            leader: member.leader(),
+            epoch: member.serving().then(|| member.epochs().1),
+            stats: core.stats().clone(),
+            sessions: core.session_ids(),
+            connections: core.connection_count(),
+            znodes: core.tree().node_count(),
+            last_zxid: core.last_zxid(),
+            watches: core.watch_count(),
+        }
+    }
 }
 
 /// Messages to a connection's writer.
@@ -91,7 +138,7 @@ pub(crate) struct ConnHandle {
     writer: tokio::task::AbortHandle,
 }
 
-type Conns = HashMap<ConnId, ConnHandle>;
+pub(crate) type Conns = HashMap<ConnId, ConnHandle>;
 
 /// Runs the core until `inputs` closes or `shutdown` flips.
 ///
@@ -167,11 +214,17 @@ async fn next_store_event(journal: &mut Option<Journal>) -> Option<StoreEvent> {
 }
 
 fn dispatch(core: &mut ServerCore, conns: &mut Conns, output: Output) {
+    if let Some(conn) = deliver(conns, output) {
+        core.disconnected(conn);
+    }
+}
+
+/// Hands a client output to its connection's writer. Returns a connection that had to
+/// be dropped because its client stopped reading (the core must forget it).
+pub(crate) fn deliver(conns: &mut Conns, output: Output) -> Option<ConnId> {
     match output {
         Output::Send { conn, frame } => {
-            let Some(handle) = conns.get(&conn) else {
-                return;
-            };
+            let handle = conns.get(&conn)?;
             let queued = handle.queued.fetch_add(frame.len(), Ordering::Relaxed) + frame.len();
             if queued > MAX_QUEUED_BYTES {
                 tracing::warn!(
@@ -181,8 +234,7 @@ fn dispatch(core: &mut ServerCore, conns: &mut Conns, output: Output) {
                 );
                 handle.writer.abort();
                 conns.remove(&conn);
-                core.disconnected(conn);
-                return;
+                return Some(conn);
             }
             let _ = handle.tx.send(ConnMsg::Frame(frame));
         }
@@ -191,6 +243,14 @@ fn dispatch(core: &mut ServerCore, conns: &mut Conns, output: Output) {
                 let _ = handle.tx.send(ConnMsg::Close);
             }
         }
+    }
+    None
+}
+
+/// Closes every connection's writer (the server is stopping).
+pub(crate) fn close_all(conns: &Conns) {
+    for handle in conns.values() {
+        let _ = handle.tx.send(ConnMsg::Close);
     }
 }
 
@@ -222,6 +282,10 @@ fn handle(core: &mut ServerCore, conns: &mut Conns, input: Input) {
         }
         Input::Inspect { reply } => {
             let _ = reply.send(Snapshot {
+                mode: Mode::Standalone,
+                sid: None,
+                leader: None,
+                epoch: None,
                 stats: core.stats().clone(),
                 sessions: core.session_ids(),
                 connections: core.connection_count(),
@@ -274,9 +338,9 @@ impl Drop for IpSlot {
 }
 
 /// Accepts connections until `shutdown` flips.
-pub(crate) async fn accept_loop(
+pub(crate) async fn accept_loop<E: From<Input> + Send + 'static>(
     listener: TcpListener,
-    core: mpsc::UnboundedSender<Input>,
+    core: mpsc::UnboundedSender<E>,
     max_frame: usize,
     max_per_ip: usize,
     handshake_timeout: Duration,
@@ -322,11 +386,11 @@ pub(crate) async fn accept_loop(
 /// Serves one connection: this task reads frames and hands them to the core; a writer
 /// task writes what the core sends back, coalesced. The writer is separate so that a
 /// client that stops reading blocks only its own writer, which the core can abort.
-async fn connection(
+async fn connection<E: From<Input>>(
     mut stream: TcpStream,
     remote: SocketAddr,
     conn: ConnId,
-    core: mpsc::UnboundedSender<Input>,
+    core: mpsc::UnboundedSender<E>,
     (max_frame, handshake_timeout): (usize, Duration),
     mut shutdown: watch::Receiver<bool>,
     _slot: IpSlot,
@@ -343,7 +407,7 @@ async fn connection(
     if fourlw::is_known(&buf[..4]) {
         let word = String::from_utf8_lossy(&buf[..4]).into_owned();
         let (reply, answer) = oneshot::channel();
-        if core.send(Input::FourLetter { word, reply }).is_ok() {
+        if core.send(Input::FourLetter { word, reply }.into()).is_ok() {
             if let Ok(text) = answer.await {
                 let _ = stream.write_all(text.as_bytes()).await;
             }
@@ -362,11 +426,14 @@ async fn connection(
         writer: writer_task.abort_handle(),
     };
     if core
-        .send(Input::Accept {
-            conn,
-            remote,
-            handle,
-        })
+        .send(
+            Input::Accept {
+                conn,
+                remote,
+                handle,
+            }
+            .into(),
+        )
         .is_err()
     {
         writer_task.abort();
@@ -381,7 +448,7 @@ async fn connection(
             match frames.decode(&mut buf) {
                 Ok(Some(frame)) => {
                     first_frame_seen = true;
-                    if core.send(Input::Frame { conn, frame }).is_err() {
+                    if core.send(Input::Frame { conn, frame }.into()).is_err() {
                         break 'serve;
                     }
                 }
@@ -412,7 +479,7 @@ async fn connection(
         }
     }
     writer_task.abort();
-    let _ = core.send(Input::Closed { conn });
+    let _ = core.send(Input::Closed { conn }.into());
 }
 
 /// Writes everything queued for a connection, coalescing what is ready into one write.

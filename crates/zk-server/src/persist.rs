@@ -263,6 +263,8 @@ pub struct FileStorage {
     segment: Option<File>,
     /// Held by whoever lists or removes files: the writer and background snapshot writers.
     files: Arc<Mutex<()>>,
+    /// `forceSync`: false skips the log's fsync (unsafe; Apache's `forceSync=no`).
+    force_sync: bool,
 }
 
 impl FileStorage {
@@ -286,7 +288,13 @@ impl FileStorage {
             gen,
             segment: None,
             files: Arc::new(Mutex::new(())),
+            force_sync: true,
         })
+    }
+
+    /// Whether log appends are fsync'd (default true).
+    pub fn set_force_sync(&mut self, force: bool) {
+        self.force_sync = force;
     }
 
     fn read_epoch(&self, name: &str) -> Result<Option<u32>, PersistError> {
@@ -520,6 +528,9 @@ impl Storage for FileStorage {
     }
 
     fn sync(&mut self) -> Result<(), StorageError> {
+        if !self.force_sync {
+            return Ok(());
+        }
         if let Some(f) = &self.segment {
             f.sync_data().map_err(io("syncing the transaction log"))?;
         }

@@ -1,19 +1,25 @@
-//! Starting a server in-process: a builder for its settings, and a handle to read its
-//! address, drive faults in tests (expire a session, drop every connection), read its
-//! counters and shut it down.
+//! Starting a server in-process — standalone, or one member of an ensemble — a builder
+//! for its settings, and a handle to read its address, drive faults in tests (expire a
+//! session, drop every connection, isolate a member), read its counters and shut it down.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument;
 use zk_proto::frame::DEFAULT_MAX_FRAME;
 
 use crate::core::{CoreConfig, Now, ServerCore};
+use crate::ensemble::run::{self, Event, Runtime};
+use crate::ensemble::transport::{PeerAddrs, Transport};
+use crate::ensemble::EnsembleSpec;
 use crate::journal::Journal;
-use crate::net::{self, Input, Snapshot};
+use crate::net::{self, Input, Mode, Snapshot};
 use crate::persist::{self, FileStorage};
 use crate::storage::{Storage, StorageError};
 use crate::tree::DataTree;
@@ -48,6 +54,9 @@ pub struct ServerBuilder {
     data_dir: Option<PathBuf>,
     max_client_connections: usize,
     handshake_timeout: Duration,
+    data_log_dir: Option<PathBuf>,
+    force_sync: bool,
+    ensemble: Option<EnsembleSpec>,
 }
 
 impl Default for ServerBuilder {
@@ -59,6 +68,9 @@ impl Default for ServerBuilder {
             data_dir: None,
             max_client_connections: 60,
             handshake_timeout: Duration::from_secs(10),
+            data_log_dir: None,
+            force_sync: true,
+            ensemble: None,
         }
     }
 }
@@ -155,6 +167,25 @@ impl ServerBuilder {
         self
     }
 
+    /// Puts the transaction log in `dir` instead of the data directory (`dataLogDir`).
+    pub fn data_log_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_log_dir = Some(dir.into());
+        self
+    }
+
+    /// Whether log writes are fsync'd before they count (default true; `forceSync=no`
+    /// trades durability for speed, as in Apache).
+    pub fn force_sync(mut self, force: bool) -> Self {
+        self.force_sync = force;
+        self
+    }
+
+    /// Runs this server as member `spec.sid` of an ensemble. It needs a data directory.
+    pub fn ensemble(mut self, spec: EnsembleSpec) -> Self {
+        self.ensemble = Some(spec);
+        self
+    }
+
     /// The core settings, for inspection.
     pub fn core_config(&self) -> &CoreConfig {
         &self.core
@@ -167,11 +198,17 @@ impl ServerBuilder {
                 "minSessionTimeout exceeds maxSessionTimeout".into(),
             ));
         }
+        if let Some(spec) = self.ensemble.clone() {
+            return self.start_member(spec).await;
+        }
         let (tree, journal) = match &self.data_dir {
             Some(dir) => {
                 let dir = dir.clone();
+                let log_dir = self.data_log_dir.clone();
+                let force_sync = self.force_sync;
                 let (tree, storage) = tokio::task::spawn_blocking(move || {
-                    let mut storage = FileStorage::open(&dir, None)?;
+                    let mut storage = FileStorage::open(&dir, log_dir.as_deref())?;
+                    storage.set_force_sync(force_sync);
                     let loaded = storage.load()?;
                     Ok::<_, StorageError>((loaded.tree, storage))
                 })
@@ -210,11 +247,184 @@ impl ServerBuilder {
         tracing::info!(%addr, "zk-server ready");
         Ok(ServerHandle {
             addr,
-            inputs: inputs_tx,
+            inputs: Inputs::Standalone(inputs_tx),
             shutdown: shutdown_tx,
             failure: failure_rx,
             tasks: vec![core_task, accept_task],
         })
+    }
+
+    /// Starts one ensemble member: its disk, its member task, its client, quorum and
+    /// election ports.
+    async fn start_member(self, spec: EnsembleSpec) -> Result<ServerHandle, ServerError> {
+        use crate::zab::member::{Member, MemberConfig};
+        use crate::zab::quorum::Voters;
+        let data_dir = self.data_dir.clone().ok_or_else(|| {
+            ServerError::Config("an ensemble member needs a data directory (dataDir)".into())
+        })?;
+        let me = spec
+            .me()
+            .cloned()
+            .ok_or_else(|| ServerError::Config(format!("server.{} is not listed", spec.sid)))?;
+        // Peers are resolved once, at start (Apache resolves on each connect; a member
+        // whose peers move is restarted with a new configuration here).
+        let mut peers = BTreeMap::new();
+        for p in &spec.peers {
+            let resolve = |port: u16| {
+                let host = p.host.clone();
+                async move {
+                    tokio::net::lookup_host((host.as_str(), port))
+                        .await
+                        .ok()
+                        .and_then(|mut a| a.next())
+                        .ok_or_else(|| {
+                            ServerError::Config(format!("server.{}: cannot resolve {host}", p.sid))
+                        })
+                }
+            };
+            peers.insert(
+                p.sid,
+                PeerAddrs {
+                    quorum: resolve(p.quorum_port).await?,
+                    election: resolve(p.election_port).await?,
+                },
+            );
+        }
+        let mine = peers[&spec.sid];
+        let bind_ip = |addr: SocketAddr| {
+            if spec.listen_on_all_ips {
+                SocketAddr::new(std::net::IpAddr::from([0, 0, 0, 0]), addr.port())
+            } else {
+                addr
+            }
+        };
+        let quorum_listener = TcpListener::bind(bind_ip(mine.quorum)).await?;
+        let election_listener = TcpListener::bind(bind_ip(mine.election)).await?;
+        let listener = TcpListener::bind(self.addr).await?;
+        let addr = listener.local_addr()?;
+
+        let log_dir = self.data_log_dir.clone();
+        let force_sync = self.force_sync;
+        let dir = data_dir.clone();
+        let (loaded, storage) = tokio::task::spawn_blocking(move || {
+            let mut storage = FileStorage::open(&dir, log_dir.as_deref())?;
+            storage.set_force_sync(force_sync);
+            let loaded = storage.load()?;
+            Ok::<_, StorageError>((loaded, storage))
+        })
+        .await
+        .map_err(|e| ServerError::Config(format!("recovery task failed: {e}")))??;
+        let journal = Journal::start(Box::new(storage), loaded.tree.last_zxid())?;
+
+        let tick = self.core.tick_time;
+        let config = MemberConfig {
+            sid: spec.sid,
+            voters: Voters::new(spec.peers.iter().map(|p| p.sid)),
+            init_limit: spec.init_limit,
+            sync_limit: spec.sync_limit,
+            election: spec.election_timing(tick),
+            history_kept: spec.history_kept,
+            core: self.core.clone(),
+            seed: rand::random(),
+        };
+        let mut member = Member::new(config, loaded, Now::system());
+        member.set_conf(conf_lines(&spec, &me));
+
+        let (events_tx, events_rx) = mpsc::unbounded_channel::<Event>();
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let shutdown_tx = Arc::new(shutdown_tx);
+        let (failure_tx, failure_rx) = watch::channel(None);
+        let cut = Arc::new(AtomicBool::new(false));
+        let transport = Transport::new(
+            spec.sid,
+            peers,
+            events_tx.clone(),
+            spec.connect_timeout,
+            cut.clone(),
+            shutdown_rx.clone(),
+        );
+        let runtime = Runtime::new(
+            member,
+            transport.clone(),
+            journal,
+            cut,
+            failure_tx,
+            shutdown_tx.clone(),
+        );
+        let span = tracing::info_span!("member", sid = spec.sid);
+        let member_task = tokio::spawn(
+            run::run(runtime, events_rx, shutdown_rx.clone()).instrument(span.clone()),
+        );
+        let quorum_task = tokio::spawn(
+            transport
+                .clone()
+                .quorum_listener(quorum_listener)
+                .instrument(span.clone()),
+        );
+        let election_task = tokio::spawn(
+            transport
+                .election_listener(election_listener)
+                .instrument(span),
+        );
+        let accept_task = tokio::spawn(net::accept_loop(
+            listener,
+            events_tx.clone(),
+            self.max_frame,
+            self.max_client_connections,
+            self.handshake_timeout,
+            shutdown_rx,
+        ));
+        tracing::info!(%addr, sid = spec.sid, quorum = %mine.quorum, election = %mine.election, "zk-server ready (ensemble member)");
+        Ok(ServerHandle {
+            addr,
+            inputs: Inputs::Member(events_tx),
+            shutdown: shutdown_tx,
+            failure: failure_rx,
+            tasks: vec![member_task, quorum_task, election_task, accept_task],
+        })
+    }
+}
+
+/// The lines Apache's `conf` prints for an ensemble member.
+fn conf_lines(spec: &EnsembleSpec, me: &crate::ensemble::PeerSpec) -> String {
+    use std::fmt::Write;
+    let mut s = format!(
+        "initLimit={}\nsyncLimit={}\nelectionAlg=3\nelectionPort={}\nquorumPort={}\npeerType=0\nmembership: \n",
+        spec.init_limit, spec.sync_limit, me.election_port, me.quorum_port
+    );
+    for p in &spec.peers {
+        let _ = write!(
+            s,
+            "server.{}={}:{}:{}:participant",
+            p.sid, p.host, p.quorum_port, p.election_port
+        );
+        if let Some(c) = p.client {
+            let _ = write!(s, ";{}:{}", c.ip(), c.port());
+        }
+        s.push('\n');
+    }
+    s.push_str("version=0");
+    s
+}
+
+/// Where a handle sends its requests: a standalone core's task or a member's.
+#[derive(Debug)]
+enum Inputs {
+    Standalone(mpsc::UnboundedSender<Input>),
+    Member(mpsc::UnboundedSender<Event>),
+}
+
+impl Inputs {
+    fn send(&self, input: Input) -> Result<(), ServerError> {
+        let sent = match self {
+            Inputs::Standalone(tx) => tx.send(input).is_ok(),
+            Inputs::Member(tx) => tx.send(Event::Client(input)).is_ok(),
+        };
+        if sent {
+            Ok(())
+        } else {
+            Err(ServerError::Stopped)
+        }
     }
 }
 
@@ -222,7 +432,7 @@ impl ServerBuilder {
 #[derive(Debug)]
 pub struct ServerHandle {
     addr: SocketAddr,
-    inputs: mpsc::UnboundedSender<Input>,
+    inputs: Inputs,
     shutdown: Arc<watch::Sender<bool>>,
     failure: watch::Receiver<Option<String>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -249,14 +459,33 @@ impl ServerHandle {
         make: impl FnOnce(oneshot::Sender<T>) -> Input,
     ) -> Result<T, ServerError> {
         let (tx, rx) = oneshot::channel();
-        self.inputs
-            .send(make(tx))
-            .map_err(|_| ServerError::Stopped)?;
+        self.inputs.send(make(tx))?;
         rx.await.map_err(|_| ServerError::Stopped)
     }
 
+    /// What the server does now (standalone, leader, follower, or not serving).
+    pub async fn mode(&self) -> Result<Mode, ServerError> {
+        Ok(self.snapshot().await?.mode)
+    }
+
+    /// Cuts an ensemble member off from the other members (a partition: its peer
+    /// connections close, nothing goes out or comes in), or reconnects it. Clients still
+    /// reach it. An error on a standalone server.
+    pub async fn isolate(&self, cut: bool) -> Result<(), ServerError> {
+        let Inputs::Member(tx) = &self.inputs else {
+            return Err(ServerError::Config(
+                "a standalone server has no peers".into(),
+            ));
+        };
+        let (reply, done) = oneshot::channel();
+        tx.send(Event::Isolate(cut, reply))
+            .map_err(|_| ServerError::Stopped)?;
+        done.await.map_err(|_| ServerError::Stopped)
+    }
+
     /// Expires a session now, as if its client went silent: ephemerals deleted, watches
-    /// fired, its connection closed. False if no such session is alive.
+    /// fired, its connection closed. False if no such session is alive (or, in an
+    /// ensemble, if this member is not the leader: only the leader expires sessions).
     pub async fn expire_session(&self, session: i64) -> Result<bool, ServerError> {
         self.ask(|reply| Input::ExpireSession { session, reply })
             .await

@@ -88,6 +88,15 @@ impl Follower {
         self.leader
     }
 
+    /// The handshake stage, as Apache's `zk_peer_state` names it.
+    pub fn stage_name(&self) -> &'static str {
+        match self.stage {
+            Stage::Connecting | Stage::AwaitLeaderInfo | Stage::AwaitSync => "discovery",
+            Stage::Syncing | Stage::AwaitUpToDate => "synchronization",
+            Stage::Broadcast => "broadcast",
+        }
+    }
+
     pub fn next_deadline(&self, shared: &Shared) -> Instant {
         match (self.stage, self.retry_at) {
             (Stage::Connecting, Some(r)) => r.min(self.connect_deadline),

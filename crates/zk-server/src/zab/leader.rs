@@ -95,6 +95,7 @@ pub(crate) struct Leader {
     /// Forwarded syncs waiting for the commit of a zxid: (zxid, link, session, cxid).
     pending_syncs: VecDeque<(i64, LinkId, i64, i32)>,
     next_ping: Instant,
+    proposal_sizes: (i64, i64, i64),
 }
 
 impl Leader {
@@ -113,6 +114,7 @@ impl Leader {
             proposed_at: VecDeque::new(),
             pending_syncs: VecDeque::new(),
             next_ping: now.mono,
+            proposal_sizes: (-1, -1, -1),
         };
         leader.check_discovery(shared);
         leader
@@ -124,6 +126,25 @@ impl Leader {
         } else {
             self.deadline.min(self.next_ping)
         }
+    }
+
+    /// The activation stage, as Apache's `zk_peer_state` names it.
+    pub fn stage_name(&self) -> &'static str {
+        match self.activation {
+            Activation::Discovery | Activation::EpochAcks => "discovery",
+            Activation::NewLeaderAcks => "synchronization",
+            Activation::Broadcast => "broadcast",
+        }
+    }
+
+    /// Forwarded syncs waiting for a commit.
+    pub fn pending_syncs(&self) -> usize {
+        self.pending_syncs.len()
+    }
+
+    /// Proposal sizes in bytes: last, smallest, largest (-1 before the first).
+    pub fn proposal_sizes(&self) -> (i64, i64, i64) {
+        self.proposal_sizes
     }
 
     /// (followers in sync, learners connected, proposals outstanding).
@@ -531,7 +552,13 @@ impl Leader {
                 // The counter would roll over: a new epoch must start (ZOOKEEPER-1277).
                 return Step::Leave("zxid counter exhausted; forcing a new epoch".into());
             }
-            shared.log(&header, &txn);
+            let size = shared.log(&header, &txn).1 as i64;
+            let (_, min, max) = self.proposal_sizes;
+            self.proposal_sizes = (
+                size,
+                if min < 0 { size } else { min.min(size) },
+                max.max(size),
+            );
             for (&link, l) in &self.learners {
                 if l.forwarding {
                     shared.send(

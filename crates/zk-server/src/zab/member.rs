@@ -185,15 +185,18 @@ impl Shared {
         seq
     }
 
-    /// Logs a txn (not yet durable; see [`Shared::durable`]).
-    pub fn log(&mut self, header: &TxnHeader, txn: &Txn) -> u64 {
+    /// Logs a txn (not yet durable; see [`Shared::durable`]); returns the job's sequence
+    /// number and the record's size.
+    pub fn log(&mut self, header: &TxnHeader, txn: &Txn) -> (u64, usize) {
         let mut records = BytesMut::new();
         crate::persist::encode_record(&mut records, header, txn);
-        self.store(StoreJob::Append {
+        let size = records.len();
+        let seq = self.store(StoreJob::Append {
             records: records.freeze(),
             first: header.zxid,
             last: header.zxid,
-        })
+        });
+        (seq, size)
     }
 
     /// Whether every disk job issued is done.
@@ -254,6 +257,9 @@ pub struct Member {
     pub(crate) phase: Phase,
     /// The epoch this member leads with, once established (for status and checks).
     pub(crate) established: Option<u32>,
+    established_at: Option<Instant>,
+    /// The ensemble's `conf` lines (see [`Member::set_conf`]).
+    conf: String,
 }
 
 impl Member {
@@ -293,6 +299,8 @@ impl Member {
             election,
             phase: Phase::Draining,
             established: None,
+            established_at: None,
+            conf: String::new(),
         };
         member.finish_draining(now);
         member
@@ -363,6 +371,62 @@ impl Member {
             Phase::Leading(l) => Some(l.status(self.shared.config.sync_timeout())),
             _ => None,
         }
+    }
+
+    /// The lines `conf` prints about the ensemble (`initLimit=`… `membership:`…).
+    pub fn set_conf(&mut self, conf: String) {
+        self.conf = conf;
+        self.refresh_status(None);
+    }
+
+    /// Answers a four-letter word with the member's current status.
+    pub fn four_letter(&mut self, word: &str, now: Now) -> String {
+        self.refresh_status(Some(now));
+        self.shared.core.four_letter(word, now)
+    }
+
+    /// Expires a session now (the harness's fault; only the leader expires sessions).
+    pub fn expire_session(&mut self, session: i64, now: Now) -> bool {
+        let expired = self.shared.core.expire_session(session, now);
+        self.after(now);
+        expired
+    }
+
+    /// Refreshes what the core's four-letter words say of the ensemble.
+    fn refresh_status(&mut self, now: Option<Now>) {
+        let (phase, stage) = match &self.phase {
+            Phase::Leading(l) => ("leading", l.stage_name()),
+            Phase::Following(f) => ("following", f.stage_name()),
+            Phase::Stopped => ("stopped", "none"),
+            _ => ("looking", "election"),
+        };
+        let leader = match (&self.phase, self.established) {
+            (Phase::Leading(l), Some(_)) => {
+                let (synced_followers, learners, _) = l.status(self.shared.config.sync_timeout());
+                Some(crate::fourlw::LeaderStatus {
+                    learners,
+                    synced_followers,
+                    pending_syncs: l.pending_syncs(),
+                    uptime_ms: match (now, self.established_at) {
+                        (Some(n), Some(at)) => n.mono.saturating_duration_since(at).as_millis(),
+                        _ => 0,
+                    },
+                    proposal_sizes: l.proposal_sizes(),
+                })
+            }
+            _ => None,
+        };
+        let zxid_floor = self.established.map_or(0, |e| super::message::zxid(e, 0));
+        self.shared
+            .core
+            .set_quorum_status(Some(crate::fourlw::QuorumStatus {
+                sid: self.sid(),
+                peer_state: format!("{phase} - {stage}"),
+                voters: self.shared.config.voters.len(),
+                zxid_floor,
+                leader,
+                conf: self.conf.clone(),
+            }));
     }
 
     /// Whether the member stopped for good.
@@ -531,12 +595,14 @@ impl Member {
             Step::Leave(reason) => self.leave(&reason, now),
             Step::Established(epoch) => {
                 self.established = Some(epoch);
+                self.established_at = Some(now.mono);
                 let vote = Vote {
                     leader: self.sid(),
                     zxid: self.shared.core.tree().last_zxid(),
                     peer_epoch: epoch,
                 };
                 self.election.settle(PeerState::Leading, vote);
+                self.refresh_status(Some(now));
             }
             Step::Following(epoch) => {
                 let leader = self.leader().unwrap_or_default();
@@ -546,6 +612,7 @@ impl Member {
                     peer_epoch: epoch,
                 };
                 self.election.settle(PeerState::Following, vote);
+                self.refresh_status(Some(now));
             }
         }
     }
@@ -565,6 +632,8 @@ impl Member {
             _ => {}
         }
         self.established = None;
+        self.established_at = None;
+        self.refresh_status(Some(now));
         self.finish_draining(now);
     }
 

@@ -1,0 +1,277 @@
+//! An ensemble in one process, for tests: N members on loopback with their own data
+//! directories (removed when the [`Ensemble`] is dropped), and the faults tests need.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), zk_server::ServerError> {
+//! let mut ensemble = zk_server::Ensemble::builder().members(3).start().await?;
+//! let leader = ensemble.leader().await?;
+//! ensemble.kill(leader).await;             // the others elect a new leader
+//! ensemble.restart(leader).await?;         // it rejoins from its disk
+//! ensemble.isolate((leader + 1) % 3, true).await?;   // a partition
+//! println!("clients connect to {}", ensemble.connect_string());
+//! # Ok(()) }
+//! ```
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{EnsembleSpec, PeerSpec};
+use crate::net::Mode;
+use crate::server::{ServerBuilder, ServerError, ServerHandle};
+
+/// How long [`Ensemble::leader`] and [`Ensemble::wait_serving`] wait by default.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Settings for an [`Ensemble`].
+pub struct EnsembleBuilder {
+    members: usize,
+    tick: Duration,
+    init_limit: u32,
+    sync_limit: u32,
+    customize: Option<Box<dyn Fn(ServerBuilder) -> ServerBuilder + Send + Sync>>,
+}
+
+impl std::fmt::Debug for EnsembleBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnsembleBuilder")
+            .field("members", &self.members)
+            .field("tick", &self.tick)
+            .field("init_limit", &self.init_limit)
+            .field("sync_limit", &self.sync_limit)
+            .finish()
+    }
+}
+
+impl Default for EnsembleBuilder {
+    fn default() -> Self {
+        Self {
+            members: 3,
+            tick: Duration::from_millis(200),
+            init_limit: 10,
+            sync_limit: 5,
+            customize: None,
+        }
+    }
+}
+
+impl EnsembleBuilder {
+    /// How many members (default 3; any odd number works, 2 tolerates no failure).
+    pub fn members(mut self, n: usize) -> Self {
+        self.members = n.max(1);
+        self
+    }
+
+    /// The tick (default 200 ms: fast fail-over for tests).
+    pub fn tick_time(mut self, tick: Duration) -> Self {
+        self.tick = tick;
+        self
+    }
+
+    /// `initLimit` and `syncLimit` in ticks (default 10 and 5).
+    pub fn limits(mut self, init_limit: u32, sync_limit: u32) -> Self {
+        self.init_limit = init_limit.max(1);
+        self.sync_limit = sync_limit.max(1);
+        self
+    }
+
+    /// Adjusts every member's server settings (four-letter words, snapshot count…).
+    pub fn configure(
+        mut self,
+        f: impl Fn(ServerBuilder) -> ServerBuilder + Send + Sync + 'static,
+    ) -> Self {
+        self.customize = Some(Box::new(f));
+        self
+    }
+
+    /// Starts every member and waits until one leads and the rest follow.
+    pub async fn start(self) -> Result<Ensemble, ServerError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "zkmesh-ensemble-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let mut peers = Vec::new();
+        let mut clients = Vec::new();
+        for i in 0..self.members {
+            let client = free_port()?;
+            clients.push(SocketAddr::from(([127, 0, 0, 1], client)));
+            peers.push(PeerSpec {
+                sid: i as u64 + 1,
+                host: "127.0.0.1".into(),
+                quorum_port: free_port()?,
+                election_port: free_port()?,
+                client: Some(SocketAddr::from(([127, 0, 0, 1], client))),
+            });
+        }
+        let mut ensemble = Ensemble {
+            dir,
+            peers,
+            clients,
+            handles: Vec::new(),
+            builder: self,
+        };
+        for i in 0..ensemble.peers.len() {
+            let handle = ensemble.start_member(i).await?;
+            ensemble.handles.push(Some(handle));
+        }
+        ensemble.wait_serving(WAIT).await?;
+        Ok(ensemble)
+    }
+}
+
+/// A free loopback port (bound and released; tests run on their own machine).
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// An in-process ensemble (see the module docs).
+#[derive(Debug)]
+pub struct Ensemble {
+    dir: PathBuf,
+    peers: Vec<PeerSpec>,
+    clients: Vec<SocketAddr>,
+    handles: Vec<Option<ServerHandle>>,
+    builder: EnsembleBuilder,
+}
+
+impl Ensemble {
+    /// A builder (3 members, 200 ms ticks).
+    pub fn builder() -> EnsembleBuilder {
+        EnsembleBuilder::default()
+    }
+
+    async fn start_member(&self, i: usize) -> Result<ServerHandle, ServerError> {
+        let b = &self.builder;
+        let spec = EnsembleSpec::new(
+            self.peers[i].sid,
+            self.peers.clone(),
+            b.init_limit,
+            b.sync_limit,
+        );
+        let mut server = ServerHandle::builder()
+            .bind(self.clients[i])
+            .tick_time(b.tick)
+            .four_letter_words(vec!["*".into()])
+            .data_dir(self.dir.join(format!("member{}", i + 1)))
+            .ensemble(spec);
+        if let Some(f) = &b.customize {
+            server = f(server);
+        }
+        server.start().await
+    }
+
+    /// Number of members.
+    pub fn members(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// `host:port,host:port,…` of every member, for a client.
+    pub fn connect_string(&self) -> String {
+        self.clients
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Member `i`'s client address.
+    pub fn client_addr(&self, i: usize) -> SocketAddr {
+        self.clients[i]
+    }
+
+    /// Which member serves clients at `addr` (the server a client is connected to).
+    pub fn member_at(&self, addr: SocketAddr) -> Option<usize> {
+        self.clients.iter().position(|a| a.port() == addr.port())
+    }
+
+    /// Member `i`'s handle, unless it is killed.
+    pub fn member(&self, i: usize) -> Option<&ServerHandle> {
+        self.handles.get(i).and_then(Option::as_ref)
+    }
+
+    /// Member `i`'s data directory.
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("member{}", i + 1))
+    }
+
+    /// What member `i` does now (`None` if killed).
+    pub async fn mode(&self, i: usize) -> Option<Mode> {
+        self.member(i)?.mode().await.ok()
+    }
+
+    /// The index of the established leader, waiting (up to 30 s) for one.
+    pub async fn leader(&self) -> Result<usize, ServerError> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            for i in 0..self.members() {
+                if self.mode(i).await == Some(Mode::Leader) {
+                    return Ok(i);
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(ServerError::Config("no leader within 30 s".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits (up to `timeout`) until every live member serves: one leads, the rest follow.
+    pub async fn wait_serving(&self, timeout: Duration) -> Result<(), ServerError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut all = true;
+            for i in 0..self.members() {
+                if self.member(i).is_some()
+                    && !matches!(self.mode(i).await, Some(Mode::Leader | Mode::Follower))
+                {
+                    all = false;
+                }
+            }
+            if all {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(ServerError::Config(format!(
+                    "members not serving within {timeout:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Kills member `i`: its sockets close at once, nothing more is written or answered
+    /// (its disk keeps what was written).
+    pub async fn kill(&mut self, i: usize) {
+        if let Some(handle) = self.handles.get_mut(i).and_then(Option::take) {
+            handle.shutdown().await;
+        }
+    }
+
+    /// Starts member `i` again from its data directory, on the same ports.
+    pub async fn restart(&mut self, i: usize) -> Result<(), ServerError> {
+        self.kill(i).await;
+        let handle = self.start_member(i).await?;
+        self.handles[i] = Some(handle);
+        Ok(())
+    }
+
+    /// Cuts member `i` off from the other members (`true`) or reconnects it (`false`).
+    pub async fn isolate(&self, i: usize, cut: bool) -> Result<(), ServerError> {
+        match self.member(i) {
+            Some(h) => h.isolate(cut).await,
+            None => Err(ServerError::Stopped),
+        }
+    }
+}
+
+impl Drop for Ensemble {
+    fn drop(&mut self) {
+        self.handles.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
