@@ -177,6 +177,7 @@ impl ClientBuilder {
             identity: Mutex::new((0, Vec::new(), Duration::ZERO)),
             state_subscribers: Mutex::new(Vec::new()),
             disconnected_since: Mutex::new(None),
+            server: Mutex::new(None),
         });
         let mut auth_replies = Vec::new();
         for (scheme, auth) in self.auths {

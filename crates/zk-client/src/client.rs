@@ -207,6 +207,12 @@ impl Client {
         self.inner.shared.counters.snapshot()
     }
 
+    /// The address of the server this client is connected to, while it is connected
+    /// (Java's `ClientCnxn` remote address): which member of an ensemble serves it.
+    pub fn server_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.shared.server.lock().ok().and_then(|s| *s)
+    }
+
     /// Closes the session (sends closeSession and waits for the reply, at most the
     /// request timeout or 10 s). Other clones then fail with [`Error::Closed`].
     pub async fn close(&self) -> Result<()> {

@@ -85,6 +85,8 @@ pub(crate) struct Shared {
     /// When the last established connection was lost, while no other has replaced it:
     /// the server expires the session a session timeout after that.
     pub disconnected_since: Mutex<Option<Instant>>,
+    /// The server of the established connection, if any.
+    pub server: Mutex<Option<std::net::SocketAddr>>,
 }
 
 pub(crate) struct Driver {
@@ -101,6 +103,8 @@ pub(crate) struct Driver {
     established: bool,
     /// The session asked for a probe for a read-write server.
     probe_wanted: bool,
+    /// The address of the current transport's server.
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl Driver {
@@ -124,6 +128,7 @@ impl Driver {
             transport_closed: false,
             established: false,
             probe_wanted: false,
+            peer: None,
         }
     }
 
@@ -223,6 +228,7 @@ impl Driver {
 
     /// Runs one connection to `server` until the session gives it up.
     async fn serve(&mut self, stream: TcpStream, server: (String, u16)) {
+        self.peer = stream.peer_addr().ok();
         self.session.start_handshake(Instant::now().into_std());
         self.transport_closed = false;
         self.probe_wanted = false;
@@ -487,6 +493,9 @@ impl Driver {
                 if let Ok(mut since) = self.shared.disconnected_since.lock() {
                     *since = None;
                 }
+                if let Ok(mut server) = self.shared.server.lock() {
+                    *server = self.peer;
+                }
                 if let Ok(mut id) = self.shared.identity.lock() {
                     *id = (
                         self.session.session_id(),
@@ -497,6 +506,9 @@ impl Driver {
             }
             SessionState::Disconnected => {
                 Counters::bump(&counters.disconnects);
+                if let Ok(mut server) = self.shared.server.lock() {
+                    *server = None;
+                }
                 if let Ok(mut since) = self.shared.disconnected_since.lock() {
                     since.get_or_insert_with(Instant::now);
                 }

@@ -176,22 +176,24 @@ impl tonic::server::StreamingService<Bytes> for Learner {
     type Future = std::future::Ready<Result<tonic::Response<AckStream>, tonic::Status>>;
     fn call(&mut self, request: tonic::Request<tonic::Streaming<Bytes>>) -> Self::Future {
         let mut incoming = request.into_inner();
-        let acks = async_stream(move |tx: mpsc::Sender<Result<Bytes, tonic::Status>>| async move {
-            let frames = FrameDecoder::new(1 << 20);
-            let mut buf = BytesMut::new();
-            while let Some(Ok(msg)) = incoming.next().await {
-                buf.put_slice(&msg);
-                // Ack once per batch the stream has ready.
-                while let Some(Some(Ok(more))) = incoming.next().now_or_never() {
-                    buf.put_slice(&more);
-                }
-                if let Some(z) = last_zxid(&frames, &mut buf) {
-                    if tx.send(Ok(ack(z))).await.is_err() {
-                        return;
+        let acks = async_stream(
+            move |tx: mpsc::Sender<Result<Bytes, tonic::Status>>| async move {
+                let frames = FrameDecoder::new(1 << 20);
+                let mut buf = BytesMut::new();
+                while let Some(Ok(msg)) = incoming.next().await {
+                    buf.put_slice(&msg);
+                    // Ack once per batch the stream has ready.
+                    while let Some(Some(Ok(more))) = incoming.next().now_or_never() {
+                        buf.put_slice(&more);
+                    }
+                    if let Some(z) = last_zxid(&frames, &mut buf) {
+                        if tx.send(Ok(ack(z))).await.is_err() {
+                            return;
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
         std::future::ready(Ok(tonic::Response::new(acks)))
     }
 }
@@ -214,7 +216,8 @@ use futures::FutureExt;
 impl tower::Service<http::Request<tonic::body::Body>> for Learner {
     type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future =
+        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Infallible>> + Send>>;
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
@@ -231,8 +234,9 @@ impl tonic::server::NamedService for Learner {
 }
 
 async fn tonic_stream(n: u64) -> (Duration, Duration) {
-    let incoming = tonic::transport::server::TcpIncoming::bind("127.0.0.1:0".parse().expect("addr"))
-        .expect("bind");
+    let incoming =
+        tonic::transport::server::TcpIncoming::bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind");
     let addr = incoming.local_addr().expect("addr");
     tokio::spawn(
         tonic::transport::Server::builder()
@@ -256,7 +260,8 @@ async fn tonic_stream(n: u64) -> (Duration, Duration) {
             }
         }
     });
-    let outbound = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+    let outbound =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
     let response = grpc
         .streaming(
             tonic::Request::new(outbound),
@@ -287,7 +292,10 @@ fn main() {
         .build()
         .expect("runtime");
     println!("peer transport: {n} proposals (create, 100-byte value) leader -> learner over loopback, cumulative acks back");
-    println!("{:<12} {:>5} {:>14} {:>16}", "transport", "run", "proposals/s", "CPU µs/proposal");
+    println!(
+        "{:<12} {:>5} {:>14} {:>16}",
+        "transport", "run", "proposals/s", "CPU µs/proposal"
+    );
     for run in 1..=3 {
         for (name, result) in [
             ("framed TCP", rt.block_on(framed_tcp(n))),

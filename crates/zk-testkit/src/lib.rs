@@ -11,12 +11,15 @@
 //! - [`FaultProxy`] ([`proxy`]): a small TCP proxy that sits between a client
 //!   and a server and injects faults: dropped connections, a black-hole
 //!   partition (pause/resume), refused connections and per-chunk delay.
+//! - [`linearizable`]: a linearizability check for a single-register history,
+//!   for fail-over tests against either server.
 //!
 //! Errors from both are reported as [`TestkitError`].
 
 #![warn(missing_docs)]
 
 pub mod apache;
+pub mod linearizable;
 pub mod proxy;
 
 pub use apache::{ApacheZk, ApacheZkOptions, Mode};

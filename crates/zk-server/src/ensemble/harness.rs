@@ -30,6 +30,7 @@ pub struct EnsembleBuilder {
     tick: Duration,
     init_limit: u32,
     sync_limit: u32,
+    history_kept: usize,
     customize: Option<Box<dyn Fn(ServerBuilder) -> ServerBuilder + Send + Sync>>,
 }
 
@@ -51,6 +52,7 @@ impl Default for EnsembleBuilder {
             tick: Duration::from_millis(200),
             init_limit: 10,
             sync_limit: 5,
+            history_kept: 50_000,
             customize: None,
         }
     }
@@ -73,6 +75,13 @@ impl EnsembleBuilder {
     pub fn limits(mut self, init_limit: u32, sync_limit: u32) -> Self {
         self.init_limit = init_limit.max(1);
         self.sync_limit = sync_limit.max(1);
+        self
+    }
+
+    /// Txns each member keeps in memory for DIFF syncs (default 50 000); a member further
+    /// behind is synchronised by snapshot.
+    pub fn history_kept(mut self, txns: usize) -> Self {
+        self.history_kept = txns.max(1);
         self
     }
 
