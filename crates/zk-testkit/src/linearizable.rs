@@ -109,7 +109,7 @@ pub fn check(history: &[RegisterOp]) -> Result<(), String> {
         }
     }
     // At equal instants invocations go first: "completed before invoked" is strict.
-    events.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    events.sort_by_key(|e| (e.0, e.1));
     let mut latest: Option<((i64, u8), usize)> = None;
     for (_, _, at) in events {
         match at {
