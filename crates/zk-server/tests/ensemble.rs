@@ -166,7 +166,7 @@ async fn a_leader_killed_under_writes_loses_no_acknowledged_write() {
     ensemble.restart(leader).await.expect("restart");
     ensemble.wait_serving(WAIT).await.expect("all serving");
 
-    let record = record.lock().unwrap();
+    let record = std::mem::take(&mut *record.lock().unwrap());
     // Every acknowledged create is there, on the member that was killed too.
     let reader = Client::builder()
         .connect(&ensemble.client_addr(leader).to_string())
