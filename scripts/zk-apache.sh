@@ -21,6 +21,10 @@
 #                     for fast start); benchmarks set production-like options here
 #   ZK_EXTRA_CONFIG   extra zoo.cfg lines (newline-separated) appended to each member's config
 #   ZK_OWNER_PID      if set, a watchdog SIGKILLs the cluster once that pid exits
+#   ZK_SERVER_CMD     if set, each member runs "$ZK_SERVER_CMD zoo.cfg" instead of the JVM:
+#                     the bundled zk-server, started from the very zoo.cfg and myid an
+#                     Apache member gets (plus the equivalents of the JVM's -D flags as
+#                     zoo.cfg keys); kill, restart, status and 4lw work the same
 #
 # DIR/cluster.env (shell-sourceable) records MEMBERS, CLIENT_PORTS,
 # QUORUM_PORTS, ELECTION_PORTS, PIDS, WATCHDOG_PID and CONNECT_STRING.
@@ -133,6 +137,7 @@ load_env() {
     read -r -a QPORTS <<<"${QUORUM_PORTS:-}"
     read -r -a EPORTS <<<"${ELECTION_PORTS:-}"
     read -r -a PID_LIST <<<"$PIDS"
+    ZK_SERVER_CMD=${SERVER_CMD:-}
 }
 
 check_member() {
@@ -170,6 +175,7 @@ write_env() {
         echo "PIDS=\"${PID_LIST[*]}\""
         echo "WATCHDOG_PID=${WATCHDOG_PID:-0}"
         echo "CONNECT_STRING=\"$connect\""
+        echo "SERVER_CMD=\"${ZK_SERVER_CMD:-}\""
     } >"$tmp"
     mv -f "$tmp" "$dir/cluster.env"
 }
@@ -190,6 +196,11 @@ write_config() {
         if [[ -n ${ZK_EXTRA_CONFIG:-} ]]; then
             printf '%s\n' "$ZK_EXTRA_CONFIG"
         fi
+        if [[ -n ${ZK_SERVER_CMD:-} ]]; then
+            # What the JVM gets as -D flags below (zk-server has TTL nodes on already).
+            echo "znode.container.checkIntervalMs=1000"
+            echo "cnxTimeout=1000"
+        fi
         if ((MEMBERS == 1)); then
             echo "standaloneEnabled=true"
         else
@@ -205,9 +216,20 @@ write_config() {
     fi
 }
 
-# launch_member DIR I: start the JVM in the background, set PID_LIST[I-1].
+# launch_member DIR I: start the JVM (or $ZK_SERVER_CMD) in the background, set
+# PID_LIST[I-1].
 launch_member() {
     local dir=$1 i=$2 mdir="$1/member$2" cp
+    if [[ -n ${ZK_SERVER_CMD:-} ]]; then
+        {
+            echo "==== $(date '+%F %T') starting member $i ($ZK_SERVER_CMD)"
+            RUST_LOG=${RUST_LOG:-info} NO_COLOR=1 exec $ZK_SERVER_CMD "$mdir/zoo.cfg"
+        } </dev/null >>"$mdir/zk.log" 2>&1 &
+        local pid=$!
+        echo "$pid" >"$mdir/zk.pid"
+        PID_LIST[i - 1]=$pid
+        return
+    fi
     cp=$(classpath)
     # shellcheck disable=SC2086
     {
@@ -334,8 +356,10 @@ cmd_start() {
     if [[ -n ${ZK_TICK_TIME:-} ]]; then
         is_int "$ZK_TICK_TIME" || die "ZK_TICK_TIME must be a number of milliseconds"
     fi
-    command -v java >/dev/null 2>&1 || die "java not found (run: $PROG install)"
-    classpath >/dev/null
+    if [[ -z ${ZK_SERVER_CMD:-} ]]; then
+        command -v java >/dev/null 2>&1 || die "java not found (run: $PROG install)"
+        classpath >/dev/null
+    fi
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     if [[ -f $dir/cluster.env ]]; then

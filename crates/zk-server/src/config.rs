@@ -360,6 +360,14 @@ impl ServerConfig {
     /// Parses command-line flags (`--port 2181 --data-dir d --config zoo.cfg …`); a
     /// `--config` file is read first and flags override it.
     pub fn from_args(args: &[String]) -> Result<Self, ServerError> {
+        // `zk-server zoo.cfg`: the one argument Apache's QuorumPeerMain takes.
+        if let [path] = args {
+            if !path.starts_with("--") {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ServerError::Config(format!("cannot read {path}: {e}")))?;
+                return ServerConfig::parse_cfg(&text);
+            }
+        }
         let mut cfg = ServerConfig::default();
         let mut pairs = Vec::new();
         let mut i = 0;

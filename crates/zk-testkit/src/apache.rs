@@ -87,6 +87,7 @@ pub struct ApacheZkOptions {
     java_opts: Option<String>,
     jvm_opts: Option<String>,
     extra_config: Vec<String>,
+    server_command: Option<PathBuf>,
 }
 
 impl ApacheZkOptions {
@@ -99,6 +100,7 @@ impl ApacheZkOptions {
             java_opts: None,
             jvm_opts: None,
             extra_config: Vec::new(),
+            server_command: None,
         }
     }
 
@@ -136,9 +138,39 @@ impl ApacheZkOptions {
         self
     }
 
+    /// Runs `command zoo.cfg` for each member instead of Apache's JVM: the bundled
+    /// zk-server ([`bundled_server_binary`]), started from the very `zoo.cfg` and `myid`
+    /// an Apache member gets — the same ports, kills and restarts, for comparisons.
+    pub fn server_command(mut self, command: impl Into<PathBuf>) -> Self {
+        self.server_command = Some(command.into());
+        self
+    }
+
     /// Starts the cluster and waits until every member serves.
     pub async fn start(self) -> Result<ApacheZk> {
         ApacheZk::start_with(self).await
+    }
+}
+
+/// The `zk-server` binary of this build: `$ZK_SERVER_BIN`, or `zk-server` next to the
+/// running test's `deps/` directory (where cargo puts a workspace's binaries).
+pub fn bundled_server_binary() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("ZK_SERVER_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().map_err(|e| TestkitError::io("finding the test binary", e))?;
+    let dir = exe
+        .parent()
+        .and_then(|deps| if deps.ends_with("deps") { deps.parent() } else { Some(deps) })
+        .ok_or_else(|| TestkitError::Parse(format!("no target directory above {}", exe.display())))?;
+    let bin = dir.join("zk-server");
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(TestkitError::Parse(format!(
+            "{} not found: build it (cargo build -p zk-server) or set ZK_SERVER_BIN",
+            bin.display()
+        )))
     }
 }
 
@@ -194,7 +226,9 @@ impl ApacheZk {
                 members: 0,
             });
         }
-        ensure_installed().await?;
+        if opts.server_command.is_none() {
+            ensure_installed().await?;
+        }
         let dir = tempfile::Builder::new()
             .prefix("zk-apache-")
             .tempdir()
@@ -418,6 +452,9 @@ impl ApacheZk {
         }
         if !self.opts.extra_config.is_empty() {
             cmd.env("ZK_EXTRA_CONFIG", self.opts.extra_config.join("\n"));
+        }
+        if let Some(command) = &self.opts.server_command {
+            cmd.env("ZK_SERVER_CMD", command);
         }
         run_command(cmd, args).await
     }

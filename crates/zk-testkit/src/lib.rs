@@ -22,7 +22,7 @@ pub mod apache;
 pub mod linearizable;
 pub mod proxy;
 
-pub use apache::{ApacheZk, ApacheZkOptions, Mode};
+pub use apache::{bundled_server_binary, ApacheZk, ApacheZkOptions, Mode};
 pub use proxy::FaultProxy;
 
 use std::time::Duration;

@@ -1,12 +1,16 @@
 //! The bundled ZooKeeper-compatible server.
 //!
 //! ```text
+//! zk-server zoo.cfg
 //! zk-server [--port 2181] [--address 0.0.0.0] [--data-dir DIR] [--tick-time 2000]
 //!           [--min-session-timeout MS] [--max-session-timeout MS] [--max-frame BYTES]
 //!           [--snap-count N] [--4lw ruok,srvr,...] [--config zoo.cfg]
 //! ```
-//! Without `--data-dir` everything is kept in memory; with it, writes are logged and
-//! fsync'd before they are acknowledged and recovered on restart.
+//! Given the `zoo.cfg` an Apache 3.8 server would read (as its one argument, or with
+//! `--config`), it runs as that server would: standalone, or as member `myid` of the
+//! ensemble its `server.N` lines list. Without a data directory everything is kept in
+//! memory (standalone only); with one, writes are logged and fsync'd before they are
+//! acknowledged and recovered on restart.
 //! Logs one `zk-server ready` line with the bound address once it serves, and shuts down
 //! cleanly on SIGTERM or Ctrl-C. `RUST_LOG` sets the log level (default `info`).
 
@@ -14,7 +18,8 @@ use zk_server::config::ServerConfig;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: zk-server [--port N] [--address IP] [--data-dir DIR] [--tick-time MS]\n\
+        "usage: zk-server zoo.cfg\n\
+         \x20      zk-server [--port N] [--address IP] [--data-dir DIR] [--tick-time MS]\n\
          \x20                [--min-session-timeout MS] [--max-session-timeout MS]\n\
          \x20                [--max-frame BYTES] [--snap-count N] [--4lw WORDS] [--config zoo.cfg]"
     );
@@ -43,6 +48,9 @@ async fn main() {
     };
     for key in &config.unknown_keys {
         tracing::warn!(%key, "ignoring unknown configuration key");
+    }
+    for (key, why) in &config.ignored_keys {
+        tracing::info!(%key, why, "ignoring configuration key");
     }
     let server = match config.builder() {
         Ok(b) => match b.start().await {
