@@ -60,7 +60,10 @@ impl Running {
                     as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
                 lines.clone(),
             ),
-            (Box::new(child.stderr.take().expect("stderr")), errors.clone()),
+            (
+                Box::new(child.stderr.take().expect("stderr")),
+                errors.clone(),
+            ),
         ] {
             tokio::spawn(async move {
                 let mut reader = BufReader::new(stream).lines();
@@ -88,10 +91,21 @@ impl Running {
     async fn wait_for(&self, skip: usize, f: impl Fn(&str) -> bool) -> usize {
         let deadline = Instant::now() + LIMIT;
         loop {
-            if let Some(i) = self.lines.lock().unwrap().iter().skip(skip).position(|l| f(l)) {
+            if let Some(i) = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .skip(skip)
+                .position(|l| f(l))
+            {
                 return skip + i + 1;
             }
-            assert!(Instant::now() < deadline, "timed out; output so far:\n{}", self.output());
+            assert!(
+                Instant::now() < deadline,
+                "timed out; output so far:\n{}",
+                self.output()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -166,7 +180,9 @@ async fn kazoo_keeps_its_session_through_a_leader_kill() {
         );
     }
     assert!(transcripts[1].iter().any(|l| l == "same session: True"));
-    assert!(transcripts[1].iter().any(|l| l == "moved off the dead leader: True"));
+    assert!(transcripts[1]
+        .iter()
+        .any(|l| l == "moved off the dead leader: True"));
     assert_same("kazoo", &transcripts[0], &transcripts[1]);
 }
 
@@ -197,7 +213,10 @@ async fn compile_java(name: &str) -> String {
         .status()
         .await
         .expect("javac");
-    assert!(status.success(), "javac {name} failed (is libcurator-recipes-java installed?)");
+    assert!(
+        status.success(),
+        "javac {name} failed (is libcurator-recipes-java installed?)"
+    );
     classpath
 }
 
@@ -250,7 +269,11 @@ async fn zkcli_works_on_through_a_leader_kill() {
             let mut answered = false;
             while Instant::now() < deadline {
                 let lines = cli_run.lines.lock().unwrap().clone();
-                if let Some(i) = lines.iter().skip(upto).position(|l| l == "[eph]" || l.contains("ConnectionLoss")) {
+                if let Some(i) = lines
+                    .iter()
+                    .skip(upto)
+                    .position(|l| l == "[eph]" || l.contains("ConnectionLoss"))
+                {
                     upto += i + 1;
                     answered = lines[upto - 1] == "[eph]";
                     break;
@@ -261,7 +284,10 @@ async fn zkcli_works_on_through_a_leader_kill() {
             if answered {
                 break;
             }
-            assert!(zk.leader_index().await.is_ok(), "the ensemble lost its leader again");
+            assert!(
+                zk.leader_index().await.is_ok(),
+                "the ensemble lost its leader again"
+            );
         }
         cli_run
             .send("set /clifo second\nget /clifo\nstat /clifo/eph\nquit\n")
@@ -283,7 +309,9 @@ async fn zkcli_works_on_through_a_leader_kill() {
             .collect();
         assert!(
             keep.iter().any(|l| l == "second")
-                && keep.iter().any(|l| l.contains("NodeDataChanged path:/clifo")),
+                && keep
+                    .iter()
+                    .any(|l| l.contains("NodeDataChanged path:/clifo")),
             "zkCli on {kind:?} after the leader kill:\n{all}"
         );
         transcripts.push(keep);

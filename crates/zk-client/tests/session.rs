@@ -208,8 +208,17 @@ async fn silent_server_is_detected_by_the_read_timeout_and_the_session_resumes()
 }
 
 #[tokio::test]
-async fn killing_the_connected_ensemble_member_moves_the_session() {
-    let zk = ApacheZk::ensemble(3).await.unwrap();
+async fn killing_the_connected_apache_member_moves_the_session() {
+    killing_the_connected_member_moves_the_session(Members::Apache).await;
+}
+
+#[tokio::test]
+async fn killing_the_connected_bundled_member_moves_the_session() {
+    killing_the_connected_member_moves_the_session(Members::Bundled).await;
+}
+
+async fn killing_the_connected_member_moves_the_session(members: Members) {
+    let zk = ensemble(members).await;
     let c = Client::builder()
         .session_timeout(Duration::from_secs(10))
         .connect(zk.connect_string())
@@ -236,6 +245,11 @@ async fn killing_the_connected_ensemble_member_moves_the_session() {
         }
     }
     let member = member.expect("the session is on some member");
+    assert_eq!(
+        c.server_addr().map(|a| a.port()),
+        Some(zk.client_addr(member).port()),
+        "the client knows which member serves it"
+    );
     zk.kill(member).await.unwrap();
     // The client may be back before we look: count the disconnect instead of racing it.
     wait_until("disconnect noticed", || c.metrics().disconnects >= 1).await;

@@ -24,11 +24,21 @@ async fn members_started_from_zoo_cfg_survive_a_sigkilled_leader_under_load() {
     let zk = bundled(3).await;
     let leader = zk.leader_index().await.expect("leader");
     for i in 0..3 {
-        let expected = if i == leader { Mode::Leader } else { Mode::Follower };
+        let expected = if i == leader {
+            Mode::Leader
+        } else {
+            Mode::Follower
+        };
         assert_eq!(zk.mode(i).await.expect("mode"), expected, "member {i}");
     }
     let conf = zk.four_letter(leader, "conf").await.expect("conf");
-    for key in ["initLimit=10", "syncLimit=5", "electionAlg=3", "membership: ", "version=0"] {
+    for key in [
+        "initLimit=10",
+        "syncLimit=5",
+        "electionAlg=3",
+        "membership: ",
+        "version=0",
+    ] {
         assert!(conf.contains(key), "conf lacks {key}:\n{conf}");
     }
     assert_eq!(conf.lines().filter(|l| l.starts_with("server.")).count(), 3);
@@ -116,7 +126,10 @@ async fn members_started_from_zoo_cfg_survive_a_sigkilled_leader_under_load() {
         if zxids.iter().all(|z| *z == zxids[0]) {
             break;
         }
-        assert!(Instant::now() < deadline, "members did not converge: {zxids:?}");
+        assert!(
+            Instant::now() < deadline,
+            "members did not converge: {zxids:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -130,17 +143,32 @@ async fn a_member_without_a_quorum_answers_as_apache_does() {
         zk.kill(i).await.expect("kill");
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    while zk.four_letter(survivor, "srvr").await.expect("srvr").contains("Mode:") {
+    while zk
+        .four_letter(survivor, "srvr")
+        .await
+        .expect("srvr")
+        .contains("Mode:")
+    {
         assert!(Instant::now() < deadline, "the lone member kept serving");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Measured on Apache 3.8.0 alone out of three members.
     let not_serving = "This ZooKeeper instance is not currently serving requests\n";
     for word in ["srvr", "stat", "mntr", "conf", "cons", "wchs", "dump"] {
-        assert_eq!(zk.four_letter(survivor, word).await.expect(word), not_serving, "{word}");
+        assert_eq!(
+            zk.four_letter(survivor, word).await.expect(word),
+            not_serving,
+            "{word}"
+        );
     }
-    assert_eq!(zk.four_letter(survivor, "ruok").await.expect("ruok"), "imok");
-    assert_eq!(zk.four_letter(survivor, "isro").await.expect("isro"), "null");
+    assert_eq!(
+        zk.four_letter(survivor, "ruok").await.expect("ruok"),
+        "imok"
+    );
+    assert_eq!(
+        zk.four_letter(survivor, "isro").await.expect("isro"),
+        "null"
+    );
     // A client's connect is closed without a reply; the client cannot get a session.
     let addr = zk.client_addr(survivor).to_string();
     let attempt = Client::builder()

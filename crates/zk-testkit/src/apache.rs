@@ -153,25 +153,51 @@ impl ApacheZkOptions {
 }
 
 /// The `zk-server` binary of this build: `$ZK_SERVER_BIN`, or `zk-server` next to the
-/// running test's `deps/` directory (where cargo puts a workspace's binaries).
+/// running test's `deps/` directory (where cargo puts a workspace's binaries), built
+/// there with cargo first if a crate's tests run on their own.
 pub fn bundled_server_binary() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("ZK_SERVER_BIN") {
         return Ok(PathBuf::from(path));
     }
-    let exe = std::env::current_exe().map_err(|e| TestkitError::io("finding the test binary", e))?;
+    let exe =
+        std::env::current_exe().map_err(|e| TestkitError::io("finding the test binary", e))?;
     let dir = exe
         .parent()
-        .and_then(|deps| if deps.ends_with("deps") { deps.parent() } else { Some(deps) })
-        .ok_or_else(|| TestkitError::Parse(format!("no target directory above {}", exe.display())))?;
+        .and_then(|deps| {
+            if deps.ends_with("deps") {
+                deps.parent()
+            } else {
+                Some(deps)
+            }
+        })
+        .ok_or_else(|| {
+            TestkitError::Parse(format!("no target directory above {}", exe.display()))
+        })?;
     let bin = dir.join("zk-server");
     if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(TestkitError::Parse(format!(
-            "{} not found: build it (cargo build -p zk-server) or set ZK_SERVER_BIN",
-            bin.display()
-        )))
+        return Ok(bin);
     }
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILD.lock().unwrap_or_else(|p| p.into_inner());
+    if !bin.is_file() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let release = dir.file_name().is_some_and(|n| n == "release");
+        let mut build = std::process::Command::new(cargo);
+        build.args(["build", "-p", "zk-server", "--bin", "zk-server"]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build
+            .status()
+            .map_err(|e| TestkitError::io("running cargo build -p zk-server", e))?;
+        if !status.success() || !bin.is_file() {
+            return Err(TestkitError::Parse(format!(
+                "{} not found and could not be built: cargo build -p zk-server, or set ZK_SERVER_BIN",
+                bin.display()
+            )));
+        }
+    }
+    Ok(bin)
 }
 
 /// A running throwaway Apache ZooKeeper cluster on loopback ports.
