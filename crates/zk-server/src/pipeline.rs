@@ -458,17 +458,22 @@ impl ServerCore {
     /// Time-driven work: the leader (or a standalone server) expires sessions whose
     /// clients went quiet and deletes empty containers and expired TTL nodes.
     pub fn tick(&mut self, now: Now) {
-        if !matches!(self.role, Role::Standalone | Role::Leader) {
+        let leads = matches!(self.role, Role::Standalone | Role::Leader);
+        if now.mono >= self.next_container_check {
+            // The deadline moves on whatever the role: a follower reports it too, and
+            // must not be woken for it again and again.
+            self.next_container_check = now.mono + self.config.container_check_interval;
+            if leads {
+                self.clean_containers(now);
+            }
+        }
+        if !leads {
             return;
         }
         for session in self.tracker.expired(now.mono) {
             tracing::info!(session_id = format_args!("{session:#x}"), "session expired");
             self.stats.sessions_expired += 1;
             self.propose(session, 0, Txn::CloseSession, None, now);
-        }
-        if now.mono >= self.next_container_check {
-            self.next_container_check = now.mono + self.config.container_check_interval;
-            self.clean_containers(now);
         }
     }
 

@@ -480,3 +480,40 @@ async fn garbage_on_the_peer_ports_closes_only_that_connection() {
         ));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_members_sleep_between_their_deadlines() {
+    init_tracing();
+    // A short container check interval: every member must move its deadline on, not
+    // only the leader that runs the check (a follower that did not spun on a deadline
+    // in the past).
+    let ensemble = Ensemble::builder()
+        .members(3)
+        .configure(|b| b.container_check_interval(Duration::from_millis(50)))
+        .start()
+        .await
+        .expect("start");
+    let before = process_cpu();
+    let wall = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let busy = process_cpu() - before;
+    // Three idle members ping and check containers: far below one core's worth.
+    assert!(
+        busy < wall.elapsed() / 4,
+        "idle members used {busy:?} of CPU in {:?}",
+        wall.elapsed()
+    );
+    drop(ensemble);
+}
+
+/// CPU time of this process so far (user + system), from /proc.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
