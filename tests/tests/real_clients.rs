@@ -45,8 +45,7 @@ async fn run(program: &str, args: &[String], stdin: Option<&str>) -> (bool, Stri
 }
 
 /// zkCli output without what differs between runs: times, addresses, banner and logging
-/// lines, the order of `whoami` entries (a set on the server), and where watch events
-/// fall among the other lines.
+/// lines, and where watch events fall among the other lines.
 fn normalise_cli(text: &str) -> Vec<String> {
     let mut lines: Vec<String> = text
         .lines()
@@ -60,13 +59,6 @@ fn normalise_cli(text: &str) -> Vec<String> {
         })
         .map(str::to_owned)
         .collect();
-    if let Some(i) = lines.iter().position(|l| l == "Auth scheme: User") {
-        let end = lines[i + 1..]
-            .iter()
-            .position(|l| l.is_empty() || !l.contains(": "))
-            .map_or(lines.len(), |n| i + 1 + n);
-        lines[i + 1..end].sort();
-    }
     // zkCli prints watch events from its event thread, interleaved with command output at
     // whatever moment they arrive: compare them as a set, after the commands' output.
     let mut events: Vec<String> = lines

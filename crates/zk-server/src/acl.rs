@@ -122,6 +122,35 @@ fn digest_id_valid(id: &str) -> bool {
     trimmed.split(':').count() == 2
 }
 
+/// A connection's ids in the order Apache's `whoAmI` lists them. Apache keeps them in a
+/// set backed by a `ConcurrentHashMap`, so the order is the map's iteration order: by
+/// hash bucket — the jute `Id.hashCode` over Java's `String.hashCode`, spread as the map
+/// spreads it, masked by its table size (16, doubling past three quarters full) — then
+/// in insertion order within a bucket. (A table that grew while filling can reorder
+/// colliding ids; a connection with more than twelve ids is not reproduced exactly.)
+pub fn apache_order(ids: &[Id]) -> Vec<&Id> {
+    fn java_hash(s: &str) -> i32 {
+        s.encode_utf16()
+            .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+    }
+    let mut table = 16usize;
+    while ids.len() > table - table / 4 {
+        table *= 2;
+    }
+    let bucket = |id: &Id| {
+        let h = 17i32
+            .wrapping_mul(37)
+            .wrapping_add(java_hash(&id.scheme))
+            .wrapping_mul(37)
+            .wrapping_add(java_hash(&id.id));
+        let spread = (h ^ ((h as u32) >> 16) as i32) & 0x7fff_ffff;
+        spread as usize & (table - 1)
+    };
+    let mut ordered: Vec<&Id> = ids.iter().collect();
+    ordered.sort_by_key(|id| bucket(id));
+    ordered
+}
+
 /// The ACL as getACL shows it to a connection without ADMIN: digest ids masked to `user:x`.
 pub fn mask_digests(acl: &[Acl]) -> Vec<Acl> {
     acl.iter()

@@ -1,42 +1,87 @@
 //! zk-server: a ZooKeeper-compatible server that speaks Apache ZooKeeper's client
-//! protocol, bundled so that zkmesh runs, demos and tests without Java.
+//! protocol, bundled so that zkmesh runs, demos and tests without Java — standalone, or
+//! as a member of a 3- or 5-member ensemble that keeps its data through the loss of a
+//! minority of members (Zab, as Apache ZooKeeper 3.8 runs it).
 //!
 //! Real clients cannot tell it from Apache ZooKeeper 3.8: the project's tests run the same
-//! scripts against both with zk-client, raw protocol frames, the Java `zkCli.sh` and the
-//! Python `kazoo` client, and compare the results field by field.
+//! scripts against both with zk-client, raw protocol frames, the Java `zkCli.sh`, Apache
+//! Curator and the Python `kazoo` client — on single servers and on 3-member ensembles
+//! through a leader kill — and compare the results.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), zk_server::ServerError> {
 //! let server = zk_server::ServerHandle::builder().port(0).start().await?;
 //! println!("serving on {}", server.connect_string());
 //! server.shutdown().await;
+//!
+//! // Three members in this process (tests): kill, restart and isolate them.
+//! let mut ensemble = zk_server::Ensemble::builder().members(3).start().await?;
+//! let leader = ensemble.leader().await?;
+//! ensemble.kill(leader).await;
 //! # Ok(()) }
 //! ```
 //!
+//! A member of a real ensemble is started from the `zoo.cfg` an Apache member would read
+//! (`zk-server zoo.cfg`, with `dataDir/myid`); see [`config`].
+//!
 //! # Shape
-//! - [`core`]: the protocol core (sans-IO): connections, sessions, dispatch, commit,
-//!   watch delivery, expiry and clean-up. Inputs in, frames out.
-//! - [`prep`]: write validation in Apache's order, turning requests into [`txn`]s that fix
-//!   every choice; [`tree`]: the data tree, changed only by applying txns.
-//! - [`watches`], [`sessions`], [`acl`], [`fourlw`]: one concept each.
-//! - [`persist`]: transaction log with group commit, snapshots, recovery.
-//! - `net` (private): the tokio shell — sockets, framing, write coalescing.
+//! - [`core`]: the client-facing protocol core (sans-IO): connections, sessions,
+//!   dispatch, watch delivery, expiry and clean-up. Inputs in, frames out.
+//! - `pipeline` and `connect` (private, `impl ServerCore`): the write pipeline and the
+//!   handshake; [`prep`] validates writes in Apache's order against the tree plus the
+//!   [`outstanding`] changes and turns them into [`txn`]s that fix every choice;
+//!   [`tree`]: the data tree, changed only by applying committed txns, with a running
+//!   [`digest`].
+//! - [`zab`]: the ensemble protocol (sans-IO): election, discovery and synchronisation,
+//!   broadcast, global sessions — whole members driven by inputs, answering with actions.
+//! - [`storage`], [`persist`], [`journal`]: disk jobs and their completions, the file
+//!   formats and recovery, the writer thread with group commit.
+//! - [`watches`], [`sessions`], [`acl`], [`quota`], [`fourlw`]: one concept each.
+//! - `net` (private) and [`ensemble`]: the tokio shells — client sockets; peer sockets,
+//!   the member task and the in-process [`Ensemble`] harness.
 //! - [`ServerHandle`]: embedding and the test harness (expire a session, drop every
-//!   connection, read counters); the `zk-server` binary wraps it.
+//!   connection, isolate a member, read counters); the `zk-server` binary wraps it.
 //!
-//! # Pipeline, and where it differs from Apache's
-//! One task owns the tree and handles requests one at a time in arrival order. A write is
-//! validated and turned into a txn, applied at once, and its watch notifications queued
-//! before its reply — Apache's ordering guarantee. Because the task applies txns in order
-//! itself, there are no "outstanding changes" to track as Apache's `PrepRequestProcessor`
-//! must. Durability is enforced at the exit instead of the entrance: in durable mode the
-//! txns of each batch go to a log-writer thread, and every output produced by the batch
-//! is held until the writer has fsync'd them. No client can observe a change that a crash
-//! could lose, and concurrent writers share one fsync (group commit). The single-node
-//! server is built as a one-member ensemble would be: the committed txn stream is the
-//! only thing that changes the tree.
+//! # Pipeline (Apache's)
+//! The tree holds committed state only. A write is prepared against the tree plus every
+//! change prepared before it and not yet committed (Apache's `outstandingChanges`), which
+//! fixes its zxid and every other choice; the txn then commits — at once in memory, once
+//! fsync'd when durable (concurrent writers share an fsync), once a quorum logged it in
+//! an ensemble — and is applied on every member in zxid order. The member holding the
+//! client's request answers it from what applying reported, after the watch
+//! notifications it triggered. A session's reads wait behind its earlier writes; other
+//! reads are answered at once. No client ever sees a change that is not committed.
 //!
-//! # Known differences from Apache ZooKeeper 3.8.0
+//! # Snapshots: a copy-on-write tree, not a fuzzy snapshot
+//! The nodes live in a persistent map (`imbl`): freezing the tree is O(1), and the frozen
+//! copy is encoded and written (or streamed to a follower for a SNAP sync) on another
+//! thread while the live tree changes — the core never stops for a snapshot. Apache
+//! instead writes a *fuzzy* snapshot while txns apply and relies on replaying them
+//! idempotently, a class of bugs of its own (ZOOKEEPER-3145, 3249, 3127, 4689); an exact
+//! snapshot has none. The cost: a write made while a copy is alive copies the map chunks
+//! it touches (measured: about 4 µs per write during a snapshot of a million nodes).
+//!
+//! # The ensemble, and where it differs from Apache's
+//! Fast leader election, discovery (a new epoch, the follower-ahead check), DIFF/TRUNC/SNAP
+//! sync with Apache's durable order (history, then `currentEpoch`, then the NEWLEADER
+//! ack), pipelined broadcast, liveness by `syncLimit`, and global sessions (creation,
+//! close and expiry are txns; followers forward writes and report session touches on
+//! pings; a client may move to any member and keep its session, ephemerals and
+//! watches). Every rule of `zab-and-ensembles.md`'s pitfall list is followed; a seeded
+//! simulation of whole members checks the invariants after every step (see
+//! `tests/simulation.rs`). Differences that a user might notice:
+//! - The peer protocol is zkmesh's own (two ports as in Apache, framed TCP, cumulative
+//!   acks and commits): zk-server members and Apache members cannot form one ensemble.
+//! - Elections scale with the tick: the finalize wait and first re-send interval are
+//!   Apache's 200 ms but at most a quarter of `tickTime` (50 ms at a 200 ms tick), which
+//!   is most of why fail-over takes a fraction of Apache's time.
+//! - DIFF syncs come from the last txns kept in memory (10 000 by default); a member
+//!   further behind gets a snapshot (Apache can also DIFF from its log on disk).
+//! - Membership is static: no observers, no dynamic reconfiguration, no local sessions,
+//!   no read-only mode (a member without a quorum serves no client, as Apache's does by
+//!   default). Configuration keys for these are refused by name.
+//!
+//! # Other known differences from Apache ZooKeeper 3.8.0
 //! - `create2` inside `multi` answers with a path and a Stat (as 3.8.2+), not a path only.
 //! - A standalone `check` (outside multi) is refused with UNIMPLEMENTED and the connection
 //!   is closed (as 3.8.5+); 3.8.0 sends no reply at all.
@@ -50,14 +95,13 @@
 //!   `containsWatcher` also reported watches of *other* connections (a bug, not copied).
 //!
 //! # Limits worth knowing
-//! - A snapshot is encoded on the core task: with a million znodes that pauses request
-//!   handling for about 0.4 s once every `snap_count` writes.
 //! - A connection whose client stops reading is closed once 64 MiB of replies are queued
 //!   for it; connections per client address are capped (`maxClientCnxns`, default 60);
-//!   a connection must send its first request within the handshake timeout (10 s).
+//!   a connection must send its first request within the handshake timeout (10 s). A
+//!   learner that stops reading its quorum link is dropped once 256 MiB are queued.
 //!
-//! Dependencies beyond the workspace's: `crc32fast` (log and snapshot checksums) and
-//! `tracing-subscriber` (the binary's logging).
+//! Dependencies beyond the workspace's: `imbl` (the copy-on-write tree), `crc32fast`
+//! (log and snapshot checksums) and `tracing-subscriber` (the binary's logging).
 
 #![warn(missing_docs)]
 

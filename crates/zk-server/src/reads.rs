@@ -64,8 +64,8 @@ impl ServerCore {
                 self.conns
                     .get(&conn)
                     .map(|c| {
-                        c.ids
-                            .iter()
+                        acl::apache_order(&c.ids)
+                            .into_iter()
                             .map(|id| ClientInfo {
                                 auth_scheme: id.scheme.clone(),
                                 user: match id.scheme.as_str() {

@@ -133,7 +133,7 @@ pub fn follows(prev: i64, next: i64) -> bool {
 }
 
 /// How many replayed txns [`Loaded::history`] keeps.
-pub const HISTORY_KEPT: usize = 50_000;
+pub const HISTORY_KEPT: usize = 10_000;
 
 /// Applies log records after the tree's zxid, checking that zxids follow each other.
 /// Records the tree already has are skipped; the applied ones are kept in `history`.

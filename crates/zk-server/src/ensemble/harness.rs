@@ -52,7 +52,7 @@ impl Default for EnsembleBuilder {
             tick: Duration::from_millis(200),
             init_limit: 10,
             sync_limit: 5,
-            history_kept: 50_000,
+            history_kept: 10_000,
             customize: None,
         }
     }
@@ -78,7 +78,7 @@ impl EnsembleBuilder {
         self
     }
 
-    /// Txns each member keeps in memory for DIFF syncs (default 50 000); a member further
+    /// Txns each member keeps in memory for DIFF syncs (default 10 000); a member further
     /// behind is synchronised by snapshot.
     pub fn history_kept(mut self, txns: usize) -> Self {
         self.history_kept = txns.max(1);

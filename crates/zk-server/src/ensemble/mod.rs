@@ -78,7 +78,7 @@ impl EnsembleSpec {
             listen_on_all_ips: false,
             connect_timeout: Duration::from_secs(5),
             election: None,
-            history_kept: 50_000,
+            history_kept: 10_000,
         }
     }
 
