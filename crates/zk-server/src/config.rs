@@ -574,6 +574,104 @@ mod tests {
         );
     }
 
+    fn member_dir(name: &str, myid: Option<&str>) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("zkmesh-cfg-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        if let Some(id) = myid {
+            std::fs::write(dir.join("myid"), id).unwrap();
+        }
+        dir
+    }
+
+    fn ensemble_cfg(dir: &std::path::Path, extra: &str) -> String {
+        format!(
+            "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort=2181\n\
+             server.1=127.0.0.1:2888:3888\nserver.2=localhost:2889:3889;2182\n\
+             server.3=[::1]:2890:3890:participant\n{extra}",
+            dir.display()
+        )
+    }
+
+    #[test]
+    fn an_apache_ensemble_cfg_makes_a_member() {
+        let dir = member_dir("member", Some("2\n"));
+        let cfg = ServerConfig::parse_cfg(&ensemble_cfg(&dir, "clientPort=2182\n")).unwrap();
+        assert_eq!(cfg.servers.len(), 3);
+        assert_eq!(cfg.servers[1].host, "localhost");
+        assert_eq!(cfg.servers[2].host, "::1");
+        assert_eq!(cfg.servers[1].client.map(|c| c.port()), Some(2182));
+        let b = cfg.builder().unwrap();
+        assert!(format!("{b:?}").contains("sid: 2"));
+    }
+
+    #[test]
+    fn one_listed_server_is_standalone_unless_standalone_is_disabled() {
+        let dir = member_dir("one", Some("1"));
+        let one = format!(
+            "initLimit=5\nsyncLimit=2\ndataDir={}\nclientPort=2181\nserver.1=127.0.0.1:2888:3888\n",
+            dir.display()
+        );
+        let b = ServerConfig::parse_cfg(&one).unwrap().builder().unwrap();
+        assert!(format!("{b:?}").contains("ensemble: None"));
+        let quorum_of_one = format!("{one}standaloneEnabled=false\n");
+        let b = ServerConfig::parse_cfg(&quorum_of_one)
+            .unwrap()
+            .builder()
+            .unwrap();
+        assert!(format!("{b:?}").contains("ensemble: Some"));
+    }
+
+    #[test]
+    fn what_a_member_needs_and_what_zk_server_lacks_are_refused_by_name() {
+        let refused = |extra: &str, myid: Option<&str>, needle: &str| {
+            let dir = member_dir("refused", myid);
+            let err = ServerConfig::parse_cfg(&ensemble_cfg(&dir, extra))
+                .and_then(|c| c.builder())
+                .map(|_| ())
+                .expect_err(extra);
+            assert!(err.to_string().contains(needle), "{extra}: {err}");
+        };
+        refused("", None, "myid file is missing");
+        refused("", Some("seven"), "not a server id");
+        refused("", Some("9"), "not among the server.N lines");
+        refused("clientPort=2999\n", Some("2"), "disagree");
+        refused("reconfigEnabled=true\n", Some("1"), "reconfiguration");
+        refused("dynamicConfigFile=zoo.dyn\n", Some("1"), "reconfiguration");
+        refused("electionAlg=0\n", Some("1"), "fast leader election");
+        refused("peerType=observer\n", Some("1"), "observers");
+        refused(
+            "server.4=127.0.0.1:2891:3891:observer\n",
+            Some("1"),
+            "observers",
+        );
+        refused(
+            "server.4=127.0.0.1:2891\n",
+            Some("1"),
+            "missing election port",
+        );
+        refused("server.1=127.0.0.1:1:2\n", Some("1"), "listed twice");
+        refused("localSessionsEnabled=true\n", Some("1"), "local sessions");
+        refused("secureClientPort=2281\n", Some("1"), "TLS");
+        refused("quorum.auth.enableSasl=true\n", Some("1"), "SASL");
+        refused("server.4=a:1:2|b:3:4\n", Some("1"), "several addresses");
+        let dir = member_dir("nolimits", Some("1"));
+        let no_limits = format!(
+            "dataDir={}\nclientPort=2181\nserver.1=h:1:2\nserver.2=h:3:4\n",
+            dir.display()
+        );
+        let err = ServerConfig::parse_cfg(&no_limits)
+            .unwrap()
+            .builder()
+            .unwrap_err();
+        assert!(err.to_string().contains("initLimit"), "{err}");
+        // Keys Apache has and zk-server does not need are accepted and reported.
+        let ignored =
+            ServerConfig::parse_cfg("admin.enableServer=false\nautopurge.purgeInterval=1\n")
+                .unwrap();
+        assert_eq!(ignored.ignored_keys.len(), 2);
+    }
+
     #[test]
     fn bad_values_are_clear_errors() {
         assert!(ServerConfig::parse_cfg("tickTime=abc").is_err());

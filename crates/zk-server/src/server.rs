@@ -266,31 +266,39 @@ impl ServerBuilder {
             .me()
             .cloned()
             .ok_or_else(|| ServerError::Config(format!("server.{} is not listed", spec.sid)))?;
-        // Peers are resolved once, at start (Apache resolves on each connect; a member
-        // whose peers move is restarted with a new configuration here).
-        let mut peers = BTreeMap::new();
-        for p in &spec.peers {
-            let resolve = |port: u16| {
-                let host = p.host.clone();
-                async move {
-                    tokio::net::lookup_host((host.as_str(), port))
-                        .await
-                        .ok()
-                        .and_then(|mut a| a.next())
-                        .ok_or_else(|| {
-                            ServerError::Config(format!("server.{}: cannot resolve {host}", p.sid))
-                        })
-                }
-            };
-            peers.insert(
-                p.sid,
-                PeerAddrs {
-                    quorum: resolve(p.quorum_port).await?,
-                    election: resolve(p.election_port).await?,
-                },
-            );
-        }
-        let mine = peers[&spec.sid];
+        // Peers are resolved at each dial; only our own addresses must resolve now, to
+        // bind them.
+        let peers: BTreeMap<_, _> = spec
+            .peers
+            .iter()
+            .map(|p| {
+                (
+                    p.sid,
+                    PeerAddrs {
+                        host: p.host.clone(),
+                        quorum_port: p.quorum_port,
+                        election_port: p.election_port,
+                    },
+                )
+            })
+            .collect();
+        let resolve = |port: u16| {
+            let host = me.host.clone();
+            async move {
+                tokio::net::lookup_host((host.as_str(), port))
+                    .await
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or_else(|| {
+                        ServerError::Config(format!(
+                            "server.{}: cannot resolve {host} (this member's own address)",
+                            spec.sid
+                        ))
+                    })
+            }
+        };
+        let mine_quorum = resolve(me.quorum_port).await?;
+        let mine_election = resolve(me.election_port).await?;
         let bind_ip = |addr: SocketAddr| {
             if spec.listen_on_all_ips {
                 SocketAddr::new(std::net::IpAddr::from([0, 0, 0, 0]), addr.port())
@@ -298,8 +306,8 @@ impl ServerBuilder {
                 addr
             }
         };
-        let quorum_listener = TcpListener::bind(bind_ip(mine.quorum)).await?;
-        let election_listener = TcpListener::bind(bind_ip(mine.election)).await?;
+        let quorum_listener = TcpListener::bind(bind_ip(mine_quorum)).await?;
+        let election_listener = TcpListener::bind(bind_ip(mine_election)).await?;
         let listener = TcpListener::bind(self.addr).await?;
         let addr = listener.local_addr()?;
 
@@ -374,7 +382,7 @@ impl ServerBuilder {
             self.handshake_timeout,
             shutdown_rx,
         ));
-        tracing::info!(%addr, sid = spec.sid, quorum = %mine.quorum, election = %mine.election, "zk-server ready (ensemble member)");
+        tracing::info!(%addr, sid = spec.sid, quorum = %mine_quorum, election = %mine_election, "zk-server ready (ensemble member)");
         Ok(ServerHandle {
             addr,
             inputs: Inputs::Member(events_tx),

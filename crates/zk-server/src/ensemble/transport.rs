@@ -47,11 +47,13 @@ const MAX_SNAPSHOT: usize = 8 * 1024 * 1024 * 1024;
 /// Size of the pieces a snapshot is streamed in.
 const SNAP_CHUNK: usize = 1024 * 1024;
 
-/// Where a peer listens.
-#[derive(Debug, Clone, Copy)]
+/// Where a peer listens: its host is resolved at each dial, so a peer whose name does
+/// not resolve yet (DNS still coming up) is simply unreachable for now, as in Apache.
+#[derive(Debug, Clone)]
 pub(crate) struct PeerAddrs {
-    pub quorum: SocketAddr,
-    pub election: SocketAddr,
+    pub host: String,
+    pub quorum_port: u16,
+    pub election_port: u16,
 }
 
 /// The latest vote for one peer, not yet sent.
@@ -183,19 +185,22 @@ impl Transport {
     pub fn connect(&self, link: LinkId, to: Sid) {
         let this = self.clone();
         tokio::spawn(async move {
-            let addr = this.inner.peers.get(&to).map(|p| p.quorum);
+            let addr = this
+                .inner
+                .peers
+                .get(&to)
+                .map(|p| (p.host.clone(), p.quorum_port));
             let stream = match addr {
-                Some(addr) if !this.cut() => {
-                    match tokio::time::timeout(this.inner.connect_timeout, TcpStream::connect(addr))
-                        .await
-                    {
+                Some((host, port)) if !this.cut() => {
+                    let dial = TcpStream::connect((host.as_str(), port));
+                    match tokio::time::timeout(this.inner.connect_timeout, dial).await {
                         Ok(Ok(s)) => Some(s),
                         Ok(Err(e)) => {
-                            tracing::debug!(peer = to, %addr, error = %e, "cannot reach the leader's quorum port");
+                            tracing::debug!(peer = to, %host, port, error = %e, "cannot reach the leader's quorum port");
                             None
                         }
                         Err(_) => {
-                            tracing::debug!(peer = to, %addr, "timed out dialling the leader's quorum port");
+                            tracing::debug!(peer = to, %host, port, "timed out dialling the leader's quorum port");
                             None
                         }
                     }
@@ -302,10 +307,15 @@ async fn election_sender(transport: Transport, peer: Sid, slot: Arc<Slot>) {
             continue;
         }
         if conn.is_none() {
-            let Some(addr) = inner.peers.get(&peer).map(|p| p.election) else {
+            let Some((host, port)) = inner
+                .peers
+                .get(&peer)
+                .map(|p| (p.host.clone(), p.election_port))
+            else {
                 return;
             };
-            match tokio::time::timeout(inner.connect_timeout, TcpStream::connect(addr)).await {
+            let dial = TcpStream::connect((host.as_str(), port));
+            match tokio::time::timeout(inner.connect_timeout, dial).await {
                 Ok(Ok(mut s)) => {
                     let _ = s.set_nodelay(true);
                     let mut hello = BytesMut::with_capacity(14);
@@ -317,7 +327,7 @@ async fn election_sender(transport: Transport, peer: Sid, slot: Arc<Slot>) {
                     }
                 }
                 _ => {
-                    tracing::trace!(peer, %addr, "cannot reach a peer's election port");
+                    tracing::trace!(peer, %host, port, "cannot reach a peer's election port");
                     continue;
                 }
             }
