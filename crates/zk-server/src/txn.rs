@@ -82,6 +82,27 @@ pub enum Txn {
     Multi(Vec<Txn>),
 }
 
+impl Txn {
+    /// About how many bytes the txn holds (paths, data, ACL ids), for memory bounds.
+    pub fn approximate_size(&self) -> usize {
+        let acl_size = |acl: &[Acl]| {
+            acl.iter()
+                .map(|a| 16 + a.id.scheme.len() + a.id.id.len())
+                .sum::<usize>()
+        };
+        48 + match self {
+            Txn::Create {
+                path, data, acl, ..
+            } => path.len() + data.as_ref().map_or(0, |d| d.len()) + acl_size(acl),
+            Txn::SetData { path, data, .. } => path.len() + data.as_ref().map_or(0, |d| d.len()),
+            Txn::SetAcl { path, acl, .. } => path.len() + acl_size(acl),
+            Txn::Delete { path } | Txn::Check { path } => path.len(),
+            Txn::Multi(txns) => txns.iter().map(Txn::approximate_size).sum(),
+            Txn::CreateSession { .. } | Txn::CloseSession | Txn::Error { .. } => 0,
+        }
+    }
+}
+
 const T_CREATE_SESSION: i32 = -10;
 const T_CLOSE_SESSION: i32 = -11;
 const T_CREATE: i32 = 1;

@@ -101,7 +101,7 @@ impl LinkHandle {
     /// Queues a message; false if the link is gone or its peer stopped reading.
     pub fn send(&self, msg: QuorumMsg) -> bool {
         let size = match &msg {
-            QuorumMsg::Proposal { txn, .. } => 64 + txn_size(txn),
+            QuorumMsg::Proposal { txn, .. } => 16 + txn.approximate_size(),
             _ => 64,
         };
         if self.queued.fetch_add(size, Ordering::Relaxed) + size > MAX_LINK_QUEUE {
@@ -121,17 +121,6 @@ impl LinkHandle {
         for t in &self.tasks {
             t.abort();
         }
-    }
-}
-
-fn txn_size(txn: &crate::txn::Txn) -> usize {
-    use crate::txn::Txn;
-    match txn {
-        Txn::Create { path, data, .. } | Txn::SetData { path, data, .. } => {
-            path.len() + data.as_ref().map_or(0, |d| d.len())
-        }
-        Txn::Multi(txns) => txns.iter().map(txn_size).sum(),
-        _ => 16,
     }
 }
 
@@ -436,7 +425,7 @@ async fn link_writer(
                 }
                 LinkOut::Msg(msg) => {
                     released += match &msg {
-                        QuorumMsg::Proposal { txn, .. } => 64 + txn_size(txn),
+                        QuorumMsg::Proposal { txn, .. } => 16 + txn.approximate_size(),
                         _ => 64,
                     };
                     msg.encode_frame(&mut out);

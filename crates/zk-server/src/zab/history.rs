@@ -9,7 +9,8 @@ use std::collections::VecDeque;
 use super::message::epoch_of;
 use crate::txn::{Txn, TxnHeader};
 
-/// The newest applied txns, contiguous, ending at the tree's last zxid.
+/// The newest applied txns, contiguous, ending at the tree's last zxid, bounded by count
+/// and by bytes (a few big multis must not hold much more than intended).
 #[derive(Debug, Default)]
 pub struct History {
     /// The zxid of the state just before the first txn kept (the tree's zxid when the
@@ -17,7 +18,13 @@ pub struct History {
     base: i64,
     txns: VecDeque<(TxnHeader, Txn)>,
     limit: usize,
+    /// Approximate bytes held, and the most allowed.
+    bytes: usize,
+    max_bytes: usize,
 }
+
+/// The most bytes of txns a history keeps by default.
+pub const MAX_HISTORY_BYTES: usize = 32 * 1024 * 1024;
 
 /// How a leader brings a learner whose last zxid is `p` up to date.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,35 +54,49 @@ impl History {
             base,
             txns: VecDeque::new(),
             limit: limit.max(1),
+            bytes: 0,
+            max_bytes: MAX_HISTORY_BYTES,
         }
     }
 
     /// Changes how many txns are kept (dropping the oldest if needed).
     pub fn set_limit(&mut self, limit: usize) {
         self.limit = limit.max(1);
-        while self.txns.len() > self.limit {
+        self.trim();
+    }
+
+    /// Changes how many bytes of txns are kept (dropping the oldest if needed).
+    pub fn set_max_bytes(&mut self, max_bytes: usize) {
+        self.max_bytes = max_bytes;
+        self.trim();
+    }
+
+    fn trim(&mut self) {
+        while self.txns.len() > self.limit || (self.bytes > self.max_bytes && !self.txns.is_empty())
+        {
             self.pop_front();
         }
     }
 
     fn pop_front(&mut self) {
-        if let Some((header, _)) = self.txns.pop_front() {
+        if let Some((header, txn)) = self.txns.pop_front() {
             self.base = header.zxid;
+            self.bytes = self.bytes.saturating_sub(txn.approximate_size());
         }
     }
 
     /// Records an applied txn.
     pub fn push(&mut self, header: TxnHeader, txn: Txn) {
+        self.bytes += txn.approximate_size();
         self.txns.push_back((header, txn));
-        if self.txns.len() > self.limit {
-            self.pop_front();
-        }
+        self.trim();
     }
 
     /// Forgets everything; the next txn follows a state at `base`.
     pub fn reset(&mut self, base: i64) {
         self.base = base;
         self.txns.clear();
+        self.bytes = 0;
     }
 
     /// The last zxid (the tree's).
@@ -193,6 +214,29 @@ mod tests {
         assert_eq!(h.plan(zxid(1, 3)), SyncPlan::Snap);
         let h = history(&[zxid(1, 5), zxid(1, 6)], zxid(1, 4));
         assert_eq!(h.plan(zxid(1, 2)), SyncPlan::Snap);
+    }
+
+    #[test]
+    fn big_txns_are_bounded_by_bytes_too() {
+        let mut h = History::new(0, 1000);
+        h.set_max_bytes(10_000);
+        for c in 1..=50 {
+            h.push(
+                TxnHeader {
+                    session_id: 0,
+                    cxid: 0,
+                    zxid: zxid(1, c),
+                    time: 0,
+                },
+                Txn::SetData {
+                    path: "/big".into(),
+                    data: Some(bytes::Bytes::from(vec![0u8; 1000])),
+                    version: c as i32,
+                },
+            );
+        }
+        assert!(h.len() < 10, "{} txns kept", h.len());
+        assert_eq!(h.last(), zxid(1, 50));
     }
 
     #[test]
