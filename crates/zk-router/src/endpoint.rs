@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use zk_discovery::ServiceInstance;
 
+use crate::load::LoadSlot;
 use crate::rule::Subset;
 
 /// One instance a request can go to.
@@ -127,6 +128,8 @@ pub struct Picked {
     health: Option<Arc<crate::health::HealthPolicy>>,
     /// Set when a latency-aware policy needs the request's duration.
     started: Option<std::time::Instant>,
+    /// The endpoint's slot in its destination's load group (bounded-load hashing).
+    load: Option<Arc<LoadSlot>>,
 }
 
 impl Picked {
@@ -134,12 +137,17 @@ impl Picked {
         endpoint: Arc<Endpoint>,
         health: Option<Arc<crate::health::HealthPolicy>>,
         timed: bool,
+        load: Option<Arc<LoadSlot>>,
     ) -> Self {
         endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
+        if let Some(slot) = &load {
+            slot.start();
+        }
         Self {
             endpoint,
             health,
             started: timed.then(std::time::Instant::now),
+            load,
         }
     }
 
@@ -175,5 +183,8 @@ impl std::ops::Deref for Picked {
 impl Drop for Picked {
     fn drop(&mut self) {
         self.endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Some(slot) = &self.load {
+            slot.finish();
+        }
     }
 }

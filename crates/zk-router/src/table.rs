@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::endpoint::{Endpoint, Picked};
 use crate::health::HealthPolicy;
+use crate::load::{LoadView, Loads};
 use crate::matcher::{Matcher, RequestContext};
 use crate::policy::{self, Pick, Rng};
 use crate::rule::{Fallback, Policy, Rule};
@@ -33,6 +34,8 @@ struct Destination {
     endpoints: Vec<Arc<Endpoint>>,
     weight: u64,
     picker: Box<dyn Pick>,
+    /// The loads of bounded-load hashing, counted by the guard of each pick.
+    load: Option<Arc<LoadView>>,
 }
 
 #[derive(Debug)]
@@ -56,6 +59,10 @@ pub struct RouteTable {
 impl RouteTable {
     /// Compiles `rule` (or default routing, without one) over `endpoints`, with passive
     /// health checking when `health` is given.
+    ///
+    /// Bounded-load hashing counts the loads of this table alone, from zero; a
+    /// [`crate::Router`] keeps them across its tables instead, so requests that run while
+    /// it swaps tables still count.
     pub fn new(
         service: &str,
         rule: Option<&Rule>,
@@ -63,6 +70,21 @@ impl RouteTable {
         health: Option<Arc<HealthPolicy>>,
         offset: usize,
     ) -> Self {
+        Self::with_loads(service, rule, endpoints, health, offset, &Loads::default())
+    }
+
+    /// Like [`RouteTable::new`], with bounded-load hashing counting in `loads`.
+    pub(crate) fn with_loads(
+        service: &str,
+        rule: Option<&Rule>,
+        endpoints: Vec<Arc<Endpoint>>,
+        health: Option<Arc<HealthPolicy>>,
+        offset: usize,
+        loads: &Loads,
+    ) -> Self {
+        // Held until the table is built: endpoints no destination names any more leave
+        // their groups when it is dropped.
+        let mut groups = loads.rebuild();
         let routes = rule
             .map(|r| {
                 r.routes
@@ -78,10 +100,30 @@ impl RouteTable {
                                     .filter(|e| e.in_subset(&d.subset))
                                     .cloned()
                                     .collect();
+                                let load = matches!(
+                                    route.policy,
+                                    Policy::ConsistentHash {
+                                        bounded_load: Some(_),
+                                        ..
+                                    }
+                                )
+                                .then(|| {
+                                    Arc::new(groups.view(
+                                        &d.subset,
+                                        &members,
+                                        policy::on_ring(&members),
+                                    ))
+                                });
                                 Destination {
-                                    picker: policy::build(&route.policy, &members, offset),
+                                    picker: policy::build_with_load(
+                                        &route.policy,
+                                        &members,
+                                        offset,
+                                        load.clone(),
+                                    ),
                                     endpoints: members,
                                     weight: d.weight as u64,
+                                    load,
                                 }
                             })
                             .collect();
@@ -95,6 +137,7 @@ impl RouteTable {
                     .collect()
             })
             .unwrap_or_default();
+        drop(groups);
         Self {
             service: service.to_owned(),
             routes,
@@ -115,11 +158,12 @@ impl RouteTable {
             if !route.matcher.matches(ctx) {
                 continue;
             }
-            if let Some((e, d)) = route.pick(ctx, rng, self.health.as_deref()) {
+            if let Some((i, d)) = route.pick(ctx, rng, self.health.as_deref()) {
                 return Ok(Picked::new(
-                    e,
+                    d.endpoints[i].clone(),
                     self.health.clone(),
                     d.picker.needs_latency(),
+                    d.load.as_ref().and_then(|l| l.slot(i)).cloned(),
                 ));
             }
             match route.fallback {
@@ -147,18 +191,24 @@ impl RouteTable {
             rng,
             self.health.as_deref(),
         );
-        Ok(Picked::new(self.all[i].clone(), self.health.clone(), false))
+        Ok(Picked::new(
+            self.all[i].clone(),
+            self.health.clone(),
+            false,
+            None,
+        ))
     }
 }
 
 impl CompiledRoute {
-    /// A weighted draw among the destinations; an empty one hands its share to the others.
+    /// A weighted draw among the destinations (an empty one hands its share to the
+    /// others): the chosen destination and the index of its endpoint.
     fn pick(
         &self,
         ctx: &RequestContext,
         rng: &Rng,
         health: Option<&HealthPolicy>,
-    ) -> Option<(Arc<Endpoint>, &Destination)> {
+    ) -> Option<(usize, &Destination)> {
         let available: u64 = self
             .destinations
             .iter()
@@ -176,10 +226,9 @@ impl CompiledRoute {
             for d in self.destinations.iter().filter(|d| !d.endpoints.is_empty()) {
                 if x < d.weight {
                     let i = choose(d.picker.as_ref(), &d.endpoints, ctx, rng, health);
-                    let e = d.endpoints.get(i).cloned();
-                    match e {
-                        Some(e) if health.is_some() && e.is_ejected() => last = Some((e, d)),
-                        Some(e) => return Some((e, d)),
+                    match d.endpoints.get(i) {
+                        Some(e) if health.is_some() && e.is_ejected() => last = Some((i, d)),
+                        Some(_) => return Some((i, d)),
                         None => {}
                     }
                     break;

@@ -1,11 +1,20 @@
 //! Consistent hashing on a request key: a ring with virtual nodes per endpoint (more for
 //! heavier endpoints). A key maps to the first point at or after its hash, so when an
 //! endpoint joins or leaves only the keys near its points move.
+//!
+//! With bounded loads (Mirrokni, Thorup and Zadimoghaddam, "Consistent Hashing with
+//! Bounded Loads", 2018) no endpoint takes a request while it carries
+//! `ceil(c × (total + 1) / n)` or more: the key walks on along the ring to the first
+//! endpoint under that bound. The loads are the destination's own (the crate's `load`
+//! module keeps them across table rebuilds): the total is one counter, so a pick costs the same at 10 or 10,000 endpoints, and since
+//! the members' loads sum to the total, some member is always under the bound (the walk
+//! ends) unless concurrent picks race.
 
 use std::sync::Arc;
 
 use super::{fnv1a, Pick, Rng};
 use crate::endpoint::Endpoint;
+use crate::load::LoadView;
 use crate::matcher::RequestContext;
 
 /// Virtual nodes for an endpoint of the default weight.
@@ -22,21 +31,44 @@ pub struct ConsistentHash {
     /// lookup replaces most of the binary search.
     lut: Vec<u32>,
     header: Option<String>,
-    bounded_load: Option<f64>,
+    /// The bound's factor `c` and the destination's loads.
+    bounded: Option<(f64, Arc<LoadView>)>,
+}
+
+/// Which endpoints are on the ring: those of positive weight (weight 0 drains an
+/// endpoint), or all of them when none has a weight. They are also the `n` of the bound:
+/// an endpoint the walk can never reach must not lower it.
+pub(crate) fn on_ring(endpoints: &[Arc<Endpoint>]) -> impl Fn(&Endpoint) -> bool {
+    let all_zero = endpoints.iter().all(|e| e.weight <= 0.0);
+    move |e| all_zero || e.weight > 0.0
 }
 
 impl ConsistentHash {
-    /// Builds the ring; `header` names the key (else the caller id).
+    /// Builds the ring; `header` names the key (else the caller id). With `bounded_load`,
+    /// the loads are counted for this ring alone, and only for requests picked through a
+    /// [`crate::RouteTable`]; a table builds its rings with loads that last as long as its
+    /// router.
     pub fn new(
         endpoints: &[Arc<Endpoint>],
         header: Option<String>,
         bounded_load: Option<f64>,
     ) -> Self {
+        let load =
+            bounded_load.map(|_| Arc::new(LoadView::standalone(endpoints, on_ring(endpoints))));
+        Self::with_load(endpoints, header, bounded_load.zip(load))
+    }
+
+    /// Builds the ring, bounding loads with factor `c` over `load` when given.
+    pub(crate) fn with_load(
+        endpoints: &[Arc<Endpoint>],
+        header: Option<String>,
+        bounded: Option<(f64, Arc<LoadView>)>,
+    ) -> Self {
         let mut ring = Vec::new();
-        let all_zero = endpoints.iter().all(|e| e.weight <= 0.0);
+        let member = on_ring(endpoints);
         for (i, e) in endpoints.iter().enumerate() {
-            if e.weight <= 0.0 && !all_zero {
-                continue; // weight 0: no traffic
+            if !member(e) {
+                continue;
             }
             let points = ((e.weight / crate::DEFAULT_WEIGHT) * POINTS_PER_ENDPOINT)
                 .round()
@@ -61,7 +93,7 @@ impl ConsistentHash {
             ring,
             lut,
             header,
-            bounded_load,
+            bounded,
         }
     }
 }
@@ -85,23 +117,22 @@ impl Pick for ConsistentHash {
         let at = lo + self.ring[lo..hi].partition_point(|(p, _)| *p < h);
         let owner =
             |k: usize| (self.ring[(at + k) % self.ring.len()].1 as usize).min(endpoints.len() - 1);
-        let Some(c) = self.bounded_load else {
+        let Some((c, load)) = &self.bounded else {
             return owner(0);
         };
-        // An idle home endpoint is under any bound (the cap is at least 1): no need to
-        // sum the loads.
-        if endpoints[owner(0)].in_flight() == 0 {
+        // An idle home endpoint is under any bound (the bound is at least 1).
+        if load.in_flight(owner(0)) == 0 {
             return owner(0);
         }
-        // Bounded loads: walk on from an endpoint already carrying more than c times the
-        // average (counting this request), to the first one that is not. The total is
-        // summed from the endpoints' own counters, which outlive table rebuilds (a
-        // per-table counter would restart at zero while requests are still in flight).
-        let total = endpoints.iter().map(|e| e.in_flight()).sum::<u64>() + 1;
-        let cap = (c * total as f64 / endpoints.len() as f64).ceil() as u64;
+        // Walk on from an endpoint already at the bound (counting this request) to the
+        // first one under it.
+        let total = load.total() + 1;
+        let cap = (c * total as f64 / load.members().max(1) as f64).ceil() as u64;
         (0..self.ring.len())
             .map(owner)
-            .find(|&i| endpoints[i].in_flight() < cap)
+            .find(|&i| load.in_flight(i) < cap)
+            // Every member at the bound: the members' loads sum to the total, so only
+            // concurrent picks racing get here. The key stays home.
             .unwrap_or_else(|| owner(0))
     }
 }

@@ -13,9 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::endpoint::Endpoint;
+use crate::load::LoadView;
 use crate::matcher::RequestContext;
 use crate::rule::Policy;
 
+pub(crate) use consistent_hash::on_ring;
 pub use consistent_hash::ConsistentHash;
 pub use least_request::LeastRequest;
 pub use peak_ewma::PeakEwma;
@@ -84,7 +86,20 @@ pub trait Pick: Send + Sync + std::fmt::Debug {
 /// from its random source), so a fleet of clients does not begin on the same endpoint
 /// after each rebuild, and stays the same across rebuilds, so a sticky client keeps its
 /// endpoint while the set does not change size.
+///
+/// Bounded-load hashing built here counts loads for itself alone (see
+/// [`ConsistentHash::new`]); route tables give it the loads of their router instead.
 pub fn build(policy: &Policy, endpoints: &[Arc<Endpoint>], offset: usize) -> Box<dyn Pick> {
+    build_with_load(policy, endpoints, offset, None)
+}
+
+/// Like [`build`], with the destination's loads for bounded-load hashing (`None`: its own).
+pub(crate) fn build_with_load(
+    policy: &Policy,
+    endpoints: &[Arc<Endpoint>],
+    offset: usize,
+    load: Option<Arc<LoadView>>,
+) -> Box<dyn Pick> {
     match policy {
         Policy::RoundRobin => Box::new(RoundRobin::starting_at(offset)),
         Policy::Random => Box::new(Random),
@@ -95,11 +110,12 @@ pub fn build(policy: &Policy, endpoints: &[Arc<Endpoint>], offset: usize) -> Box
         Policy::ConsistentHash {
             header,
             bounded_load,
-        } => Box::new(ConsistentHash::new(
-            endpoints,
-            header.clone(),
-            *bounded_load,
-        )),
+        } => Box::new(match (bounded_load, load) {
+            (Some(c), Some(load)) => {
+                ConsistentHash::with_load(endpoints, header.clone(), Some((*c, load)))
+            }
+            _ => ConsistentHash::new(endpoints, header.clone(), *bounded_load),
+        }),
         Policy::Sticky => Box::new(Sticky::starting_at(offset)),
     }
 }
