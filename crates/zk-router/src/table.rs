@@ -161,7 +161,7 @@ impl RouteTable {
             if let Some((i, d)) = route.pick(ctx, rng, self.health.as_deref()) {
                 return Ok(Picked::new(
                     d.endpoints[i].clone(),
-                    self.health.clone(),
+                    self.health.as_deref().cloned(),
                     d.picker.needs_latency(),
                     d.load.as_ref().and_then(|l| l.slot(i)).cloned(),
                 ));
@@ -193,7 +193,7 @@ impl RouteTable {
         );
         Ok(Picked::new(
             self.all[i].clone(),
-            self.health.clone(),
+            self.health.as_deref().cloned(),
             false,
             None,
         ))
@@ -209,12 +209,11 @@ impl CompiledRoute {
         rng: &Rng,
         health: Option<&HealthPolicy>,
     ) -> Option<(usize, &Destination)> {
-        let available: u64 = self
-            .destinations
-            .iter()
-            .filter(|d| !d.endpoints.is_empty())
-            .map(|d| d.weight)
-            .sum();
+        let (mut available, mut live) = (0u64, 0usize);
+        for d in self.destinations.iter().filter(|d| !d.endpoints.is_empty()) {
+            available += d.weight;
+            live += 1;
+        }
         if available == 0 {
             return None;
         }
@@ -222,7 +221,13 @@ impl CompiledRoute {
         // destination hands its share to the others.
         let mut last = None;
         for _ in 0..3 {
-            let mut x = rng.next_u64() % available;
+            // One destination with endpoints (the usual route) needs no draw: it saves the
+            // random source's atomic operation on every pick.
+            let mut x = if live == 1 {
+                0
+            } else {
+                rng.next_u64() % available
+            };
             for d in self.destinations.iter().filter(|d| !d.endpoints.is_empty()) {
                 if x < d.weight {
                     let i = choose(d.picker.as_ref(), &d.endpoints, ctx, rng, health);

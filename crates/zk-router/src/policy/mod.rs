@@ -58,10 +58,13 @@ impl Rng {
         ((self.next_u64() as u128 * n as u128) >> 64) as usize
     }
 
-    /// Two different uniform values in `0..n` (n > 1), for the power of two choices.
+    /// Two different uniform values in `0..n` (n > 1), for the power of two choices: one
+    /// draw (one atomic operation), each value from 32 of its bits, so the bias is at most
+    /// n / 2³², nothing for any real set of endpoints.
     pub fn two_below(&self, n: usize) -> (usize, usize) {
-        let a = self.below(n);
-        let mut b = self.below(n - 1);
+        let r = self.next_u64() as u128;
+        let a = (((r >> 32) * n as u128) >> 32) as usize;
+        let mut b = (((r & 0xFFFF_FFFF) * (n as u128 - 1)) >> 32) as usize;
         if b >= a {
             b += 1;
         }
@@ -132,4 +135,33 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     h ^ (h >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_below_draws_two_different_uniform_values() {
+        let rng = Rng::new(17);
+        for n in [2usize, 3, 7, 50] {
+            let mut seen = vec![[0u32; 2]; n];
+            let draws = 20_000 * n as u32;
+            for _ in 0..draws {
+                let (a, b) = rng.two_below(n);
+                assert!(a < n && b < n && a != b, "{n}: {a}, {b}");
+                seen[a][0] += 1;
+                seen[b][1] += 1;
+            }
+            for (i, [first, second]) in seen.iter().enumerate() {
+                for got in [first, second] {
+                    let share = *got as f64 / draws as f64 * n as f64;
+                    assert!(
+                        (share - 1.0).abs() < 0.05,
+                        "{n}: {i} drawn {share:.3}x its share"
+                    );
+                }
+            }
+        }
+    }
 }
