@@ -9,10 +9,10 @@
 //! endpoints.
 //!
 //! # Exactness
-//! A group holds one [`LoadSlot`] per endpoint (by instance id), and at every quiescent
-//! moment `total == Σ in-flight of the member slots`: requests on endpoints that are
-//! members now, whichever table picked them. A slot's count and a "not a member" bit share
-//! one atomic word, so each start or finish sees, in the same operation that counts it,
+//! A group holds one [`LoadSlot`] per endpoint, and at every quiescent moment
+//! `total == Σ in-flight of the member slots`: requests on endpoints that are members
+//! now, whichever table picked them. A slot's count and a "not a member" bit share one
+//! atomic word, so each start or finish sees, in the same operation that counts it,
 //! whether the endpoint is a member; a rebuild flips the bit with one atomic operation and
 //! moves exactly the count it saw into or out of the total:
 //!
@@ -22,6 +22,10 @@
 //!   in-flight requests into the total, and their finishes take them out again;
 //! - a request started through a table older than the endpoint's departure lands on the
 //!   detached slot and never touches the total.
+//!
+//! A slot belongs to one [`Endpoint`] value, as the endpoint's own in-flight counter does:
+//! an instance whose routing data changes gets a new endpoint, and so a new slot (its
+//! older requests leave the total as if it had left).
 //!
 //! Between the two atomic operations of a start, finish or rebuild the total may be off by
 //! the operations in progress (never for long, and clamped at zero when read).
@@ -42,14 +46,22 @@ pub(crate) struct LoadSlot {
     /// Count in the low bits, [`DETACHED`] on top.
     word: AtomicU64,
     total: Arc<AtomicI64>,
+    /// The endpoint, so that a pick's guard holds one reference (the slot's), not two.
+    endpoint: Arc<Endpoint>,
 }
 
 impl LoadSlot {
-    fn new(total: Arc<AtomicI64>) -> Self {
+    fn new(endpoint: Arc<Endpoint>, total: Arc<AtomicI64>) -> Self {
         Self {
             word: AtomicU64::new(DETACHED),
             total,
+            endpoint,
         }
+    }
+
+    /// The endpoint whose requests this slot counts.
+    pub(crate) fn endpoint(&self) -> &Arc<Endpoint> {
+        &self.endpoint
     }
 
     /// A request to this endpoint starts.
@@ -135,9 +147,14 @@ impl LoadView {
 #[derive(Debug, Default)]
 struct Group {
     total: Arc<AtomicI64>,
-    /// By instance id: an instance whose routing data changed gets a new [`Endpoint`] but
-    /// keeps its slot, and with it the requests still running on it.
-    slots: HashMap<String, Arc<LoadSlot>>,
+    /// By endpoint (its address: the slot holds the endpoint, so the address cannot be
+    /// reused while the entry exists).
+    slots: HashMap<usize, Arc<LoadSlot>>,
+}
+
+/// An endpoint's identity as a key of [`Group::slots`].
+fn identity(e: &Arc<Endpoint>) -> usize {
+    Arc::as_ptr(e) as usize
 }
 
 /// The load groups of one router, kept across its tables.
@@ -169,8 +186,8 @@ impl Loads {
 #[derive(Debug)]
 pub(crate) struct Rebuild<'a> {
     groups: std::sync::MutexGuard<'a, HashMap<String, Group>>,
-    /// Member ids of every group this build uses.
-    claimed: HashMap<String, HashSet<String>>,
+    /// The members of every group this build uses.
+    claimed: HashMap<String, HashSet<usize>>,
 }
 
 impl Rebuild<'_> {
@@ -194,8 +211,8 @@ impl Rebuild<'_> {
                 members += 1;
                 let slot = group
                     .slots
-                    .entry(e.id.clone())
-                    .or_insert_with(|| Arc::new(LoadSlot::new(group.total.clone())));
+                    .entry(identity(e))
+                    .or_insert_with(|| Arc::new(LoadSlot::new(e.clone(), group.total.clone())));
                 slot.attach();
                 Some(slot.clone())
             })
@@ -206,7 +223,7 @@ impl Rebuild<'_> {
             endpoints
                 .iter()
                 .filter(|e| member(e))
-                .map(|e| e.id.clone())
+                .map(identity)
                 .collect()
         });
         LoadView {
@@ -222,8 +239,8 @@ impl Drop for Rebuild<'_> {
         let claimed = std::mem::take(&mut self.claimed);
         self.groups.retain(|key, group| {
             let members = claimed.get(key);
-            group.slots.retain(|id, slot| {
-                if members.is_some_and(|m| m.contains(id)) {
+            group.slots.retain(|endpoint, slot| {
+                if members.is_some_and(|m| m.contains(endpoint)) {
                     return true;
                 }
                 slot.detach();

@@ -159,12 +159,11 @@ impl RouteTable {
                 continue;
             }
             if let Some((i, d)) = route.pick(ctx, rng, self.health.as_deref()) {
-                return Ok(Picked::new(
-                    d.endpoints[i].clone(),
-                    self.health.as_deref().cloned(),
-                    d.picker.needs_latency(),
-                    d.load.as_ref().and_then(|l| l.slot(i)).cloned(),
-                ));
+                let (health, timed) = (self.health.as_deref().cloned(), d.picker.needs_latency());
+                return Ok(match d.load.as_ref().and_then(|l| l.slot(i)) {
+                    Some(slot) => Picked::in_group(slot.clone(), health, timed),
+                    None => Picked::new(d.endpoints[i].clone(), health, timed),
+                });
             }
             match route.fallback {
                 Fallback::NextRoute => continue,
@@ -195,7 +194,6 @@ impl RouteTable {
             self.all[i].clone(),
             self.health.as_deref().cloned(),
             false,
-            None,
         ))
     }
 }

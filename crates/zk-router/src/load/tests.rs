@@ -110,16 +110,21 @@ fn a_request_picked_through_a_table_older_than_the_departure_is_never_counted() 
 }
 
 #[test]
-fn an_instance_whose_routing_data_changed_keeps_its_slot() {
+fn an_instance_whose_routing_data_changed_is_a_new_member() {
     let loads = Loads::default();
     let before = vec![endpoint("a", 100), endpoint("b", 100)];
     let view = build(&loads, &before);
     let running = start(&view, 0);
-    // New weight: a new endpoint for the same instance, whose request still runs.
+    // New weight: a new endpoint for the same instance. Like the endpoint's own in-flight
+    // counter, its slot starts at zero; the older request leaves the total.
     let after = vec![endpoint("a", 300), before[1].clone()];
     let view = build(&loads, &after);
-    assert!(Arc::ptr_eq(view.slot(0).expect("member"), &running));
-    assert_eq!((view.total(), view.in_flight(0)), (1, 1));
+    assert!(!Arc::ptr_eq(view.slot(0).expect("member"), &running));
+    assert!(Arc::ptr_eq(
+        view.slot(0).expect("member").endpoint(),
+        &after[0]
+    ));
+    assert_eq!((view.total(), view.in_flight(0)), (0, 0));
     running.finish();
     assert_eq!(view.total(), 0);
 }

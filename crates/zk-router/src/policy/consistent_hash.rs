@@ -6,9 +6,9 @@
 //! Bounded Loads", 2018) no endpoint takes a request while it carries
 //! `ceil(c × (total + 1) / n)` or more: the key walks on along the ring to the first
 //! endpoint under that bound. The loads are the destination's own (the crate's `load`
-//! module keeps them across table rebuilds): the total is one counter, so a pick costs the same at 10 or 10,000 endpoints, and since
-//! the members' loads sum to the total, some member is always under the bound (the walk
-//! ends) unless concurrent picks race.
+//! module keeps them across table rebuilds): the total is one counter, so a pick costs
+//! the same at 10 or 10,000 endpoints, and since the members' loads sum to the total, some
+//! member is always under the bound (the walk ends) unless concurrent picks race.
 
 use std::sync::Arc;
 
