@@ -11,7 +11,16 @@ use crate::rule::Subset;
 
 /// One instance a request can go to.
 #[derive(Debug)]
+// In declaration order, so that what a pick reads and writes (the load counter, the
+// ejection deadline, the latency estimate) shares the cache line of the `Arc`'s reference
+// count: with 10,000 endpoints a random pick otherwise misses the cache two or three
+// times instead of once.
+#[repr(C)]
 pub struct Endpoint {
+    /// Requests picked for this endpoint and not finished yet.
+    pub(crate) in_flight: AtomicU64,
+    /// Passive health and latency state.
+    pub(crate) health: crate::health::EndpointHealth,
     /// Instance id.
     pub id: String,
     /// Host or IP.
@@ -31,10 +40,6 @@ pub struct Endpoint {
     /// `id@authority`: names the endpoint's service in the tower layer, computed once so
     /// a routed call does not format it.
     pub(crate) service_key: String,
-    /// Requests picked for this endpoint and not finished yet.
-    pub(crate) in_flight: AtomicU64,
-    /// Passive health and latency state.
-    pub(crate) health: crate::health::EndpointHealth,
 }
 
 impl Endpoint {
