@@ -127,11 +127,23 @@ pub(crate) fn build_with_load(
 /// finalizer, because FNV alone leaves the high bits of short, similar keys ("user-1",
 /// "user-2") clustered, which bunches them on the ring.
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a_finish(fnv1a_feed(FNV1A_START, bytes))
+}
+
+/// FNV-1a's starting state.
+pub(crate) const FNV1A_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a over `bytes` from state `h`: feeding a key in parts gives the hash of the whole.
+pub(crate) fn fnv1a_feed(mut h: u64, bytes: &[u8]) -> u64 {
     for b in bytes {
         h ^= *b as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
+    h
+}
+
+/// The finalizer of [`fnv1a`].
+pub(crate) fn fnv1a_finish(mut h: u64) -> u64 {
     h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     h ^ (h >> 31)
