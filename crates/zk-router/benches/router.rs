@@ -1,5 +1,6 @@
 //! Router benchmark: cost per pick of each policy at 10, 100, 1,000 and 10,000 endpoints,
-//! with tower's p2c balancer measured in the same run; allocations per pick; the time a
+//! with tower's p2c balancer (over pending requests, and over peak EWMA) measured in the
+//! same run; allocations per pick; the time a
 //! table rebuild takes at the larger sizes; and the cost of matching a request against a
 //! 50-route rule.
 //!
@@ -88,7 +89,15 @@ fn measure(r: &Router, ctx: &RequestContext) -> (f64, f64) {
     )
 }
 
-fn tower_p2c(n: usize) -> f64 {
+/// Which load estimate tower's balancer runs on.
+#[derive(Clone, Copy)]
+enum TowerLoad {
+    PendingRequests,
+    PeakEwma,
+}
+
+/// ns per request through tower's p2c balancer over `n` no-op services.
+fn tower_p2c(n: usize, load: TowerLoad) -> f64 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -97,12 +106,45 @@ fn tower_p2c(n: usize) -> f64 {
             .map(|_| tower::service_fn(|_: ()| async { Ok::<_, std::convert::Infallible>(()) }))
             .collect();
         let discover = tower::discover::ServiceList::new(services);
-        let load = tower::load::PendingRequestsDiscover::new(
-            discover,
-            tower::load::CompleteOnResponse::default(),
-        );
-        let mut balance = tower::balance::p2c::Balance::new(load);
-        for _ in 0..10_000 {
+        let completion = tower::load::CompleteOnResponse::default();
+        match load {
+            TowerLoad::PendingRequests => {
+                let load = tower::load::PendingRequestsDiscover::new(discover, completion);
+                time_balance(tower::balance::p2c::Balance::new(load)).await
+            }
+            TowerLoad::PeakEwma => {
+                // Finagle's defaults, as our peak EWMA: a 10 s decay, and an optimistic
+                // estimate for endpoints with no sample yet.
+                let load = tower::load::PeakEwmaDiscover::new(
+                    discover,
+                    std::time::Duration::from_micros(1),
+                    std::time::Duration::from_secs(10),
+                    completion,
+                );
+                time_balance(tower::balance::p2c::Balance::new(load)).await
+            }
+        }
+    })
+}
+
+/// ns per `ready` + `call` + awaiting the response (fastest of `ROUNDS`).
+async fn time_balance<S: Service<(), Response = ()>>(mut balance: S) -> f64
+where
+    S::Error: std::fmt::Debug,
+{
+    for _ in 0..10_000 {
+        balance
+            .ready()
+            .await
+            .expect("ready")
+            .call(())
+            .await
+            .expect("call");
+    }
+    let mut best = f64::MAX;
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        for _ in 0..PICKS / 4 / ROUNDS {
             balance
                 .ready()
                 .await
@@ -111,22 +153,9 @@ fn tower_p2c(n: usize) -> f64 {
                 .await
                 .expect("call");
         }
-        let mut best = f64::MAX;
-        for _ in 0..ROUNDS {
-            let t = Instant::now();
-            for _ in 0..PICKS / 4 / ROUNDS {
-                balance
-                    .ready()
-                    .await
-                    .expect("ready")
-                    .call(())
-                    .await
-                    .expect("call");
-            }
-            best = best.min(t.elapsed().as_nanos() as f64 / (PICKS / 4 / ROUNDS) as f64);
-        }
-        best
-    })
+        best = best.min(t.elapsed().as_nanos() as f64 / (PICKS / 4 / ROUNDS) as f64);
+    }
+    best
 }
 
 fn main() {
@@ -186,14 +215,19 @@ fn main() {
             cells[0], cells[1], cells[2], cells[3]
         );
     }
-    let p2c: Vec<String> = SIZES
-        .iter()
-        .map(|n| format!("{:.0}", tower_p2c(*n)))
-        .collect();
-    println!(
-        "| tower 0.5 `p2c::Balance` + `PendingRequests` (ready + call of a no-op service) | {} | {} | {} | {} | — |",
-        p2c[0], p2c[1], p2c[2], p2c[3]
-    );
+    for (label, load) in [
+        ("`PendingRequests`", TowerLoad::PendingRequests),
+        ("`PeakEwma`", TowerLoad::PeakEwma),
+    ] {
+        let cells: Vec<String> = SIZES
+            .iter()
+            .map(|n| format!("{:.0}", tower_p2c(*n, load)))
+            .collect();
+        println!(
+            "| tower 0.5 `p2c::Balance` + {label} (ready + call of a no-op service) | {} | {} | {} | {} | — |",
+            cells[0], cells[1], cells[2], cells[3]
+        );
+    }
 
     // What a change of the endpoint set costs: one table build, with the policy's state
     // for the one destination and the round-robin fallback over all endpoints.
