@@ -53,9 +53,10 @@ pub(crate) fn on_ring(endpoints: &[Arc<Endpoint>]) -> impl Fn(&Endpoint) -> bool
 
 impl ConsistentHash {
     /// Builds the ring; `header` names the key (else the caller id). With `bounded_load`,
-    /// the loads are counted for this ring alone, and only for requests picked through a
-    /// [`crate::RouteTable`]; a table builds its rings with loads that last as long as its
-    /// router.
+    /// the ring bounds the loads it is told of, which only a [`crate::RouteTable`] does:
+    /// the guards of its picks count them, in groups that outlive the table when a
+    /// [`crate::Router`] built it. A ring built here, outside a table, sees no load and
+    /// never walks on.
     pub fn new(
         endpoints: &[Arc<Endpoint>],
         header: Option<String>,
