@@ -6,11 +6,21 @@ use std::sync::Arc;
 
 use zk_discovery::ServiceInstance;
 
+use crate::load::LoadSlot;
 use crate::rule::Subset;
 
 /// One instance a request can go to.
 #[derive(Debug)]
+// In declaration order, so that what a pick reads and writes (the load counter, the
+// ejection deadline, the latency estimate) shares the cache line of the `Arc`'s reference
+// count: with 10,000 endpoints a random pick otherwise misses the cache two or three
+// times instead of once.
+#[repr(C)]
 pub struct Endpoint {
+    /// Requests picked for this endpoint and not finished yet.
+    pub(crate) in_flight: AtomicU64,
+    /// Passive health and latency state.
+    pub(crate) health: crate::health::EndpointHealth,
     /// Instance id.
     pub id: String,
     /// Host or IP.
@@ -30,10 +40,6 @@ pub struct Endpoint {
     /// `id@authority`: names the endpoint's service in the tower layer, computed once so
     /// a routed call does not format it.
     pub(crate) service_key: String,
-    /// Requests picked for this endpoint and not finished yet.
-    pub(crate) in_flight: AtomicU64,
-    /// Passive health and latency state.
-    pub(crate) health: crate::health::EndpointHealth,
 }
 
 impl Endpoint {
@@ -123,31 +129,58 @@ impl Endpoint {
 /// latency-aware policies and passive health checking learn from it (or just drop it).
 #[derive(Debug)]
 pub struct Picked {
-    endpoint: Arc<Endpoint>,
-    health: Option<Arc<crate::health::HealthPolicy>>,
+    target: Target,
+    /// A copy, not a shared reference: cloning an `Arc` costs two atomic operations per
+    /// pick on a counter every thread's picks share; copying these few numbers costs less.
+    health: Option<crate::health::HealthPolicy>,
     /// Set when a latency-aware policy needs the request's duration.
     started: Option<std::time::Instant>,
 }
 
+/// What a guard holds on to.
+#[derive(Debug)]
+enum Target {
+    Endpoint(Arc<Endpoint>),
+    /// The endpoint's slot in its destination's load group (bounded-load hashing). The
+    /// slot holds the endpoint: one reference count to take per pick, not two.
+    Slot(Arc<LoadSlot>),
+}
+
 impl Picked {
+    /// Counts a request on `endpoint`.
     pub(crate) fn new(
         endpoint: Arc<Endpoint>,
-        health: Option<Arc<crate::health::HealthPolicy>>,
+        health: Option<crate::health::HealthPolicy>,
         timed: bool,
     ) -> Self {
-        endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
-        Self {
-            endpoint,
+        Self::start(Target::Endpoint(endpoint), health, timed)
+    }
+
+    /// Counts a request on the endpoint of `slot`, in its load group too.
+    pub(crate) fn in_group(
+        slot: Arc<LoadSlot>,
+        health: Option<crate::health::HealthPolicy>,
+        timed: bool,
+    ) -> Self {
+        slot.start();
+        Self::start(Target::Slot(slot), health, timed)
+    }
+
+    fn start(target: Target, health: Option<crate::health::HealthPolicy>, timed: bool) -> Self {
+        let picked = Self {
+            target,
             health,
             started: timed.then(std::time::Instant::now),
-        }
+        };
+        picked.endpoint().in_flight.fetch_add(1, Ordering::Relaxed);
+        picked
     }
 
     /// The request succeeded: feeds its latency (since the pick) to the estimates and
     /// resets the endpoint's failure count.
     pub fn success(self) {
         let latency = self.started.map(|s| s.elapsed());
-        self.endpoint.health.record_success(latency);
+        self.endpoint().health.record_success(latency);
     }
 
     /// The request failed at the endpoint (connection refused, 5xx, …): counts towards
@@ -155,25 +188,31 @@ impl Picked {
     pub fn failure(self) {
         let latency = self.started.map(|s| s.elapsed());
         if let Some(policy) = &self.health {
-            policy.record_failure(&self.endpoint, latency);
+            policy.record_failure(self.endpoint(), latency);
         }
     }
 
     /// The endpoint.
     pub fn endpoint(&self) -> &Arc<Endpoint> {
-        &self.endpoint
+        match &self.target {
+            Target::Endpoint(e) => e,
+            Target::Slot(slot) => slot.endpoint(),
+        }
     }
 }
 
 impl std::ops::Deref for Picked {
     type Target = Endpoint;
     fn deref(&self) -> &Endpoint {
-        &self.endpoint
+        self.endpoint()
     }
 }
 
 impl Drop for Picked {
     fn drop(&mut self) {
-        self.endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.endpoint().in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Target::Slot(slot) = &self.target {
+            slot.finish();
+        }
     }
 }

@@ -56,13 +56,15 @@ impl Default for HealthPolicy {
 
 /// Per-endpoint state: failures, ejection, latency estimate, age.
 #[derive(Debug)]
+// What every pick reads comes first (see `Endpoint`'s layout).
+#[repr(C)]
 pub struct EndpointHealth {
+    ejected_until_ms: AtomicU64,
+    ewma_us_bits: AtomicU64,
     failures: AtomicU32,
     window_ok: AtomicU32,
     window_failed: AtomicU32,
     ejections: AtomicU32,
-    ejected_until_ms: AtomicU64,
-    ewma_us_bits: AtomicU64,
     ewma_at_ms: AtomicU64,
     registered_ms: AtomicI64,
     seen_ms: u64,

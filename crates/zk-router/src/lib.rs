@@ -25,6 +25,8 @@
 //! - [`policy`]: one file per load-balancing policy behind one small trait.
 //! - [`table`]: a rule compiled against the current endpoints, immutable.
 //! - [`Router`]: swaps tables atomically on rule or instance changes; picks lock-free.
+//!   The requests in flight per bounded-load destination live outside the tables (one
+//!   counter per destination and one per endpoint in it), so they stay exact across swaps.
 //! - [`tower`]: [`RouteLayer`] for outbound tower/tonic calls (with
 //!   [`RouteLayer::classify`] and [`ServerErrors`] so 5xx and gRPC `UNAVAILABLE` count
 //!   against the endpoint), and [`discover`] for tower's own balancers.
@@ -40,6 +42,7 @@
 
 pub mod endpoint;
 pub mod health;
+mod load;
 pub mod matcher;
 pub mod policy;
 mod router;

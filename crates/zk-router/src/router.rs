@@ -17,6 +17,7 @@ use zk_discovery::{ServiceCache, ServiceDiscovery, ServiceInstance};
 
 use crate::endpoint::{Endpoint, Picked};
 use crate::health::HealthPolicy;
+use crate::load::Loads;
 use crate::matcher::RequestContext;
 use crate::policy::Rng;
 use crate::rule::{Rule, RuleError};
@@ -64,6 +65,8 @@ struct Shared {
     rng: Rng,
     /// Where round robin and sticky start (see [`crate::policy::build`]).
     offset: usize,
+    /// Requests in flight per bounded-load destination, across tables.
+    loads: Loads,
     health: Mutex<Option<Arc<HealthPolicy>>>,
     events: broadcast::Sender<RouterEvent>,
     rules_loaded: AtomicU64,
@@ -107,6 +110,7 @@ impl Router {
                     offset,
                 )),
                 offset,
+                loads: Loads::default(),
                 rule: Mutex::new(None),
                 endpoints: Mutex::new(Vec::new()),
                 rng,
@@ -267,12 +271,13 @@ fn rebuild(shared: &Shared) {
     let rule = lock(&shared.rule).clone();
     let endpoints = lock(&shared.endpoints).clone();
     let health = lock(&shared.health).clone();
-    let table = RouteTable::new(
+    let table = RouteTable::with_loads(
         &shared.service,
         rule.as_deref(),
         endpoints,
         health,
         shared.offset,
+        &shared.loads,
     );
     shared.table.store(Arc::new(table));
     shared.tables_built.fetch_add(1, Ordering::Relaxed);

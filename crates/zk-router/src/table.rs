@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::endpoint::{Endpoint, Picked};
 use crate::health::HealthPolicy;
+use crate::load::{LoadView, Loads};
 use crate::matcher::{Matcher, RequestContext};
 use crate::policy::{self, Pick, Rng};
 use crate::rule::{Fallback, Policy, Rule};
@@ -33,6 +34,8 @@ struct Destination {
     endpoints: Vec<Arc<Endpoint>>,
     weight: u64,
     picker: Box<dyn Pick>,
+    /// The loads of bounded-load hashing, counted by the guard of each pick.
+    load: Option<Arc<LoadView>>,
 }
 
 #[derive(Debug)]
@@ -56,6 +59,10 @@ pub struct RouteTable {
 impl RouteTable {
     /// Compiles `rule` (or default routing, without one) over `endpoints`, with passive
     /// health checking when `health` is given.
+    ///
+    /// Bounded-load hashing counts the loads of this table alone, from zero; a
+    /// [`crate::Router`] keeps them across its tables instead, so requests that run while
+    /// it swaps tables still count.
     pub fn new(
         service: &str,
         rule: Option<&Rule>,
@@ -63,6 +70,21 @@ impl RouteTable {
         health: Option<Arc<HealthPolicy>>,
         offset: usize,
     ) -> Self {
+        Self::with_loads(service, rule, endpoints, health, offset, &Loads::default())
+    }
+
+    /// Like [`RouteTable::new`], with bounded-load hashing counting in `loads`.
+    pub(crate) fn with_loads(
+        service: &str,
+        rule: Option<&Rule>,
+        endpoints: Vec<Arc<Endpoint>>,
+        health: Option<Arc<HealthPolicy>>,
+        offset: usize,
+        loads: &Loads,
+    ) -> Self {
+        // Held until the table is built: endpoints no destination names any more leave
+        // their groups when it is dropped.
+        let mut groups = loads.rebuild();
         let routes = rule
             .map(|r| {
                 r.routes
@@ -78,10 +100,30 @@ impl RouteTable {
                                     .filter(|e| e.in_subset(&d.subset))
                                     .cloned()
                                     .collect();
+                                let load = matches!(
+                                    route.policy,
+                                    Policy::ConsistentHash {
+                                        bounded_load: Some(_),
+                                        ..
+                                    }
+                                )
+                                .then(|| {
+                                    Arc::new(groups.view(
+                                        &d.subset,
+                                        &members,
+                                        policy::on_ring(&members),
+                                    ))
+                                });
                                 Destination {
-                                    picker: policy::build(&route.policy, &members, offset),
+                                    picker: policy::build_with_load(
+                                        &route.policy,
+                                        &members,
+                                        offset,
+                                        load.clone(),
+                                    ),
                                     endpoints: members,
                                     weight: d.weight as u64,
+                                    load,
                                 }
                             })
                             .collect();
@@ -95,6 +137,7 @@ impl RouteTable {
                     .collect()
             })
             .unwrap_or_default();
+        drop(groups);
         Self {
             service: service.to_owned(),
             routes,
@@ -115,12 +158,12 @@ impl RouteTable {
             if !route.matcher.matches(ctx) {
                 continue;
             }
-            if let Some((e, d)) = route.pick(ctx, rng, self.health.as_deref()) {
-                return Ok(Picked::new(
-                    e,
-                    self.health.clone(),
-                    d.picker.needs_latency(),
-                ));
+            if let Some((i, d)) = route.pick(ctx, rng, self.health.as_deref()) {
+                let (health, timed) = (self.health.as_deref().cloned(), d.picker.needs_latency());
+                return Ok(match d.load.as_ref().and_then(|l| l.slot(i)) {
+                    Some(slot) => Picked::in_group(slot.clone(), health, timed),
+                    None => Picked::new(d.endpoints[i].clone(), health, timed),
+                });
             }
             match route.fallback {
                 Fallback::NextRoute => continue,
@@ -147,24 +190,28 @@ impl RouteTable {
             rng,
             self.health.as_deref(),
         );
-        Ok(Picked::new(self.all[i].clone(), self.health.clone(), false))
+        Ok(Picked::new(
+            self.all[i].clone(),
+            self.health.as_deref().cloned(),
+            false,
+        ))
     }
 }
 
 impl CompiledRoute {
-    /// A weighted draw among the destinations; an empty one hands its share to the others.
+    /// A weighted draw among the destinations (an empty one hands its share to the
+    /// others): the chosen destination and the index of its endpoint.
     fn pick(
         &self,
         ctx: &RequestContext,
         rng: &Rng,
         health: Option<&HealthPolicy>,
-    ) -> Option<(Arc<Endpoint>, &Destination)> {
-        let available: u64 = self
-            .destinations
-            .iter()
-            .filter(|d| !d.endpoints.is_empty())
-            .map(|d| d.weight)
-            .sum();
+    ) -> Option<(usize, &Destination)> {
+        let (mut available, mut live) = (0u64, 0usize);
+        for d in self.destinations.iter().filter(|d| !d.endpoints.is_empty()) {
+            available += d.weight;
+            live += 1;
+        }
         if available == 0 {
             return None;
         }
@@ -172,14 +219,19 @@ impl CompiledRoute {
         // destination hands its share to the others.
         let mut last = None;
         for _ in 0..3 {
-            let mut x = rng.next_u64() % available;
+            // One destination with endpoints (the usual route) needs no draw: it saves the
+            // random source's atomic operation on every pick.
+            let mut x = if live == 1 {
+                0
+            } else {
+                rng.next_u64() % available
+            };
             for d in self.destinations.iter().filter(|d| !d.endpoints.is_empty()) {
                 if x < d.weight {
                     let i = choose(d.picker.as_ref(), &d.endpoints, ctx, rng, health);
-                    let e = d.endpoints.get(i).cloned();
-                    match e {
-                        Some(e) if health.is_some() && e.is_ejected() => last = Some((e, d)),
-                        Some(e) => return Some((e, d)),
+                    match d.endpoints.get(i) {
+                        Some(e) if health.is_some() && e.is_ejected() => last = Some((i, d)),
+                        Some(_) => return Some((i, d)),
                         None => {}
                     }
                     break;

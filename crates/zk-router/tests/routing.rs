@@ -154,6 +154,56 @@ fn smooth_weighted_round_robin_is_exact_and_interleaved() {
 }
 
 #[test]
+fn smooth_weighted_round_robin_keeps_weights_and_spacing_at_10000_endpoints() {
+    // The benchmark's fleet: weights 50 to 149, sum 995,000, beyond the cycle limit, so
+    // the weights are scaled to fit (to about 320,000 picks per cycle).
+    let weights: Vec<u64> = (0..10_000).map(|i| 50 + i % 100).collect();
+    let eps: Vec<_> = weights
+        .iter()
+        .enumerate()
+        .map(|(i, w)| endpoint(&format!("e{i}"), json!({ "weight": w })))
+        .collect();
+    let r = router(
+        r#"{"routes": [{"destinations": [{}], "policy": {"type": "weighted_round_robin"}}]}"#,
+        eps,
+    );
+    let index = |id: &str| id[1..].parse::<usize>().unwrap();
+    let picks: Vec<usize> = (0..500_000)
+        .map(|_| index(&r.route(&RequestContext::default()).unwrap().id))
+        .collect();
+    // The cycle's length (the scaled weights' sum) is internal: it is the picks' period.
+    let cycle = (1..400_000)
+        .find(|&len| picks[len..].starts_with(&picks[..100_000]))
+        .expect("a cycle within 400,000 picks");
+    let total: u64 = weights.iter().sum();
+    let mut at: Vec<Vec<usize>> = vec![Vec::new(); weights.len()];
+    for (t, &i) in picks[..cycle].iter().enumerate() {
+        at[i].push(t);
+    }
+    for (i, positions) in at.iter().enumerate() {
+        // Share: within half a pick per cycle of the exact weight (the rounding).
+        let exact = weights[i] as f64 / total as f64 * cycle as f64;
+        let got = positions.len() as f64;
+        assert!(
+            (got - exact).abs() <= 0.51,
+            "e{i}: {got} picks vs {exact:.2}"
+        );
+        // Smooth: never more than twice the even spacing between two picks.
+        let even = cycle as f64 / got;
+        let widest = positions
+            .windows(2)
+            .map(|p| p[1] - p[0])
+            .chain([positions[0] + cycle - positions[positions.len() - 1]])
+            .max()
+            .unwrap();
+        assert!(
+            (widest as f64) < 2.0 * even,
+            "e{i}: gap {widest} vs even {even:.1}"
+        );
+    }
+}
+
+#[test]
 fn least_request_prefers_the_less_loaded() {
     let eps = vec![endpoint("busy", json!({})), endpoint("idle", json!({}))];
     let r = router(
