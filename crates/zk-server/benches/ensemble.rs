@@ -17,9 +17,11 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use zk_client::{Client, CreateOptions, Op};
+use zk_client::{Client, CreateOptions};
 use zk_testkit::ApacheZk;
+
+mod support;
+use support::{fill, live_heap_mib, rss_mib};
 
 const VALUE: [u8; 100] = [b'v'; 100];
 const TICK: Duration = Duration::from_millis(200);
@@ -111,64 +113,6 @@ async fn failover(zk: &ApacheZk) -> Duration {
     drop(c);
     zk.restart(leader).await.expect("restart");
     took
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// A JVM's live heap in MiB after a full GC.
-fn live_heap_mib(pid: u32) -> Option<f64> {
-    let jcmd = |args: &[&str]| {
-        std::process::Command::new("jcmd")
-            .arg(pid.to_string())
-            .args(args)
-            .output()
-            .ok()
-    };
-    jcmd(&["GC.run"])?;
-    let out = jcmd(&["GC.heap_info"])?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    // "... total 1048576K, used 123456K [..."
-    let used = text
-        .split("used ")
-        .nth(1)?
-        .split('K')
-        .next()?
-        .trim()
-        .parse::<f64>()
-        .ok()?;
-    Some(used / 1024.0)
-}
-
-async fn fill(c: &Client, n: usize) {
-    c.create("/mem", b"", &CreateOptions::persistent())
-        .await
-        .expect("/mem");
-    let mut in_flight = futures::stream::FuturesUnordered::new();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
-        let ops: Vec<Op> = chunk
-            .iter()
-            .map(|i| {
-                Op::create(
-                    format!("/mem/n{i:08}"),
-                    VALUE.to_vec(),
-                    CreateOptions::persistent(),
-                )
-            })
-            .collect();
-        let c = c.clone();
-        in_flight.push(async move { c.multi(&ops).await.expect("multi") });
-        if in_flight.len() >= 8 {
-            in_flight.next().await;
-        }
-    }
-    while in_flight.next().await.is_some() {}
 }
 
 fn main() {
@@ -263,7 +207,7 @@ async fn run() {
         ("Apache ZooKeeper 3.8 (-Xmx1g)", &apache),
     ] {
         let c = Client::connect(zk.connect_string()).await.expect("connect");
-        fill(&c, znodes).await;
+        fill(&c, znodes, &VALUE, 8).await;
         c.sync("/mem").await.expect("sync");
         let pids = zk.pids().unwrap_or_default();
         let rss: Vec<String> = pids.iter().map(|&p| format!("{:.0}", rss_mib(p))).collect();

@@ -1,11 +1,15 @@
 //! Server benchmark: the same client (zk-client) and workloads as the client benchmark —
 //! pipelined get, set and create+delete at concurrency 1, 16 and 256 with 100-byte values —
 //! against zk-server (in memory and durable) and Apache ZooKeeper 3.8 (durable, its only
-//! mode, and with `forceSync=no`) in the same run; then resident memory of each server
-//! holding 1,000,000 znodes of 100 bytes.
+//! mode, and with `forceSync=no`) in the same run; then the memory of each server holding
+//! 1,000,000 znodes of 100 bytes: resident memory of each process, and for Apache also its
+//! live heap after a full GC (the JVM's resident memory counts garbage not yet collected).
 //!
 //! `cargo bench -p zk-server --bench server`; `ZK_BENCH_SECS` sets seconds per cell
 //! (default 2), `ZK_BENCH_ZNODES` the node count for the memory test (default 1000000).
+//! `ZK_BENCH_BASELINE=/path/to/zk-server` adds another build of the server (in memory),
+//! measured in the same run, cell by cell, for a before-and-after comparison that the
+//! machine's drift between two runs cannot blur.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -13,8 +17,11 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use zk_client::{Client, CreateOptions, Op};
+use zk_client::{Client, CreateOptions};
 use zk_testkit::ApacheZk;
+
+mod support;
+use support::{fill, live_heap_mib, rss_mib};
 
 const VALUE: [u8; 100] = [b'v'; 100];
 
@@ -118,14 +125,14 @@ impl Drop for TempDir {
     }
 }
 
-async fn bundled(durable: bool) -> Bundled {
+async fn bundled(binary: &str, durable: bool) -> Bundled {
     let dir = durable.then(|| {
         let d =
             std::env::temp_dir().join(format!("zk-bench-{}-{}", std::process::id(), rand_suffix()));
         std::fs::create_dir_all(&d).expect("temp dir");
         TempDir(d)
     });
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zk-server"));
+    let mut cmd = Command::new(binary);
     cmd.args(["--address", "127.0.0.1", "--port", "0"])
         .env("RUST_LOG", "warn,zk_server::server=info")
         .env("NO_COLOR", "1")
@@ -163,48 +170,6 @@ fn rand_suffix() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// Creates `n` znodes of 100 bytes under /mem with multis of 1000 creates.
-async fn fill(c: &Client, n: usize) {
-    c.create("/mem", b"", &CreateOptions::persistent())
-        .await
-        .expect("create /mem");
-    let batches: Vec<Vec<Op>> = (0..n)
-        .collect::<Vec<_>>()
-        .chunks(1000)
-        .map(|chunk| {
-            chunk
-                .iter()
-                .map(|i| {
-                    Op::create(
-                        format!("/mem/n{i:08}"),
-                        VALUE.to_vec(),
-                        CreateOptions::persistent(),
-                    )
-                })
-                .collect()
-        })
-        .collect();
-    let mut in_flight = futures::stream::FuturesUnordered::new();
-    use futures::StreamExt;
-    for ops in batches {
-        let c = c.clone();
-        in_flight.push(async move { c.multi(&ops).await.expect("multi") });
-        if in_flight.len() >= 16 {
-            in_flight.next().await;
-        }
-    }
-    while in_flight.next().await.is_some() {}
-}
-
 fn main() {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -225,10 +190,23 @@ async fn run() {
         .unwrap_or(1_000_000);
     println!("server benchmark: zk-client driving each server, {secs} s per cell, 100-byte values");
     println!();
-    println!("| workload | conc | zk-server mem ops/s | zk-server durable ops/s | Apache ops/s | Apache forceSync=no ops/s | mem/Apache | durable/Apache | p99 µs mem / durable / Apache |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let mem = bundled(false).await;
-    let dur = bundled(true).await;
+    let baseline_bin = std::env::var("ZK_BENCH_BASELINE").ok();
+    let (extra_head, extra_rule) = match &baseline_bin {
+        Some(_) => (
+            " baseline mem ops/s | mem/baseline | baseline p99 µs |",
+            "---:|---:|---:|",
+        ),
+        None => ("", ""),
+    };
+    println!("| workload | conc | zk-server mem ops/s | zk-server durable ops/s | Apache ops/s | Apache forceSync=no ops/s | mem/Apache | durable/Apache | p99 µs mem / durable / Apache |{extra_head}");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|{extra_rule}");
+    let ours = env!("CARGO_BIN_EXE_zk-server");
+    let mem = bundled(ours, false).await;
+    let dur = bundled(ours, true).await;
+    let baseline = match &baseline_bin {
+        Some(bin) => Some(bundled(bin, false).await),
+        None => None,
+    };
     // Apache at its best: a 1 GiB heap and the JVM's default GC and full JIT (the test
     // kit's defaults favour start-up time instead).
     let apache = ApacheZk::options(1)
@@ -242,12 +220,13 @@ async fn run() {
         .start()
         .await
         .expect("Apache ZooKeeper forceSync=no");
-    let targets = [
+    let mut targets = vec![
         mem.addr.clone(),
         dur.addr.clone(),
         apache.connect_string().to_owned(),
         apache_nosync.connect_string().to_owned(),
     ];
+    targets.extend(baseline.as_ref().map(|b| b.addr.clone()));
     let mut clients = Vec::new();
     for t in &targets {
         let c = Client::connect(t).await.expect("connect");
@@ -267,8 +246,11 @@ async fn run() {
             for c in &clients {
                 r.push(measure(c, w, conc, secs).await);
             }
+            let extra = r.get(4).map_or(String::new(), |b| {
+                format!(" {:.0} | {:.2} | {:.0} |", b.0, r[0].0 / b.0, b.2)
+            });
             println!(
-                "| {} | {conc} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.0} / {:.0} / {:.0} |",
+                "| {} | {conc} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.0} / {:.0} / {:.0} |{extra}",
                 w.name(),
                 r[0].0,
                 r[1].0,
@@ -288,42 +270,73 @@ async fn run() {
     drop(dur);
 
     println!();
-    println!("| server | znodes | resident memory MiB | fill time s |");
-    println!("|---|---:|---:|---:|");
+    println!(
+        "| server | znodes | resident memory MiB | live heap after a full GC MiB | growth per znode, bytes | fill time s |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mem_pid = mem.child.id().unwrap_or(0);
+    let before = rss_mib(mem_pid);
     let t0 = Instant::now();
     let c = Client::connect(&mem.addr).await.expect("connect");
-    fill(&c, znodes).await;
-    let ours = rss_mib(mem.child.id().unwrap_or(0));
+    fill(&c, znodes, &VALUE, 16).await;
+    let fill_time = t0.elapsed().as_secs_f64();
+    let ours = rss_mib(mem_pid);
+    let ours_per_node = (ours - before) * 1048576.0 / znodes as f64;
     println!(
-        "| zk-server (in memory) | {znodes} | {ours:.0} | {:.1} |",
-        t0.elapsed().as_secs_f64()
+        "| zk-server (in memory) | {znodes} | {ours:.0} | — | {ours_per_node:.0} (resident) | {fill_time:.1} |"
     );
     drop(c);
     drop(mem);
+    if let Some(base) = baseline {
+        let pid = base.child.id().unwrap_or(0);
+        let before = rss_mib(pid);
+        let t0 = Instant::now();
+        let c = Client::connect(&base.addr).await.expect("connect");
+        fill(&c, znodes, &VALUE, 16).await;
+        let fill_time = t0.elapsed().as_secs_f64();
+        let rss = rss_mib(pid);
+        let per_node = (rss - before) * 1048576.0 / znodes as f64;
+        println!(
+            "| baseline zk-server (in memory) | {znodes} | {rss:.0} | — | {per_node:.0} (resident) | {fill_time:.1} |"
+        );
+    }
     let apache = ApacheZk::options(1)
         .jvm_opts("-Xmx6g")
         .java_opts("-Dzookeeper.forceSync=no")
         .start()
         .await
         .expect("Apache ZooKeeper");
-    let t0 = Instant::now();
-    let c = Client::connect(apache.connect_string())
-        .await
-        .expect("connect");
-    fill(&c, znodes).await;
     let pid = apache
         .pids()
         .ok()
         .and_then(|p| p.first().copied())
         .unwrap_or(0);
+    let heap_before = live_heap_mib(pid).unwrap_or(0.0);
+    let t0 = Instant::now();
+    let c = Client::connect(apache.connect_string())
+        .await
+        .expect("connect");
+    fill(&c, znodes, &VALUE, 16).await;
+    let fill_time = t0.elapsed().as_secs_f64();
     let theirs = rss_mib(pid);
+    let heap = live_heap_mib(pid);
+    let heap_cell = heap.map_or("n/a (no jcmd)".to_owned(), |h| format!("{h:.0}"));
+    let per_node = heap.map_or("n/a".to_owned(), |h| {
+        format!(
+            "{:.0} (live heap)",
+            (h - heap_before) * 1048576.0 / znodes as f64
+        )
+    });
     println!(
-        "| Apache ZooKeeper 3.8 (-Xmx6g) | {znodes} | {theirs:.0} | {:.1} |",
-        t0.elapsed().as_secs_f64()
+        "| Apache ZooKeeper 3.8 (-Xmx6g) | {znodes} | {theirs:.0} | {heap_cell} | {per_node} | {fill_time:.1} |"
     );
     println!();
     println!(
-        "memory ratio zk-server/Apache: {:.2}",
-        ours / theirs.max(1.0)
+        "memory zk-server/Apache: {:.2} of its resident memory{}",
+        ours / theirs.max(1.0),
+        heap.map_or(String::new(), |h| format!(
+            ", {:.2} of its live heap",
+            ours / h.max(1.0)
+        ))
     );
 }

@@ -90,8 +90,8 @@ pub fn encode_snapshot(tree: &TreeSnapshot) -> Bytes {
     }
     out.put_i32(tree.len() as i32);
     for (path, node) in tree.iter() {
-        zk_proto::codec::write_string(&mut out, path);
-        node.data.encode(&mut out);
+        zk_proto::codec::write_string(&mut out, &path);
+        zk_proto::codec::write_buffer(&mut out, node.data());
         node.acl.as_ref().encode(&mut out);
         let s = &node.stat;
         for v in [s.czxid, s.mzxid, s.ctime, s.mtime] {

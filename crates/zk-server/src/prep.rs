@@ -92,7 +92,7 @@ impl<'a> View<'a> {
         self.tree.get(path).map(|n| Rec {
             stat: n.stat,
             acl: n.acl.clone(),
-            num_children: n.children.len() as i32,
+            num_children: n.num_children() as i32,
             data_len: n.data.as_ref().map_or(0, |d| d.len() as i32),
         })
     }

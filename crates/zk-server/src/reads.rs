@@ -149,7 +149,7 @@ impl ServerCore {
             return Err(ErrorCode::NoAuth);
         }
         let response = Response::GetData(GetDataResponse {
-            data: node.data.clone(),
+            data: node.data_bytes(),
             stat: node.stat(),
         });
         if watch {
@@ -169,7 +169,7 @@ impl ServerCore {
         if !self.can(conn, node, perms::READ) {
             return Err(ErrorCode::NoAuth);
         }
-        let children = node.children.iter().map(|c| c.to_string()).collect();
+        let children = node.children().map(str::to_owned).collect();
         let stat = node.stat();
         if watch {
             self.watches
@@ -282,7 +282,7 @@ impl ServerCore {
             .map(|op| match op {
                 MultiOp::GetData(r) => match read_node(&self.tree, &r.path) {
                     Ok(n) if self.can(conn, n, perms::READ) => MultiResult::GetData {
-                        data: n.data.clone(),
+                        data: n.data_bytes(),
                         stat: n.stat(),
                     },
                     Ok(_) => MultiResult::Error(ErrorCode::NoAuth.code()),
@@ -290,7 +290,7 @@ impl ServerCore {
                 },
                 MultiOp::GetChildren(r) => match read_node(&self.tree, &r.path) {
                     Ok(n) if self.can(conn, n, perms::READ) => {
-                        MultiResult::GetChildren(n.children.iter().map(|c| c.to_string()).collect())
+                        MultiResult::GetChildren(n.children().map(str::to_owned).collect())
                     }
                     Ok(_) => MultiResult::Error(ErrorCode::NoAuth.code()),
                     Err(e) => MultiResult::Error(e.code()),

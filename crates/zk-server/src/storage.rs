@@ -289,7 +289,7 @@ impl Storage for MemStorage {
 
     fn load(&mut self) -> Result<Loaded, StorageError> {
         let mut tree = match self.snapshots.last() {
-            Some(s) => DataTree::from_snapshot(s.clone()).map_err(PersistError::Corrupt)?,
+            Some(s) => DataTree::from_snapshot(s.clone()),
             None => DataTree::new(),
         };
         let mut history = History::new(tree.last_zxid(), HISTORY_KEPT);

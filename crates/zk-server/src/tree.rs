@@ -7,15 +7,20 @@
 //! same `apply` serves the live path, log replay and snapshot recovery, so it is
 //! deterministic and touches no clock.
 //!
-//! # Copy-on-write
-//! The nodes live in a persistent hash map (`imbl`) of shared nodes, so
-//! [`DataTree::snapshot`] is O(1): it freezes the tree as of its last zxid, and the frozen
-//! copy can be written to disk or streamed to a follower on another thread while the
-//! live tree keeps changing. A change made while a frozen copy is alive copies the few
-//! map chunks and the one node it touches; with no copy alive, changes are in place.
-//! `imbl` is a dependency for this: a maintained persistent-collections crate; with
-//! shared (`Arc`) entries its map is no larger than `std`'s (458 vs 497 bytes per
-//! 100-byte znode, measured).
+//! # Layout and copy-on-write
+//! The tree is a real tree: each [`Node`] holds its children in a persistent ordered map
+//! from their names to shared nodes, so a name is stored once and a path is never stored
+//! at all (Apache keeps every full path in a map *and* every name in its parent's set).
+//! A lookup walks the path's segments from the root.
+//!
+//! [`DataTree::snapshot`] is O(1): it freezes the tree as of its last zxid by sharing the
+//! root, and the frozen copy can be written to disk or streamed to a follower on another
+//! thread while the live tree keeps changing. A change made while a frozen copy is alive
+//! copies the nodes on the changed path and a few chunks of their child maps; with no copy
+//! alive, changes are in place. `imbl` is a dependency for this: a maintained
+//! persistent-collections crate.
+
+mod node;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -24,122 +29,10 @@ use bytes::Bytes;
 use zk_proto::path::{basename, parent};
 use zk_proto::{Acl, EventType, Stat};
 
+pub use node::{ttl_owner, Data, Node, NodeKind, SharedNode, StoredStat, CONTAINER_OWNER};
+
 use crate::quota::{stat_path, trim_quota_path, QuotaPaths, StatsTrack, LIMIT_NODE, STAT_NODE};
 use crate::txn::{Txn, TxnHeader};
-
-/// Stored `ephemeralOwner` of a container node (`EphemeralType.CONTAINER_EPHEMERAL_OWNER`).
-pub const CONTAINER_OWNER: i64 = i64::MIN;
-/// Top byte marking an "extended" ephemeral owner (TTL nodes).
-const EXTENDED_MASK: i64 = 0xFF00_0000_0000_0000u64 as i64;
-/// Low 40 bits of a TTL owner: the TTL in ms.
-const TTL_BITS: i64 = 0xFF_FFFF_FFFF;
-
-/// The stored ephemeral owner of a TTL node with `ttl_ms`.
-pub fn ttl_owner(ttl_ms: i64) -> i64 {
-    EXTENDED_MASK | (ttl_ms & TTL_BITS)
-}
-
-/// What kind of node a stored ephemeral owner denotes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeKind {
-    /// Persistent (owner 0).
-    Persistent,
-    /// Ephemeral, owned by a session.
-    Ephemeral(i64),
-    /// Container.
-    Container,
-    /// TTL node with its TTL in ms.
-    Ttl(i64),
-}
-
-impl NodeKind {
-    /// Decodes a stored owner.
-    pub fn of(owner: i64) -> Self {
-        if owner == 0 {
-            NodeKind::Persistent
-        } else if owner == CONTAINER_OWNER {
-            NodeKind::Container
-        } else if owner & EXTENDED_MASK == EXTENDED_MASK {
-            NodeKind::Ttl(owner & TTL_BITS)
-        } else {
-            NodeKind::Ephemeral(owner)
-        }
-    }
-}
-
-/// `StatPersisted`: what the tree stores; numChildren and dataLength are derived.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StoredStat {
-    /// zxid of the create.
-    pub czxid: i64,
-    /// zxid of the last setData.
-    pub mzxid: i64,
-    /// Create time (ms).
-    pub ctime: i64,
-    /// Last setData time (ms).
-    pub mtime: i64,
-    /// Data version.
-    pub version: i32,
-    /// Number of child *creations* (the reported cversion is derived from it).
-    pub cversion: i32,
-    /// ACL version.
-    pub aversion: i32,
-    /// Session id, container marker, TTL encoding or 0.
-    pub ephemeral_owner: i64,
-    /// zxid of the last child list change.
-    pub pzxid: i64,
-}
-
-/// One znode.
-#[derive(Debug, Clone)]
-pub struct Node {
-    /// The data; `None` is a null buffer.
-    pub data: Option<Bytes>,
-    /// The ACL, shared between nodes with equal ACLs.
-    pub acl: Arc<Vec<Acl>>,
-    /// Stored metadata.
-    pub stat: StoredStat,
-    /// Child names, sorted.
-    pub children: BTreeSet<Box<str>>,
-}
-
-impl StoredStat {
-    /// The Stat as clients see it: cversion = 2·creates − children (Apache's
-    /// `DataNode.copyStat`), ephemeralOwner 0 for containers and TTL nodes.
-    pub fn reported(&self, num_children: i32, data_length: i32) -> Stat {
-        Stat {
-            czxid: self.czxid,
-            mzxid: self.mzxid,
-            ctime: self.ctime,
-            mtime: self.mtime,
-            version: self.version,
-            cversion: self.cversion.wrapping_mul(2).wrapping_sub(num_children),
-            aversion: self.aversion,
-            ephemeral_owner: match NodeKind::of(self.ephemeral_owner) {
-                NodeKind::Ephemeral(owner) => owner,
-                _ => 0,
-            },
-            data_length,
-            num_children,
-            pzxid: self.pzxid,
-        }
-    }
-}
-
-impl Node {
-    /// The Stat as clients see it (see [`StoredStat::reported`]).
-    pub fn stat(&self) -> Stat {
-        self.stat.reported(
-            self.children.len() as i32,
-            self.data.as_ref().map_or(0, |d| d.len() as i32),
-        )
-    }
-
-    /// The node's kind.
-    pub fn kind(&self) -> NodeKind {
-        NodeKind::of(self.stat.ephemeral_owner)
-    }
-}
 
 /// A change to the tree that watches may care about: what happened, where, and the ACL
 /// of the node the event is about (the parent's for NodeChildrenChanged), which decides
@@ -156,9 +49,6 @@ pub struct ApplyError {
     /// What contradicted.
     pub reason: String,
 }
-
-/// The node map: path to node, both shared so that cloning the map is O(1).
-type Nodes = imbl::HashMap<Arc<str>, Arc<Node>>;
 
 /// What applying one txn did, for the caller to act on.
 #[derive(Debug, Default)]
@@ -178,11 +68,75 @@ impl Applied {
     }
 }
 
+/// The segments of an absolute path (none for the root, and for `""`, Apache's alias of
+/// the root); `None` if the path is not absolute.
+fn segments(path: &str) -> Option<std::str::Split<'_, char>> {
+    let mut split = match path {
+        "" | "/" => "".split('/'),
+        _ => path.strip_prefix('/')?.split('/'),
+    };
+    if path.len() <= 1 {
+        // "".split('/') yields one empty segment; the root has none.
+        split.next();
+    }
+    Some(split)
+}
+
+/// The node at `path` below `root`.
+fn find<'a>(root: &'a Node, path: &str) -> Option<&'a Node> {
+    segments(path)?.try_fold(root, |node, name| node.child(name))
+}
+
+/// A node's children with their names, as [`Iter`] goes through them.
+type Children<'a> = Box<dyn Iterator<Item = (&'a str, &'a Node)> + 'a>;
+
+/// Every node below and including `root`, parents before their children, each with its
+/// path.
+pub struct Iter<'a> {
+    root: Option<&'a Node>,
+    stack: Vec<(String, Children<'a>)>,
+}
+
+impl<'a> Iter<'a> {
+    fn new(root: &'a Node) -> Self {
+        Iter {
+            root: Some(root),
+            stack: Vec::new(),
+        }
+    }
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (String, &'a Node);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(root) = self.root.take() {
+            self.stack
+                .push(("/".to_owned(), Box::new(root.child_nodes())));
+            return Some(("/".to_owned(), root));
+        }
+        loop {
+            let (parent, children) = self.stack.last_mut()?;
+            let Some((name, node)) = children.next() else {
+                self.stack.pop();
+                continue;
+            };
+            let path = child_path(parent, name);
+            if node.num_children() > 0 {
+                self.stack
+                    .push((path.clone(), Box::new(node.child_nodes())));
+            }
+            return Some((path, node));
+        }
+    }
+}
+
 /// The tree frozen at one zxid ([`DataTree::snapshot`]): what a snapshot file or a SNAP
 /// sync holds. Cheap to clone and to send to another thread.
 #[derive(Debug, Clone)]
 pub struct TreeSnapshot {
-    nodes: Nodes,
+    root: SharedNode,
+    count: usize,
     sessions: BTreeMap<i64, i32>,
     last_zxid: i64,
 }
@@ -198,26 +152,28 @@ impl TreeSnapshot {
         &self.sessions
     }
 
-    /// Every node (the map's order).
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.nodes.iter().map(|(p, n)| (&**p, &**n))
+    /// Every node with its path, parents before their children.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter::new(&self.root)
     }
 
     /// Number of nodes (without Apache's root alias).
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.count
     }
 
-    /// Whether the copy has no node (never true of a real tree, which has a root).
+    /// Whether the copy has no node (never true: a tree has a root).
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.count == 0
     }
 }
 
 /// All znodes and their indexes.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: Nodes,
+    root: SharedNode,
+    /// Number of nodes, the root included.
+    count: usize,
     ephemerals: HashMap<i64, BTreeSet<String>>,
     containers: BTreeSet<String>,
     ttls: BTreeSet<String>,
@@ -244,66 +200,64 @@ impl DataTree {
     /// A tree with the system nodes `/`, `/zookeeper`, `/zookeeper/quota`,
     /// `/zookeeper/config` (read-only ACL, aversion −1), all-zero stats, zxid 0.
     pub fn new() -> Self {
-        let mut tree = DataTree {
-            nodes: Nodes::new(),
-            ephemerals: HashMap::new(),
-            containers: BTreeSet::new(),
-            ttls: BTreeSet::new(),
-            sessions: BTreeMap::new(),
-            acls: HashMap::new(),
-            last_zxid: 0,
-            data_size: 0,
-            quotas: QuotaPaths::default(),
-            digest: 0,
-        };
-        let open = tree.intern_acl(Acl::open_unsafe());
-        let read = tree.intern_acl(Acl::read_unsafe());
-        for path in SYSTEM_PATHS {
+        let mut acls = HashMap::new();
+        let open = intern_acl(&mut acls, Acl::open_unsafe());
+        let read = intern_acl(&mut acls, Acl::read_unsafe());
+        let root = Node::new(Some(b""), open.clone(), StoredStat::default());
+        let mut tree = DataTree::empty(SharedNode::new(root), 1, BTreeMap::new(), 0);
+        tree.acls = acls;
+        tree.digest = crate::digest::node("/", &tree.root);
+        for path in &SYSTEM_PATHS[1..] {
             let mut stat = StoredStat::default();
-            let acl = if path == "/zookeeper/config" {
+            let acl = if *path == "/zookeeper/config" {
                 stat.aversion = -1;
                 read.clone()
             } else {
                 open.clone()
             };
-            tree.insert_node(
-                path,
-                Node {
-                    data: Some(Bytes::new()),
-                    acl,
-                    stat,
-                    children: BTreeSet::new(),
-                },
-            );
-            if let Some(p) = parent(path) {
-                tree.update(p, |parent| {
-                    parent.children.insert(basename(path).into());
-                });
-            }
+            let node = Node::new(Some(b""), acl, stat);
+            tree.digest = tree.digest.wrapping_add(crate::digest::node(path, &node));
+            tree.count += 1;
+            let parent_path = parent(path).unwrap_or("/");
+            tree.update(parent_path, |p| {
+                p.put_child(basename(path), SharedNode::new(node))
+            });
         }
         tree
     }
 
-    fn intern_acl(&mut self, acl: Vec<Acl>) -> Arc<Vec<Acl>> {
-        if let Some(a) = self.acls.get(&acl) {
-            return a.clone();
+    /// A tree of `root` and the `count` nodes below and including it, its indexes empty.
+    fn empty(root: SharedNode, count: usize, sessions: BTreeMap<i64, i32>, last_zxid: i64) -> Self {
+        DataTree {
+            root,
+            count,
+            ephemerals: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            sessions,
+            acls: HashMap::new(),
+            last_zxid,
+            data_size: 0,
+            quotas: QuotaPaths::default(),
+            digest: 0,
         }
-        let shared = Arc::new(acl.clone());
-        self.acls.insert(acl, shared.clone());
-        shared
     }
 
     /// The node at `path` (`""` is an alias of the root, as in Apache).
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes
-            .get(if path.is_empty() { "/" } else { path })
-            .map(|n| &**n)
+        find(&self.root, path)
     }
 
-    /// Changes the node at `path` (unshared from any frozen copy first), keeping the
-    /// digest.
+    /// Changes the node at `path`, keeping the digest. The nodes on the way are unshared
+    /// from any frozen copy as the walk passes them; a loop, not recursion, because a path
+    /// may be thousands of levels deep.
     fn update<R>(&mut self, path: &str, f: impl FnOnce(&mut Node) -> R) -> Option<R> {
-        let node = self.nodes.get_mut(path).map(Arc::make_mut)?;
+        let segments = segments(path)?;
+        let mut node = SharedNode::make_mut(&mut self.root);
+        for name in segments {
+            node = node.child_mut(name)?;
+        }
+        let path = if path.is_empty() { "/" } else { path };
         let before = crate::digest::node(path, node);
         let result = f(node);
         let after = crate::digest::node(path, node);
@@ -311,15 +265,41 @@ impl DataTree {
         Some(result)
     }
 
-    fn insert_node(&mut self, path: &str, node: Node) {
-        self.digest = self.digest.wrapping_add(crate::digest::node(path, &node));
-        self.nodes.insert(Arc::from(path), Arc::new(node));
+    /// Adds `node` at `path` under its existing parent, changing the parent with `f`.
+    fn insert_node<R>(
+        &mut self,
+        path: &str,
+        node: Node,
+        f: impl FnOnce(&mut Node) -> R,
+    ) -> Option<R> {
+        let parent_path = parent(path)?;
+        let digest = crate::digest::node(path, &node);
+        let node = SharedNode::new(node);
+        let result = self.update(parent_path, |p| {
+            p.put_child(basename(path), node);
+            f(p)
+        })?;
+        self.digest = self.digest.wrapping_add(digest);
+        self.count += 1;
+        Some(result)
     }
 
-    fn remove_node(&mut self, path: &str) -> Option<Arc<Node>> {
-        let node = self.nodes.remove(path)?;
+    /// Takes the node at `path` out of the tree, changing its parent with `f`.
+    fn remove_node<R>(
+        &mut self,
+        path: &str,
+        f: impl FnOnce(&mut Node) -> R,
+    ) -> Option<(SharedNode, R)> {
+        let parent_path = parent(path)?;
+        let (node, result) = self
+            .update(parent_path, |p| {
+                let node = p.remove_child(basename(path))?;
+                Some((node, f(p)))
+            })
+            .flatten()?;
         self.digest = self.digest.wrapping_sub(crate::digest::node(path, &node));
-        Some(node)
+        self.count -= 1;
+        Some((node, result))
     }
 
     /// The fingerprint of every node and session (see [`crate::digest`]): equal trees have
@@ -331,28 +311,23 @@ impl DataTree {
     /// The tree frozen as of now, in O(1) (see the module docs).
     pub fn snapshot(&self) -> TreeSnapshot {
         TreeSnapshot {
-            nodes: self.nodes.clone(),
+            root: self.root.clone(),
+            count: self.count,
             sessions: self.sessions.clone(),
             last_zxid: self.last_zxid,
         }
     }
 
     /// The live tree a frozen copy describes, its indexes rebuilt.
-    pub fn from_snapshot(snapshot: TreeSnapshot) -> Result<DataTree, String> {
-        let mut tree = DataTree {
-            nodes: snapshot.nodes,
-            ephemerals: HashMap::new(),
-            containers: BTreeSet::new(),
-            ttls: BTreeSet::new(),
-            sessions: snapshot.sessions,
-            acls: HashMap::new(),
-            last_zxid: snapshot.last_zxid,
-            data_size: 0,
-            quotas: QuotaPaths::default(),
-            digest: 0,
-        };
-        tree.index()?;
-        Ok(tree)
+    pub fn from_snapshot(snapshot: TreeSnapshot) -> DataTree {
+        let mut tree = DataTree::empty(
+            snapshot.root,
+            snapshot.count,
+            snapshot.sessions,
+            snapshot.last_zxid,
+        );
+        tree.index();
+        tree
     }
 
     /// The zxid of the last applied txn.
@@ -362,7 +337,7 @@ impl DataTree {
 
     /// Number of nodes as Apache counts them (its `""` root alias included).
     pub fn node_count(&self) -> usize {
-        self.nodes.len() + 1
+        self.count + 1
     }
 
     /// Approximate bytes of data and paths, as `mntr` reports it.
@@ -403,110 +378,103 @@ impl DataTree {
     /// Number of descendants of `path`, all depths, the node excluded.
     pub fn descendant_count(&self, path: &str) -> usize {
         if path == "/" {
-            return self.nodes.len() - 1;
+            return self.count - 1;
         }
         let Some(node) = self.get(path) else { return 0 };
-        let mut count = 0;
-        let mut stack: Vec<String> = node.children.iter().map(|c| child_path(path, c)).collect();
-        while let Some(p) = stack.pop() {
-            count += 1;
-            if let Some(n) = self.nodes.get(p.as_str()) {
-                stack.extend(n.children.iter().map(|c| child_path(&p, c)));
-            }
-        }
-        count
+        subtree(node).count() - 1
     }
 
-    /// Every node (the map's order).
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.nodes.iter().map(|(p, n)| (&**p, &**n))
+    /// Every node with its path, parents before their children.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter::new(&self.root)
     }
 
-    /// Rebuilds a tree from a snapshot's parts: the children lists and every index are
-    /// derived from the nodes. Fails if a node's parent is missing.
+    /// Rebuilds a tree from a snapshot's parts, in any order: the children lists and every
+    /// index are derived from the nodes. Fails if the root or a node's parent is missing.
     pub fn restore(
         last_zxid: i64,
         sessions: BTreeMap<i64, i32>,
-        nodes: Vec<(String, Option<Bytes>, Vec<Acl>, StoredStat)>,
+        mut nodes: Vec<(String, Option<Bytes>, Vec<Acl>, StoredStat)>,
     ) -> Result<DataTree, String> {
-        let mut acls: HashMap<Vec<Acl>, Arc<Vec<Acl>>> = HashMap::new();
-        let mut map = Nodes::new();
+        // Parents first: a stable sort by depth keeps a pre-order file's order.
+        nodes.sort_by_key(|(path, ..)| {
+            if path == "/" {
+                0
+            } else {
+                path.matches('/').count()
+            }
+        });
+        let mut acls = HashMap::new();
+        let mut nodes = nodes.into_iter();
+        let (root_path, data, acl, stat) = nodes.next().ok_or("snapshot has no root")?;
+        if root_path != "/" {
+            return Err("snapshot has no root".into());
+        }
+        let root = Node::new(data.as_deref(), intern_acl(&mut acls, acl), stat);
+        let mut tree = DataTree::empty(SharedNode::new(root), 1, sessions, last_zxid);
         for (path, data, acl, stat) in nodes {
-            let acl = acls
-                .entry(acl)
-                .or_insert_with_key(|acl| Arc::new(acl.clone()))
-                .clone();
-            let node = Node {
-                data,
-                acl,
-                stat,
-                children: BTreeSet::new(),
-            };
-            map.insert(Arc::from(path), Arc::new(node));
-        }
-        let paths: Vec<Arc<str>> = map.keys().filter(|p| &***p != "/").cloned().collect();
-        for path in paths {
+            let node = Node::new(data.as_deref(), intern_acl(&mut acls, acl), stat);
             let parent_path = parent(&path).ok_or_else(|| format!("bad path {path}"))?;
-            let parent_node = map
-                .get_mut(parent_path)
+            let fresh = tree
+                .update(parent_path, |p| {
+                    p.put_child(basename(&path), SharedNode::new(node))
+                })
                 .ok_or_else(|| format!("{path} has no parent in the snapshot"))?;
-            Arc::make_mut(parent_node)
-                .children
-                .insert(basename(&path).into());
+            if !fresh {
+                return Err(format!("{path} is in the snapshot twice"));
+            }
+            tree.count += 1;
         }
-        let mut tree = DataTree::from_snapshot(TreeSnapshot {
-            nodes: map,
-            sessions,
-            last_zxid,
-        })?;
         tree.acls = acls;
+        tree.index();
         Ok(tree)
     }
 
     /// Derives every index (ephemerals, containers, TTL nodes, data size, quota'd paths,
-    /// the ACL cache) from the nodes.
-    fn index(&mut self) -> Result<(), String> {
-        if !self.nodes.contains_key("/") {
-            return Err("snapshot has no root".into());
-        }
+    /// the ACL cache, the digest) from the nodes.
+    fn index(&mut self) {
         let mut limited = Vec::new();
         let mut digest = 0u64;
         for (&id, &timeout) in &self.sessions {
             digest = digest.wrapping_add(crate::digest::session(id, timeout));
         }
-        for (path, node) in self.nodes.iter() {
-            digest = digest.wrapping_add(crate::digest::node(path, node));
-            match NodeKind::of(node.stat.ephemeral_owner) {
-                NodeKind::Ephemeral(owner) => {
-                    self.ephemerals
-                        .entry(owner)
-                        .or_default()
-                        .insert(path.to_string());
-                }
-                NodeKind::Container => {
-                    self.containers.insert(path.to_string());
-                }
-                NodeKind::Ttl(_) => {
-                    self.ttls.insert(path.to_string());
-                }
-                NodeKind::Persistent => {}
-            }
-            self.data_size += (path.len() + node.data.as_ref().map_or(0, |d| d.len())) as u64;
-            self.acls
-                .entry(node.acl.to_vec())
+        let mut ephemerals: HashMap<i64, BTreeSet<String>> = HashMap::new();
+        let (mut containers, mut ttls) = (BTreeSet::new(), BTreeSet::new());
+        let mut data_size = 0;
+        let mut acls = std::mem::take(&mut self.acls);
+        for (path, node) in self.iter() {
+            digest = digest.wrapping_add(crate::digest::node(&path, node));
+            data_size += (path.len() + node.data.as_ref().map_or(0, |d| d.len())) as u64;
+            acls.entry(node.acl.to_vec())
                 .or_insert_with(|| node.acl.clone());
             // The quota'd paths are derived, as Apache's setupQuota does after a load.
-            if basename(path) == LIMIT_NODE {
-                if let Some(q) = parent(path).and_then(trim_quota_path) {
+            if basename(&path) == LIMIT_NODE {
+                if let Some(q) = parent(&path).and_then(trim_quota_path) {
                     limited.push(q.to_owned());
                 }
             }
+            match node.kind() {
+                NodeKind::Ephemeral(owner) => {
+                    ephemerals.entry(owner).or_default().insert(path);
+                }
+                NodeKind::Container => {
+                    containers.insert(path);
+                }
+                NodeKind::Ttl(_) => {
+                    ttls.insert(path);
+                }
+                NodeKind::Persistent => {}
+            }
         }
+        self.ephemerals = ephemerals;
+        self.containers = containers;
+        self.ttls = ttls;
+        self.data_size = data_size;
+        self.acls = acls;
         for q in limited {
             self.quotas.add(&q);
         }
         self.digest = digest;
-        Ok(())
     }
 
     /// Applies one txn: its watch events and reply stats are appended to `out`.
@@ -565,18 +533,10 @@ impl DataTree {
                 parent_cversion,
             } => {
                 let parent_path = parent(path).ok_or_else(|| fail(format!("create of {path}")))?;
-                if self.nodes.contains_key(path.as_str()) {
+                if self.get(path).is_some() {
                     return Err(fail(format!("{path} exists")));
                 }
-                let acl = self.intern_acl(acl.clone());
-                let parent_acl = self
-                    .update(parent_path, |parent_node| {
-                        parent_node.children.insert(basename(path).into());
-                        parent_node.stat.cversion = *parent_cversion;
-                        parent_node.stat.pzxid = header.zxid;
-                        parent_node.acl.clone()
-                    })
-                    .ok_or_else(|| fail(format!("no parent for {path}")))?;
+                let acl = intern_acl(&mut self.acls, acl.clone());
                 let stat = StoredStat {
                     czxid: header.zxid,
                     mzxid: header.zxid,
@@ -588,6 +548,15 @@ impl DataTree {
                     ephemeral_owner: *ephemeral_owner,
                     pzxid: header.zxid,
                 };
+                let node = Node::new(data.as_deref(), acl.clone(), stat);
+                let reported = node.stat();
+                let parent_acl = self
+                    .insert_node(path, node, |parent_node| {
+                        parent_node.stat.cversion = *parent_cversion;
+                        parent_node.stat.pzxid = header.zxid;
+                        parent_node.acl.clone()
+                    })
+                    .ok_or_else(|| fail(format!("no parent for {path}")))?;
                 match NodeKind::of(*ephemeral_owner) {
                     NodeKind::Ephemeral(owner) => {
                         self.ephemerals
@@ -605,14 +574,7 @@ impl DataTree {
                 }
                 let data_len = data.as_ref().map_or(0, |d| d.len());
                 self.data_size += (path.len() + data_len) as u64;
-                let node = Node {
-                    data: data.clone(),
-                    acl: acl.clone(),
-                    stat,
-                    children: BTreeSet::new(),
-                };
-                out.stats.push(node.stat());
-                self.insert_node(path, node);
+                out.stats.push(reported);
                 out.events.push((EventType::NodeCreated, path.clone(), acl));
                 out.events.push((
                     EventType::NodeChildrenChanged,
@@ -633,7 +595,7 @@ impl DataTree {
                 let (old, stat, acl) = self
                     .update(path, |node| {
                         let old = node.data.as_ref().map_or(0, |d| d.len()) as u64;
-                        node.data = data.clone();
+                        node.data = data.as_deref().map(Data::new);
                         node.stat.mzxid = header.zxid;
                         node.stat.mtime = header.time;
                         node.stat.version = *version;
@@ -649,7 +611,7 @@ impl DataTree {
                 }
             }
             Txn::SetAcl { path, acl, version } => {
-                let acl = self.intern_acl(acl.clone());
+                let acl = intern_acl(&mut self.acls, acl.clone());
                 let stat = self
                     .update(path, |node| {
                         node.acl = acl;
@@ -675,19 +637,15 @@ impl DataTree {
         path: &str,
         events: &mut Vec<NodeEvent>,
     ) -> Result<(), String> {
-        let node = self
-            .remove_node(path)
-            .ok_or_else(|| format!("no node {path}"))?;
         let parent_path = parent(path).ok_or_else(|| format!("delete of {path}"))?;
-        let parent_acl = self
-            .update(parent_path, |p| {
-                p.children.remove(basename(path));
+        let (node, parent_acl) = self
+            .remove_node(path, |p| {
                 if header.zxid > p.stat.pzxid {
                     p.stat.pzxid = header.zxid;
                 }
                 p.acl.clone()
             })
-            .unwrap_or_else(|| node.acl.clone());
+            .ok_or_else(|| format!("no node {path}"))?;
         match node.kind() {
             NodeKind::Ephemeral(owner) => {
                 if let Some(set) = self.ephemerals.get_mut(&owner) {
@@ -745,33 +703,31 @@ impl DataTree {
 
     /// Recounts the subtree of quota'd path `q` into its stats node.
     fn update_quota_for_path(&mut self, q: &str) {
-        let (mut count, mut bytes) = (0i64, 0i64);
-        let mut stack = vec![q.to_owned()];
-        while let Some(p) = stack.pop() {
-            let Some(node) = self.nodes.get(p.as_str()) else {
-                continue;
-            };
-            count += 1;
-            bytes += node.data.as_ref().map_or(0, |d| d.len()) as i64;
-            stack.extend(node.children.iter().map(|c| child_path(&p, c)));
-        }
+        let (count, bytes) = self.get(q).map_or((0, 0), |node| {
+            subtree(node).fold((0i64, 0i64), |(count, bytes), n| {
+                (
+                    count + 1,
+                    bytes + n.data.as_ref().map_or(0, |d| d.len()) as i64,
+                )
+            })
+        });
         self.set_quota_stats(q, StatsTrack::new(count, bytes));
     }
 
     /// Adds to the counts in the stats node of quota'd path `q`.
     fn update_quota_stat(&mut self, q: &str, bytes: i64, count: i64) {
-        let Some(node) = self.nodes.get(stat_path(q).as_str()) else {
+        let Some(node) = self.get(&stat_path(q)) else {
             tracing::warn!(path = %q, "quota without a stats node");
             return;
         };
-        let mut track = StatsTrack::parse(node.data.as_deref().unwrap_or_default());
+        let mut track = StatsTrack::parse(node.data().unwrap_or_default());
         track.add(count, bytes);
         self.set_quota_stats(q, track);
     }
 
     /// Writes a stats node's data in place: no version, zxid or watch changes, as Apache.
     fn set_quota_stats(&mut self, q: &str, track: StatsTrack) {
-        let data = Bytes::from(track.to_bytes());
+        let data = Data::new(&track.to_bytes());
         let new = data.len() as u64;
         let Some(old) = self.update(&stat_path(q), |node| {
             let old = node.data.as_ref().map_or(0, |d| d.len()) as u64;
@@ -782,6 +738,26 @@ impl DataTree {
         };
         self.data_size = self.data_size - old.min(self.data_size) + new;
     }
+}
+
+/// The shared copy of `acl` from `acls`, added if new: nodes with equal ACLs share one.
+fn intern_acl(acls: &mut HashMap<Vec<Acl>, Arc<Vec<Acl>>>, acl: Vec<Acl>) -> Arc<Vec<Acl>> {
+    if let Some(a) = acls.get(&acl) {
+        return a.clone();
+    }
+    let shared = Arc::new(acl.clone());
+    acls.insert(acl, shared.clone());
+    shared
+}
+
+/// `node` and every node below it, without their paths.
+fn subtree(node: &Node) -> impl Iterator<Item = &Node> {
+    let mut stack = vec![node];
+    std::iter::from_fn(move || {
+        let node = stack.pop()?;
+        stack.extend(node.child_nodes().map(|(_, child)| child));
+        Some(node)
+    })
 }
 
 /// `parent + "/" + name`, without a double slash under the root.
@@ -928,7 +904,8 @@ mod tests {
         }
         let stats = |t: &DataTree| {
             let n = t.get("/zookeeper/quota/q/zookeeper_stats").unwrap();
-            (n.data.clone().unwrap(), n.stat.version, n.stat.mzxid)
+            let data = String::from_utf8(n.data().unwrap().to_vec()).unwrap();
+            (data, n.stat.version, n.stat.mzxid)
         };
         assert_eq!(stats(&t).0, "count=1,bytes=1");
         apply(&mut t, create("/q/a", 0, 1));
@@ -946,7 +923,14 @@ mod tests {
         // After a restart from a snapshot, the quota is still tracked.
         let nodes = t
             .iter()
-            .map(|(p, n)| (p.to_owned(), n.data.clone(), n.acl.to_vec(), n.stat))
+            .map(|(p, n)| {
+                (
+                    p,
+                    n.data().map(Bytes::copy_from_slice),
+                    n.acl.to_vec(),
+                    n.stat,
+                )
+            })
             .collect();
         let mut restored = DataTree::restore(t.last_zxid(), BTreeMap::new(), nodes).unwrap();
         apply(
@@ -982,7 +966,7 @@ mod tests {
         .unwrap();
         assert_ne!(t.digest(), with_a);
         // Rebuilding from the nodes gives the same digest.
-        let rebuilt = DataTree::from_snapshot(t.snapshot()).unwrap();
+        let rebuilt = DataTree::from_snapshot(t.snapshot());
         assert_eq!(rebuilt.digest(), t.digest());
         let mut close = header(5);
         close.session_id = 9;
@@ -992,6 +976,91 @@ mod tests {
         twin.apply(&h, &Txn::CreateSession { timeout: 4000 }, &mut ev)
             .unwrap();
         assert_ne!(twin.digest(), t.digest());
+    }
+
+    #[test]
+    fn a_frozen_copy_keeps_its_state_while_the_tree_changes() {
+        let mut t = DataTree::new();
+        let mut ev = Applied::default();
+        t.apply(&header(2), &create("/a", 0, 1), &mut ev).unwrap();
+        t.apply(&header(3), &create("/a/b", 0, 1), &mut ev).unwrap();
+        let frozen = t.snapshot();
+        let digest = t.digest();
+        let set = Txn::SetData {
+            path: "/a/b".into(),
+            data: Some(Bytes::from_static(b"new")),
+            version: 1,
+        };
+        t.apply(&header(4), &set, &mut ev).unwrap();
+        t.apply(&header(5), &create("/a/c", 0, 2), &mut ev).unwrap();
+        let delete = Txn::Delete {
+            path: "/a/b".into(),
+        };
+        t.apply(&header(6), &delete, &mut ev).unwrap();
+        let back = DataTree::from_snapshot(frozen);
+        assert_eq!(back.get("/a/b").and_then(Node::data), Some(&b"d"[..]));
+        assert!(back.get("/a/c").is_none());
+        assert_eq!(back.get("/a").unwrap().stat().num_children, 1);
+        assert_eq!((back.digest(), back.last_zxid()), (digest, 3));
+        assert!(t.get("/a/b").is_none());
+        assert_eq!(t.get("/a").unwrap().children().collect::<Vec<_>>(), ["c"]);
+    }
+
+    #[test]
+    fn paths_thousands_of_levels_deep_work_like_any_other() {
+        let mut t = DataTree::new();
+        let mut ev = Applied::default();
+        let mut path = String::new();
+        for zxid in 2..3002 {
+            path.push_str("/d");
+            t.apply(&header(zxid), &create(&path, 0, 1), &mut ev)
+                .unwrap();
+        }
+        assert_eq!(t.get(&path).unwrap().stat().czxid, 3001);
+        assert_eq!(t.descendant_count("/d"), 2999);
+        // Restored from its nodes in any order, it is the same tree.
+        let mut nodes: Vec<_> = t
+            .iter()
+            .map(|(p, n)| {
+                (
+                    p,
+                    n.data().map(Bytes::copy_from_slice),
+                    n.acl.to_vec(),
+                    n.stat,
+                )
+            })
+            .collect();
+        nodes.reverse();
+        let restored = DataTree::restore(t.last_zxid(), BTreeMap::new(), nodes).unwrap();
+        assert_eq!(restored.digest(), t.digest());
+        assert_eq!(restored.node_count(), t.node_count());
+        while path != "/d" {
+            let delete = Txn::Delete { path: path.clone() };
+            t.apply(&header(t.last_zxid() + 1), &delete, &mut ev)
+                .unwrap();
+            path.truncate(path.len() - 2);
+        }
+        assert_eq!(t.get("/d").unwrap().stat().num_children, 0);
+    }
+
+    #[test]
+    fn a_restore_refuses_orphans_and_duplicates() {
+        let node = |p: &str| {
+            (
+                p.to_owned(),
+                None,
+                Acl::open_unsafe(),
+                StoredStat::default(),
+            )
+        };
+        let restore = |nodes| DataTree::restore(1, BTreeMap::new(), nodes);
+        assert!(restore(vec![node("/"), node("/a"), node("/a/b")]).is_ok());
+        assert!(restore(vec![node("/a")]).is_err(), "no root");
+        assert!(restore(vec![node("/"), node("/a/b")]).is_err(), "orphan");
+        assert!(
+            restore(vec![node("/"), node("/a"), node("/a")]).is_err(),
+            "twice"
+        );
     }
 
     #[test]

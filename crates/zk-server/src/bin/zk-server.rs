@@ -13,8 +13,18 @@
 //! acknowledged and recovered on restart.
 //! Logs one `zk-server ready` line with the bound address once it serves, and shuts down
 //! cleanly on SIGTERM or Ctrl-C. `RUST_LOG` sets the log level (default `info`).
+//!
+//! The binary allocates with mimalloc rather than the platform's malloc: with glibc's, a
+//! million-node fill left about 60 bytes per node of fragmentation (freed request buffers
+//! scattered between long-lived nodes) and spent a third of its time in `malloc` and
+//! `free`; with mimalloc the same fill was about a third faster and its resident memory
+//! within a few bytes per node of what the tree asks for (measured with the server
+//! benchmark's fill). Embedding the library leaves the choice of allocator to the program.
 
 use zk_server::config::ServerConfig;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn usage() -> ! {
     eprintln!(

@@ -218,10 +218,7 @@ impl Follower {
             (Stage::AwaitSync, QuorumMsg::Snap { tree }) if self.accepted_seq.is_none() => {
                 self.stage = Stage::Syncing;
                 let zxid = tree.last_zxid();
-                let live = match DataTree::from_snapshot(tree.clone()) {
-                    Ok(t) => t,
-                    Err(e) => return Step::Leave(format!("leader sent an unusable snapshot: {e}")),
-                };
+                let live = DataTree::from_snapshot(tree.clone());
                 tracing::info!(
                     zxid = format_args!("{zxid:#x}"),
                     nodes = live.node_count(),

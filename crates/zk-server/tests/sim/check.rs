@@ -211,7 +211,7 @@ impl Checker {
         if member.serving() {
             // A serving member's tree holds committed txns only.
             if let Some(w) = tree.get("/w") {
-                for child in w.children.iter() {
+                for child in w.children() {
                     self.nodes.insert(format!("/w/{child}"));
                 }
             }
