@@ -5,8 +5,11 @@
 //!
 //! `cargo bench -p zk-client --bench client` starts its own Apache ZooKeeper through
 //! zk-testkit; set `ZK_BENCH_CONNECT=host:port` to use a running server instead, and
-//! `ZK_BENCH_SECS` to change the measuring time per cell (default 2; each cell is the
-//! best of two rounds per client, run in alternating order).
+//! `ZK_BENCH_SECS` to change the measuring time per cell (default 2) and `ZK_BENCH_ROUNDS`
+//! the rounds per cell (default 3). Each round measures both clients back to back, in
+//! alternating order; every figure printed is the median over the rounds, and the CPU ratio
+//! is the median of the rounds' own ratios (each pairs two runs a few seconds apart, so a
+//! shared machine's slow drift cancels out of it).
 
 use std::time::{Duration, Instant};
 
@@ -130,6 +133,33 @@ struct Cell {
     cpu_us_per_op: f64,
 }
 
+impl Cell {
+    /// Each figure's median over `cells` (not one cell's figures).
+    fn median(cells: &[Cell]) -> Cell {
+        let of = |f: fn(&Cell) -> f64| median(&mut cells.iter().map(f).collect::<Vec<_>>());
+        Cell {
+            ops_per_sec: of(|c| c.ops_per_sec),
+            p50_us: of(|c| c.p50_us),
+            p99_us: of(|c| c.p99_us),
+            cpu_us_per_op: of(|c| c.cpu_us_per_op),
+        }
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
 async fn measure(bench: &Bench, workload: Workload, concurrency: usize, secs: f64) -> Cell {
     for task in 0..concurrency {
         bench.ensure(&format!("/bench/set-{task}")).await;
@@ -191,6 +221,11 @@ async fn async_main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2.0);
+    let rounds: usize = std::env::var("ZK_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(3);
     let (_server, connect) = match std::env::var("ZK_BENCH_CONNECT") {
         Ok(c) => (None, c),
         Err(_) => {
@@ -204,8 +239,8 @@ async fn async_main() {
             (Some(zk), c)
         }
     };
-    println!("client benchmark against Apache ZooKeeper at {connect}, {secs} s per cell, 100-byte values");
-    println!("ours = zk-client, theirs = zookeeper-client 0.11 (crates.io); ratio = ours/theirs");
+    println!("client benchmark against the server at {connect}, {secs} s per cell, medians of {rounds} rounds, 100-byte values");
+    println!("ours = zk-client, theirs = zookeeper-client 0.11 (crates.io); ratio = ours/theirs; CPU ratio = median of the rounds' ratios");
     println!();
     println!(
         "| workload | conc | ours ops/s | theirs ops/s | ratio | ours p50/p99 µs | theirs p50/p99 µs | ours CPU µs/op | theirs CPU µs/op | CPU ratio |"
@@ -224,22 +259,21 @@ async fn async_main() {
     }
     for workload in [Workload::Get, Workload::Set, Workload::CreateDelete] {
         for concurrency in CONCURRENCY {
-            // Best of two rounds, in alternating order, to damp the noise of a shared
+            // Medians over rounds in alternating order, to damp the noise of a shared
             // two-core machine where the server competes with the client for CPU.
-            let mut best: [Option<Cell>; 2] = [None, None];
-            for round in 0..2 {
-                let order = if round == 0 { [0, 1] } else { [1, 0] };
+            let mut cells: [Vec<Cell>; 2] = [Vec::new(), Vec::new()];
+            let mut cpu_ratios = Vec::new();
+            for round in 0..rounds {
+                let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
                 for side in order {
                     let bench = if side == 0 { &ours } else { &theirs };
-                    let cell = measure(bench, workload, concurrency, secs).await;
-                    if best[side].is_none_or(|b| cell.ops_per_sec > b.ops_per_sec) {
-                        best[side] = Some(cell);
-                    }
+                    cells[side].push(measure(bench, workload, concurrency, secs).await);
                 }
+                let (o, t) = (cells[0][round], cells[1][round]);
+                cpu_ratios.push(o.cpu_us_per_op / t.cpu_us_per_op);
             }
-            let (Some(o), Some(t)) = (best[0], best[1]) else {
-                unreachable!("both sides measured")
-            };
+            let o = Cell::median(&cells[0]);
+            let t = Cell::median(&cells[1]);
             println!(
                 "| {} | {} | {:.0} | {:.0} | {:.2} | {:.0}/{:.0} | {:.0}/{:.0} | {:.1} | {:.1} | {:.2} |",
                 workload.name(),
@@ -253,7 +287,7 @@ async fn async_main() {
                 t.p99_us,
                 o.cpu_us_per_op,
                 t.cpu_us_per_op,
-                o.cpu_us_per_op / t.cpu_us_per_op,
+                median(&mut cpu_ratios),
             );
         }
     }
