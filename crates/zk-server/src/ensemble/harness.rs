@@ -269,6 +269,14 @@ impl Ensemble {
         Ok(())
     }
 
+    /// Stops every member, waiting for each to close; the data directories go with the
+    /// ensemble when it is dropped.
+    pub async fn shutdown(mut self) {
+        for i in 0..self.members() {
+            self.kill(i).await;
+        }
+    }
+
     /// Cuts member `i` off from the other members (`true`) or reconnects it (`false`).
     pub async fn isolate(&self, i: usize, cut: bool) -> Result<(), ServerError> {
         match self.member(i) {
