@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The project's demo, on a fresh machine and without Java: an embedded zk-server, gRPC
-# servers that register themselves with zk-discovery, a routing rule stored in ZooKeeper,
-# and calls routed by zk-router through tower/tonic — then the rule changes live.
+# The project's quick start (the README's first command), on a fresh machine and without
+# Java: a 3-member zk-server ensemble in-process, gRPC greeters that register themselves,
+# a canary rule stored in ZooKeeper, and calls routed through tower while an instance
+# stops, the leader dies and the rule changes.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-cargo run --quiet -p zk-router --example grpc_routing
+cargo run --quiet --example quickstart

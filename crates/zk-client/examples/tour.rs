@@ -1,5 +1,5 @@
 //! A tour of the client against a running ZooKeeper: `cargo run -p zk-client --example
-//! quickstart -- 127.0.0.1:2181` (or `scripts/demo.sh`, which starts a throwaway server).
+//! tour -- 127.0.0.1:2181` (any ZooKeeper 3.5+, Apache's or the bundled zk-server).
 
 use std::time::Duration;
 
