@@ -6,14 +6,13 @@
 //! `beta` sets the `x-user-group: beta` header a rule may match on). Reads `ZK_HOSTS`;
 //! with it unset, it embeds a zk-server and starts one greeter of its own to call.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tonic::transport::Channel;
 use zk_discovery::ServiceDiscovery;
-use zk_router::{http_route_key, Endpoint, RouteLayer, Router, ServerErrors};
-use zkmesh_examples::greeter::{GreeterClient, HelloRequest};
+use zk_router::Router;
+use zkmesh_examples::greeter::HelloRequest;
 use zkmesh_examples::instance::Instance;
+use zkmesh_examples::routed::routed_greeter;
 use zkmesh_examples::zookeeper::ZooKeeper;
 use zkmesh_examples::BoxError;
 
@@ -38,18 +37,7 @@ async fn main() -> Result<(), BoxError> {
 
     let router = Router::watch(&discovery, "greeter", None).await?;
     wait_for_instances(&router).await?;
-    let mut client = GreeterClient::new(
-        tower::ServiceBuilder::new()
-            .layer(
-                RouteLayer::new(router.clone(), http_route_key::<tonic::body::Body>)
-                    .classify(ServerErrors),
-            )
-            .service(tower::service_fn(|e: Arc<Endpoint>| async move {
-                Ok::<_, BoxError>(
-                    Channel::from_shared(format!("http://{}", e.authority()))?.connect_lazy(),
-                )
-            })),
-    );
+    let mut client = routed_greeter(router.clone());
 
     let mut failed = 0;
     for i in 0..calls {

@@ -12,14 +12,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tonic::transport::Channel;
 use zk_client::retry::ExponentialBackoff;
 use zk_client::{Client, CreateOptions};
 use zk_discovery::ServiceDiscovery;
-use zk_router::{http_route_key, Endpoint, RouteLayer, Router, RouterEvent, ServerErrors};
+use zk_router::{Router, RouterEvent};
 use zk_server::ensemble::Ensemble;
 use zkmesh_examples::greeter::{GreeterClient, HelloRequest};
 use zkmesh_examples::instance::Instance;
+use zkmesh_examples::routed::routed_greeter;
 use zkmesh_examples::BoxError;
 
 /// Concurrent callers, and the pause between one caller's calls: about 400 calls a
@@ -120,18 +120,7 @@ async fn run() -> Result<bool, BoxError> {
         "the caller to see 3 instances",
     )
     .await?;
-    let client = GreeterClient::new(
-        tower::ServiceBuilder::new()
-            .layer(
-                RouteLayer::new(router.clone(), http_route_key::<tonic::body::Body>)
-                    .classify(ServerErrors),
-            )
-            .service(tower::service_fn(|e: Arc<Endpoint>| async move {
-                Ok::<_, BoxError>(
-                    Channel::from_shared(format!("http://{}", e.authority()))?.connect_lazy(),
-                )
-            })),
-    );
+    let client = routed_greeter(router.clone());
     let tally = Tally::default();
     let running = Arc::new(AtomicBool::new(true));
     let callers: Vec<_> = (0..CALLERS)

@@ -13,6 +13,7 @@
 
 pub mod greeter;
 pub mod instance;
+pub mod routed;
 pub mod zookeeper;
 
 /// The error type of the examples: anything, shown to the user as it is.

@@ -71,6 +71,9 @@ struct Shared {
     events: broadcast::Sender<RouterEvent>,
     rules_loaded: AtomicU64,
     rules_rejected: AtomicU64,
+    /// The version (mzxid) of the rule last refused: a re-read of the same bad rule (after
+    /// a reconnect, or one racing with the write) is not reported again.
+    rejected_version: Mutex<Option<i64>>,
     tables_built: AtomicU64,
     pub(crate) requests: AtomicU64,
     pub(crate) failed_requests: AtomicU64,
@@ -118,6 +121,7 @@ impl Router {
                 events,
                 rules_loaded: AtomicU64::new(0),
                 rules_rejected: AtomicU64::new(0),
+                rejected_version: Mutex::new(None),
                 tables_built: AtomicU64::new(0),
                 requests: AtomicU64::new(0),
                 failed_requests: AtomicU64::new(0),
@@ -287,8 +291,9 @@ fn rebuild(shared: &Shared) {
 /// Reads the rule node and applies what it holds.
 async fn load_rule(shared: &Shared, client: &ManagedClient, path: &str) {
     match client.client().get_data(path).await {
-        Ok((data, _)) => match Rule::parse(&data) {
+        Ok((data, stat)) => match Rule::parse(&data) {
             Ok(rule) => {
+                *lock(&shared.rejected_version) = None;
                 let changed = lock(&shared.rule).as_deref() != Some(&rule);
                 if changed {
                     *lock(&shared.rule) = Some(Arc::new(rule));
@@ -299,6 +304,10 @@ async fn load_rule(shared: &Shared, client: &ManagedClient, path: &str) {
                 }
             }
             Err(e) => {
+                if lock(&shared.rejected_version).replace(stat.mzxid) == Some(stat.mzxid) {
+                    tracing::debug!(%path, "the refused rule read again");
+                    return;
+                }
                 shared.rules_rejected.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(service = %shared.service, %path, error = %e, "routing rule refused; keeping the last good one");
                 let _ = shared.events.send(RouterEvent::RuleRejected(e));
