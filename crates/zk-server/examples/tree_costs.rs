@@ -11,7 +11,7 @@
 //!
 //! `cargo run --release -p zk-server --example tree_costs [NODES]`
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
@@ -19,7 +19,7 @@ use bytes::Bytes;
 use zk_server::tree::{Applied, DataTree};
 use zk_server::txn::{Txn, TxnHeader};
 
-/// The system allocator, counting live blocks and the bytes asked for.
+/// mimalloc, as the `zk-server` binary uses, counting live blocks and the bytes asked for.
 struct Counting;
 
 static LIVE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
@@ -29,15 +29,15 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LIVE_BLOCKS.fetch_add(1, Relaxed);
         LIVE_BYTES.fetch_add(layout.size(), Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
+        // SAFETY: forwarded unchanged to mimalloc.
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE_BLOCKS.fetch_sub(1, Relaxed);
         LIVE_BYTES.fetch_sub(layout.size(), Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
+        // SAFETY: forwarded unchanged to mimalloc.
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
     }
 }
 
