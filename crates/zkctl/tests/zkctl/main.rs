@@ -1,0 +1,4 @@
+//! Every zkctl command against the bundled server: output, `--json` and exit codes.
+
+mod common;
+mod nodes;
