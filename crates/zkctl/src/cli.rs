@@ -64,6 +64,17 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Commands on nodes.
+    #[command(flatten)]
+    Node(NodeCommand),
+    /// Services registered in Curator's layout (`/services/{name}/{id}`).
+    #[command(subcommand)]
+    Services(ServicesCommand),
+}
+
+/// The commands on nodes, run over one session.
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
     /// List the children of a node.
     Ls(LsArgs),
     /// Print a node's data.
@@ -194,6 +205,22 @@ pub struct AclSetArgs {
     /// Only if the node's ACL version is this one (fails with exit code 4 otherwise).
     #[arg(short = 'v', long)]
     pub version: Option<i32>,
+}
+
+/// `services list|show`.
+#[derive(Debug, Subcommand)]
+pub enum ServicesCommand {
+    /// Every service and its number of instances.
+    List,
+    /// A service's instances: id, address, registration time, payload.
+    Show(ServiceArgs),
+}
+
+/// A service name.
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// The service's name.
+    pub name: String,
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@
 //!
 //! # Shape
 //! [`cli`] holds the command line; one module per command family does the work
-//! ([`nodes`], [`acl`], [`watch`]); [`connect`] turns the global options into a session,
+//! ([`nodes`], [`acl`], [`watch`], [`services`]); [`connect`] turns the global options into a session,
 //! [`output`] prints text or JSON, [`error`] maps failures to exit codes.
 //!
 //! Dependencies: `clap` (derive) because a tool with a dozen commands needs consistent
@@ -43,12 +43,14 @@ pub mod connect;
 pub mod error;
 pub mod nodes;
 pub mod output;
+pub mod services;
+pub mod table;
 pub mod timestamp;
 pub mod watch;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, NodeCommand};
 use crate::connect::Connection;
 use crate::error::{CtlError, Result};
 use crate::output::Output;
@@ -79,16 +81,29 @@ fn main() -> std::process::ExitCode {
 /// Runs one command.
 async fn run(cli: Cli, out: Output) -> Result<()> {
     let conn = Connection::from_cli(&cli);
+    match cli.command {
+        Command::Services(cmd) => {
+            let discovery = conn.discovery().await?;
+            let result = services::run(&discovery, out, cmd).await;
+            let _ = discovery.close().await;
+            result
+        }
+        Command::Node(command) => run_node_command(&conn, out, command).await,
+    }
+}
+
+/// Runs a command on plain nodes, over one session.
+async fn run_node_command(conn: &Connection, out: Output, command: NodeCommand) -> Result<()> {
     let client = conn.client().await?;
-    let result = match cli.command {
-        Command::Ls(args) => nodes::ls(&client, out, args).await,
-        Command::Get(args) => nodes::get(&client, out, args).await,
-        Command::Set(args) => nodes::set(&client, out, args).await,
-        Command::Create(args) => nodes::create(&client, out, args).await,
-        Command::Delete(args) => nodes::delete(&client, out, args).await,
-        Command::Stat(args) => nodes::stat(&client, out, args).await,
-        Command::Watch(args) => watch::run(&client, out, args).await,
-        Command::Acl(cmd) => acl::run(&client, out, cmd).await,
+    let result = match command {
+        NodeCommand::Ls(args) => nodes::ls(&client, out, args).await,
+        NodeCommand::Get(args) => nodes::get(&client, out, args).await,
+        NodeCommand::Set(args) => nodes::set(&client, out, args).await,
+        NodeCommand::Create(args) => nodes::create(&client, out, args).await,
+        NodeCommand::Delete(args) => nodes::delete(&client, out, args).await,
+        NodeCommand::Stat(args) => nodes::stat(&client, out, args).await,
+        NodeCommand::Watch(args) => watch::run(&client, out, args).await,
+        NodeCommand::Acl(cmd) => acl::run(&client, out, cmd).await,
     };
     // Ends the session now rather than at its timeout: the server forgets it (and its
     // ephemeral nodes) at once. A failure to say goodbye changes nothing for the user.
