@@ -70,6 +70,9 @@ pub enum Command {
     /// Services registered in Curator's layout (`/services/{name}/{id}`).
     #[command(subcommand)]
     Services(ServicesCommand),
+    /// Routing rules (`/routes/{service}`): read, check, store, compare.
+    #[command(subcommand)]
+    Routes(RoutesCommand),
 }
 
 /// The commands on nodes, run over one session.
@@ -221,6 +224,58 @@ pub enum ServicesCommand {
 pub struct ServiceArgs {
     /// The service's name.
     pub name: String,
+}
+
+/// `routes get|validate|put|diff`.
+#[derive(Debug, Subcommand)]
+pub enum RoutesCommand {
+    /// Print a service's rule (JSON on stdout) and its version (on stderr).
+    Get(RuleArgs),
+    /// Check a rule file against the schema and the service's live instances
+    /// (exit code 1 when invalid; subsets that select no instance are warnings).
+    Validate(RuleFileArgs),
+    /// Store a rule file: checked first, then written only if the rule is still at the
+    /// version read (or --version), else exit code 4.
+    Put(RulePutArgs),
+    /// Show how a rule file differs from the stored rule (keys sorted, formatting ignored).
+    Diff(RuleFileArgs),
+}
+
+/// A service's rule.
+#[derive(Debug, Args)]
+pub struct RuleArgs {
+    /// The service.
+    pub service: String,
+    /// Where the rule is stored (default `/routes/{service}`).
+    #[arg(long, value_name = "PATH")]
+    pub rule_path: Option<String>,
+}
+
+/// A service's rule and a local rule file.
+#[derive(Debug, Args)]
+pub struct RuleFileArgs {
+    /// The service.
+    pub service: String,
+    /// The rule file (JSON; `-` for stdin).
+    pub file: std::path::PathBuf,
+    /// Where the rule is stored (default `/routes/{service}`).
+    #[arg(long, value_name = "PATH")]
+    pub rule_path: Option<String>,
+}
+
+/// `routes put`.
+#[derive(Debug, Args)]
+pub struct RulePutArgs {
+    /// The service, file and rule path.
+    #[command(flatten)]
+    pub target: RuleFileArgs,
+    /// Write only if the stored rule is at this version (the one `routes get` showed);
+    /// default: the version read just before writing.
+    #[arg(short = 'v', long)]
+    pub version: Option<i32>,
+    /// Write even when the check has warnings (never when it has errors).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[cfg(test)]

@@ -28,7 +28,8 @@
 //!
 //! # Shape
 //! [`cli`] holds the command line; one module per command family does the work
-//! ([`nodes`], [`acl`], [`watch`], [`services`]); [`connect`] turns the global options into a session,
+//! ([`nodes`], [`acl`], [`watch`], [`services`], [`routes`] with
+//! [`rule_check`] and [`diff`]); [`connect`] turns the global options into a session,
 //! [`output`] prints text or JSON, [`error`] maps failures to exit codes.
 //!
 //! Dependencies: `clap` (derive) because a tool with a dozen commands needs consistent
@@ -40,9 +41,12 @@
 pub mod acl;
 pub mod cli;
 pub mod connect;
+pub mod diff;
 pub mod error;
 pub mod nodes;
 pub mod output;
+pub mod routes;
+pub mod rule_check;
 pub mod services;
 pub mod table;
 pub mod timestamp;
@@ -85,6 +89,12 @@ async fn run(cli: Cli, out: Output) -> Result<()> {
         Command::Services(cmd) => {
             let discovery = conn.discovery().await?;
             let result = services::run(&discovery, out, cmd).await;
+            let _ = discovery.close().await;
+            result
+        }
+        Command::Routes(cmd) => {
+            let discovery = conn.discovery().await?;
+            let result = routes::run(&discovery, out, cmd).await;
             let _ = discovery.close().await;
             result
         }

@@ -138,3 +138,52 @@ pub fn dead_address() -> String {
     drop(listener);
     addr.to_string()
 }
+
+/// A file in the temporary directory, removed when dropped.
+pub struct TempFile(pub std::path::PathBuf);
+
+impl TempFile {
+    /// A new file holding `content`.
+    pub fn new(content: &str) -> TempFile {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("zkctl-test-{}-{n}.json", std::process::id()));
+        std::fs::write(&path, content).expect("write temp file");
+        TempFile(path)
+    }
+
+    /// The path as a string argument.
+    pub fn arg(&self) -> &str {
+        self.0.to_str().expect("UTF-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Registers instances of `service` with `(id, version)` payloads; keep the discovery
+/// alive as long as they should stay registered.
+pub async fn register(
+    zk: &str,
+    service: &str,
+    instances: &[(&str, &str)],
+) -> (
+    zk_discovery::ServiceDiscovery,
+    Vec<zk_discovery::Registration>,
+) {
+    let discovery = zk_discovery::ServiceDiscovery::connect(zk)
+        .await
+        .expect("discovery");
+    let mut registrations = Vec::new();
+    for (i, (id, version)) in instances.iter().enumerate() {
+        let instance =
+            zk_discovery::ServiceInstance::new(service, format!("10.0.0.{}", i + 1), 8080)
+                .with_id(*id)
+                .with_payload(serde_json::json!({"version": version}));
+        registrations.push(discovery.register(instance).await.expect("register"));
+    }
+    (discovery, registrations)
+}

@@ -2,4 +2,5 @@
 
 mod common;
 mod nodes;
+mod routes;
 mod services;
