@@ -73,6 +73,8 @@ pub enum Command {
     /// Routing rules (`/routes/{service}`): read, check, store, compare.
     #[command(subcommand)]
     Routes(RoutesCommand),
+    /// Which endpoint a request would be sent to, and why (route, subset, policy).
+    Route(RouteArgs),
 }
 
 /// The commands on nodes, run over one session.
@@ -276,6 +278,44 @@ pub struct RulePutArgs {
     /// Write even when the check has warnings (never when it has errors).
     #[arg(long)]
     pub force: bool,
+}
+
+/// `route`.
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    /// The service.
+    pub service: String,
+    /// The request's method (e.g. a gRPC method name).
+    #[arg(long, short = 'm', default_value = "")]
+    pub method: String,
+    /// The request's path.
+    #[arg(long, default_value = "")]
+    pub path: String,
+    /// A request header; repeatable.
+    #[arg(long = "header", short = 'H', value_name = "NAME=VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// A tag of the caller; repeatable.
+    #[arg(long = "caller-tag", value_name = "TAG")]
+    pub caller_tags: Vec<String>,
+    /// The caller's identity (consistent hashing without a header hashes it).
+    #[arg(long, default_value = "")]
+    pub caller_id: String,
+    /// Route with this rule file instead of the stored rule (to preview a change).
+    #[arg(long, value_name = "FILE")]
+    pub rule_file: Option<std::path::PathBuf>,
+    /// Where the rule is stored (default `/routes/{service}`).
+    #[arg(long, value_name = "PATH")]
+    pub rule_path: Option<String>,
+}
+
+/// `NAME=VALUE`, with a non-empty name.
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
+    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@
 //! # Shape
 //! [`cli`] holds the command line; one module per command family does the work
 //! ([`nodes`], [`acl`], [`watch`], [`services`], [`routes`] with
-//! [`rule_check`] and [`diff`]); [`connect`] turns the global options into a session,
+//! [`rule_check`] and [`diff`], `route` in [`explain`]); [`connect`] turns the global options into a session,
 //! [`output`] prints text or JSON, [`error`] maps failures to exit codes.
 //!
 //! Dependencies: `clap` (derive) because a tool with a dozen commands needs consistent
@@ -43,6 +43,7 @@ pub mod cli;
 pub mod connect;
 pub mod diff;
 pub mod error;
+pub mod explain;
 pub mod nodes;
 pub mod output;
 pub mod routes;
@@ -95,6 +96,12 @@ async fn run(cli: Cli, out: Output) -> Result<()> {
         Command::Routes(cmd) => {
             let discovery = conn.discovery().await?;
             let result = routes::run(&discovery, out, cmd).await;
+            let _ = discovery.close().await;
+            result
+        }
+        Command::Route(args) => {
+            let discovery = conn.discovery().await?;
+            let result = explain::run(&discovery, out, args).await;
             let _ = discovery.close().await;
             result
         }

@@ -2,5 +2,6 @@
 
 mod common;
 mod nodes;
+mod route;
 mod routes;
 mod services;
