@@ -75,6 +75,9 @@ pub enum Command {
     Routes(RoutesCommand),
     /// Which endpoint a request would be sent to, and why (route, subset, policy).
     Route(RouteArgs),
+    /// Each member's mode, zxid, connections and lag behind the leader (the `srvr`
+    /// four-letter word; exit code 5 if any member does not answer).
+    Ensemble,
 }
 
 /// The commands on nodes, run over one session.

@@ -29,7 +29,8 @@
 //! # Shape
 //! [`cli`] holds the command line; one module per command family does the work
 //! ([`nodes`], [`acl`], [`watch`], [`services`], [`routes`] with
-//! [`rule_check`] and [`diff`], `route` in [`explain`]); [`connect`] turns the global options into a session,
+//! [`rule_check`] and [`diff`], `route` in [`explain`],
+//! [`ensemble`]); [`connect`] turns the global options into a session,
 //! [`output`] prints text or JSON, [`error`] maps failures to exit codes.
 //!
 //! Dependencies: `clap` (derive) because a tool with a dozen commands needs consistent
@@ -42,6 +43,7 @@ pub mod acl;
 pub mod cli;
 pub mod connect;
 pub mod diff;
+pub mod ensemble;
 pub mod error;
 pub mod explain;
 pub mod nodes;
@@ -105,6 +107,7 @@ async fn run(cli: Cli, out: Output) -> Result<()> {
             let _ = discovery.close().await;
             result
         }
+        Command::Ensemble => ensemble::run(&conn, out).await,
         Command::Node(command) => run_node_command(&conn, out, command).await,
     }
 }

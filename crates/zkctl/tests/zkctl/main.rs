@@ -1,6 +1,7 @@
 //! Every zkctl command against the bundled server: output, `--json` and exit codes.
 
 mod common;
+mod ensemble;
 mod nodes;
 mod route;
 mod routes;
