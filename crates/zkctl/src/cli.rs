@@ -78,6 +78,8 @@ pub enum Command {
     /// Each member's mode, zxid, connections and lag behind the leader (the `srvr`
     /// four-letter word; exit code 5 if any member does not answer).
     Ensemble,
+    /// Print a shell completion script, e.g. `zkctl completions bash > /etc/bash_completion.d/zkctl`.
+    Completions(CompletionsArgs),
 }
 
 /// The commands on nodes, run over one session.
@@ -309,6 +311,14 @@ pub struct RouteArgs {
     /// Where the rule is stored (default `/routes/{service}`).
     #[arg(long, value_name = "PATH")]
     pub rule_path: Option<String>,
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `NAME=VALUE`, with a non-empty name.

@@ -30,17 +30,20 @@
 //! [`cli`] holds the command line; one module per command family does the work
 //! ([`nodes`], [`acl`], [`watch`], [`services`], [`routes`] with
 //! [`rule_check`] and [`diff`], `route` in [`explain`],
-//! [`ensemble`]); [`connect`] turns the global options into a session,
+//! [`ensemble`], [`completions`]); [`connect`] turns the global options into a session,
 //! [`output`] prints text or JSON, [`error`] maps failures to exit codes.
 //!
 //! Dependencies: `clap` (derive) because a tool with a dozen commands needs consistent
 //! parsing, `--help` on every command and usage errors with exit code 2 without
-//! hand-written parsing; `serde_json` for `--json`.
+//! hand-written parsing; `clap_complete` to generate shell completions from that same
+//! definition (`zkctl completions bash|zsh|fish`), so they cannot drift from the commands;
+//! `serde_json` for `--json`.
 
 #![warn(missing_docs)]
 
 pub mod acl;
 pub mod cli;
+pub mod completions;
 pub mod connect;
 pub mod diff;
 pub mod ensemble;
@@ -89,6 +92,10 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli, out: Output) -> Result<()> {
     let conn = Connection::from_cli(&cli);
     match cli.command {
+        Command::Completions(args) => {
+            completions::print(args.shell);
+            Ok(())
+        }
         Command::Services(cmd) => {
             let discovery = conn.discovery().await?;
             let result = services::run(&discovery, out, cmd).await;

@@ -1,6 +1,7 @@
 //! Every zkctl command against the bundled server: output, `--json` and exit codes.
 
 mod common;
+mod completions;
 mod ensemble;
 mod nodes;
 mod route;
