@@ -212,8 +212,10 @@ pub async fn run(discovery: &ServiceDiscovery, out: Output, args: RouteArgs) -> 
             }
             if !destination.is_null() {
                 lines.push(format!(
-                    "subset      {} (destination {}, weight {})",
-                    destination["subset"], destination["index"], destination["share"]
+                    "subset      {} (destination {}, share {})",
+                    destination["subset"],
+                    destination["index"],
+                    destination["share"].as_str().unwrap_or("?")
                 ));
                 lines.push(format!(
                     "candidates  {}",

@@ -60,6 +60,8 @@ pub mod watch;
 
 use clap::Parser;
 
+use zk_discovery::ServiceDiscovery;
+
 use crate::cli::{Cli, Command, NodeCommand};
 use crate::connect::Connection;
 use crate::error::{CtlError, Result};
@@ -97,26 +99,28 @@ async fn run(cli: Cli, out: Output) -> Result<()> {
             Ok(())
         }
         Command::Services(cmd) => {
-            let discovery = conn.discovery().await?;
-            let result = services::run(&discovery, out, cmd).await;
-            let _ = discovery.close().await;
-            result
+            with_discovery(&conn, async |d| services::run(d, out, cmd).await).await
         }
         Command::Routes(cmd) => {
-            let discovery = conn.discovery().await?;
-            let result = routes::run(&discovery, out, cmd).await;
-            let _ = discovery.close().await;
-            result
+            with_discovery(&conn, async |d| routes::run(d, out, cmd).await).await
         }
         Command::Route(args) => {
-            let discovery = conn.discovery().await?;
-            let result = explain::run(&discovery, out, args).await;
-            let _ = discovery.close().await;
-            result
+            with_discovery(&conn, async |d| explain::run(d, out, args).await).await
         }
         Command::Ensemble => ensemble::run(&conn, out).await,
         Command::Node(command) => run_node_command(&conn, out, command).await,
     }
+}
+
+/// Runs `command` with a discovery service, closed afterwards (see below for why).
+async fn with_discovery(
+    conn: &Connection,
+    command: impl AsyncFnOnce(&ServiceDiscovery) -> Result<()>,
+) -> Result<()> {
+    let discovery = conn.discovery().await?;
+    let result = command(&discovery).await;
+    let _ = discovery.close().await;
+    result
 }
 
 /// Runs a command on plain nodes, over one session.

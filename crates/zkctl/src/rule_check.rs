@@ -48,7 +48,7 @@ impl RuleReport {
         }
         for d in &self.destinations {
             lines.push(format!(
-                "{} destination {}: subset {} selects {} instance(s)",
+                "route {}, destination {}: subset {} selects {} instance(s)",
                 d["route"].as_str().unwrap_or_default(),
                 d["destination"],
                 d["subset"],

@@ -17,6 +17,14 @@ pub async fn run(client: &Client, out: Output, args: WatchArgs) -> Result<()> {
     } else {
         AddWatchMode::Persistent
     };
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    // The handler is installed on the first poll: poll now, so that a Ctrl-C from the
+    // moment we say we are watching ends zkctl through the handler (exit code 0) rather
+    // than by the signal's default action.
+    if futures::poll!(&mut ctrl_c).is_ready() {
+        return Ok(());
+    }
     let mut watcher = client
         .add_watch(&args.path, mode)
         .await
@@ -25,8 +33,6 @@ pub async fn run(client: &Client, out: Output, args: WatchArgs) -> Result<()> {
     // a test) knows that changes from now on will be printed; on stderr even under
     // --json, where stdout carries only events.
     eprintln!("watching {} (Ctrl-C to stop)", args.path);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
             _ = &mut ctrl_c => return Ok(()),

@@ -249,7 +249,18 @@ async fn watch_prints_each_event_as_it_happens() {
     assert_eq!(watch.stdout_line().await, "NodeDataChanged /w");
     zkctl(&zk, &["create", "/w/kid"]).await.ok();
     assert_eq!(watch.stdout_line().await, "NodeCreated /w/kid");
-    watch.child.kill().await.expect("kill");
+    // Ctrl-C ends it, successfully.
+    let pid = watch.child.id().expect("running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let status = tokio::time::timeout(crate::common::WAIT, watch.child.wait())
+        .await
+        .expect("zkctl stops on SIGINT in time")
+        .expect("exit status");
+    assert_eq!(status.code(), Some(0));
 
     let mut json = Running::spawn(&zk, &["--json", "watch", "/w"]);
     assert!(json.stderr_line().await.starts_with("watching /w"));
