@@ -32,7 +32,11 @@ pub async fn run(client: &Client, out: Output, args: WatchArgs) -> Result<()> {
     // Said only once the watch is in place, so whoever waits for it (a person, a script,
     // a test) knows that changes from now on will be printed; on stderr even under
     // --json, where stdout carries only events.
-    eprintln!("watching {} (Ctrl-C to stop)", args.path);
+    eprintln!(
+        "watching {} in session 0x{:x} (Ctrl-C to stop)",
+        args.path,
+        client.session_id()
+    );
     loop {
         tokio::select! {
             _ = &mut ctrl_c => return Ok(()),

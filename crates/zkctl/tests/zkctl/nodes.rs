@@ -273,6 +273,56 @@ async fn watch_prints_each_event_as_it_happens() {
 }
 
 #[tokio::test]
+async fn watch_ends_with_exit_5_when_its_session_expires() {
+    let s = server().await;
+    let zk = s.connect_string();
+    let mut watch = Running::spawn(&zk, &["watch", "/w"]);
+    let announced = watch.stderr_line().await;
+    let session = announced
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("0x"))
+        .and_then(|hex| i64::from_str_radix(hex, 16).ok())
+        .unwrap_or_else(|| panic!("no session id in {announced:?}"));
+    assert!(s.expire_session(session).await.expect("server answers"));
+    // The server drops the connection first; the client learns of the expiry when it
+    // reconnects.
+    loop {
+        let line = watch.stdout_line().await;
+        if line == "session Expired" {
+            break;
+        }
+        assert_eq!(line, "session Disconnected");
+    }
+    let status = tokio::time::timeout(crate::common::WAIT, watch.child.wait())
+        .await
+        .expect("zkctl stops in time")
+        .expect("exit status");
+    assert_eq!(status.code(), Some(5));
+}
+
+#[tokio::test]
+async fn binary_data_comes_out_unchanged_and_as_hex_in_json() {
+    let s = server().await;
+    let zk = s.connect_string();
+    let client = zk_client::Client::connect(&zk).await.expect("client");
+    client
+        .create(
+            "/bin",
+            &[0xff, 0x00, 0x7f],
+            &zk_client::CreateOptions::persistent(),
+        )
+        .await
+        .expect("create");
+    let mut cmd = crate::common::command();
+    cmd.args(["--server", &zk, "get", "/bin"]);
+    let raw = cmd.output().await.expect("runs");
+    assert_eq!(raw.stdout, [0xff, 0x00, 0x7f, b'\n']);
+    let json = zkctl(&zk, &["--json", "get", "/bin"]).await;
+    assert_eq!(json.json()["data_hex"], "ff007f");
+    assert_eq!(json.json()["data"], serde_json::Value::Null);
+}
+
+#[tokio::test]
 async fn every_command_has_help_and_the_top_level_help_lists_exit_codes() {
     let top = zkctl("unused:1", &["--help"]).await;
     top.ok();

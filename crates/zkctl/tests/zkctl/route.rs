@@ -160,5 +160,9 @@ async fn route_failures_have_their_exit_codes() {
         .await
         .ok();
     zkctl(&zk, &["route", "orders"]).await.expect_code(1);
+    let unparsable = zkctl(&zk, &["--json", "routes", "get", "orders"]).await;
+    unparsable.ok();
+    assert_eq!(unparsable.json()["rule"], serde_json::Value::Null);
+    assert_eq!(unparsable.json()["raw"], "{not json");
     zkctl(&zk, &["route", "--help"]).await.ok();
 }
