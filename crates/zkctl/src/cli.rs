@@ -11,7 +11,8 @@ Exit codes:
   2  usage error (bad arguments or options)
   3  not found (node, service or rule)
   4  conflict (node exists, bad version, node not empty)
-  5  connection failure (no server reachable, connection lost, session expired)
+  5  connection failure (no server reachable, connection lost, session expired;
+     for `ensemble`, a member that does not answer)
 
 Environment:
   ZK_HOSTS   default for --server

@@ -7,6 +7,13 @@
 //! zkctl create -p /a/b "payload"      zkctl delete -r /a
 //! zkctl watch -R /services            # one line per event until Ctrl-C
 //! zkctl acl set /a world:anyone:r digest:alice:<hash>:cdrwa
+//! zkctl services list                 zkctl services show orders
+//! zkctl routes get orders > rule.json # prints the version on stderr
+//! zkctl routes diff orders rule.json  zkctl routes validate orders rule.json
+//! zkctl routes put -v 3 orders rule.json   # exit 4 if someone changed it since v3
+//! zkctl route orders -m GetOrder -H x-user-group=beta   # endpoint, route, subset, policy
+//! zkctl ensemble                      # mode, zxid, connections, lag per member
+//! zkctl completions bash > /etc/bash_completion.d/zkctl
 //! ```
 //!
 //! Connection: `--server HOST:PORT,...[/chroot]` (or `ZK_HOSTS`), `--chroot` (or
@@ -14,7 +21,8 @@
 //! `--timeout` seconds for the session and each request.
 //!
 //! Output is text for humans; `--json` prints one JSON document per command (one per
-//! line for `watch`), and failures as a JSON object on stderr.
+//! line for `watch`), and failures as a JSON object on stderr. Notes for people (a rule's
+//! version after `routes get`, "watching …") go to stderr, so stdout can be redirected.
 //!
 //! # Exit codes
 //! | code | meaning |
@@ -24,14 +32,15 @@
 //! | 2 | usage error (clap's own code for bad arguments, and ours for bad values) |
 //! | 3 | not found: node, service or rule |
 //! | 4 | conflict: node exists, bad version, node not empty |
-//! | 5 | connection failure: no server reachable, connection lost, session expired |
+//! | 5 | connection failure: no server reachable, connection lost, session expired; for `ensemble`, a member that does not answer |
 //!
 //! # Shape
 //! [`cli`] holds the command line; one module per command family does the work
-//! ([`nodes`], [`acl`], [`watch`], [`services`], [`routes`] with
-//! [`rule_check`] and [`diff`], `route` in [`explain`],
-//! [`ensemble`], [`completions`]); [`connect`] turns the global options into a session,
-//! [`output`] prints text or JSON, [`error`] maps failures to exit codes.
+//! ([`nodes`], [`acl`], [`watch`], [`services`], [`routes`] with [`rule_check`] and
+//! [`diff`], `route` in [`explain`], [`ensemble`], [`completions`]); [`connect`] turns
+//! the global options into a session or a discovery service, [`output`] prints text or
+//! JSON ([`table`] and [`timestamp`] format for humans), [`error`] maps failures to exit
+//! codes.
 //!
 //! Dependencies: `clap` (derive) because a tool with a dozen commands needs consistent
 //! parsing, `--help` on every command and usage errors with exit code 2 without
