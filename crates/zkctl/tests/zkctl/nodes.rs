@@ -17,6 +17,11 @@ async fn ls_lists_children_in_name_order_and_ls_r_the_whole_subtree() {
         zkctl(&zk, &["--json", "ls", "/app"]).await.json(),
         serde_json::json!(["a", "b"])
     );
+    // Global options may follow the command too.
+    assert_eq!(
+        zkctl(&zk, &["ls", "/app", "--json"]).await.json(),
+        serde_json::json!(["a", "b"])
+    );
 
     let tree = zkctl(&zk, &["ls", "-R", "/app"]).await;
     tree.ok();

@@ -212,6 +212,12 @@ async fn routes_usage_and_connection_errors_have_their_codes() {
         .await
         .expect_code(2);
     zkctl(&zk, &["routes", "frobnicate"]).await.expect_code(2);
+    zkctl(&zk, &["routes", "diff", "orders", "/no/such/rule.json"])
+        .await
+        .expect_code(1);
+    zkctl(&zk, &["routes", "put", "orders", "/no/such/rule.json"])
+        .await
+        .expect_code(1);
     for sub in ["get", "validate", "put", "diff"] {
         zkctl(&zk, &["routes", sub, "--help"]).await.ok();
     }
