@@ -1,0 +1,223 @@
+//! `ensemble`: each member's mode, zxid, connections and lag, asked with the `srvr`
+//! four-letter word (allowed by default on Apache servers and the bundled one) over a
+//! plain TCP connection to every host of the connect string — no session, so a member
+//! that cannot serve sessions (electing, cut off) still reports.
+//!
+//! Lag is the leader's zxid minus the member's: the transactions it has yet to apply when
+//! both are in the same epoch (the epoch is the zxid's high 32 bits).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::connect::Connection;
+use crate::error::{CtlError, Result};
+use crate::output::Output;
+use crate::table;
+
+/// What one member said, or why it said nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Member {
+    /// `host:port` from the connect string.
+    pub host: String,
+    /// `leader`, `follower`, `observer`, `standalone`, … (Apache's `Mode:`).
+    pub mode: Option<String>,
+    /// The last zxid it applied.
+    pub zxid: Option<i64>,
+    /// Client connections it holds.
+    pub connections: Option<u64>,
+    /// Nodes in its tree.
+    pub nodes: Option<u64>,
+    /// The leader's zxid minus this one's.
+    pub lag: Option<i64>,
+    /// Why it could not be asked.
+    pub error: Option<String>,
+}
+
+/// The hosts of a connect string (`h1:2181,h2:2181/chroot`), the chroot dropped and a
+/// missing port defaulted to 2181.
+pub fn hosts(connect: &str) -> Vec<String> {
+    let hosts = connect.split_once('/').map_or(connect, |(h, _)| h);
+    hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            // `[v6]:port` or `host:port`; a bare IPv6 address needs its brackets.
+            let has_port = if h.starts_with('[') {
+                h.contains("]:")
+            } else {
+                h.contains(':')
+            };
+            if has_port {
+                h.to_owned()
+            } else {
+                format!("{h}:2181")
+            }
+        })
+        .collect()
+}
+
+/// Parses a `srvr` reply into `member`.
+pub fn parse_srvr(text: &str, member: &mut Member) -> std::result::Result<(), String> {
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match key.trim() {
+            "Mode" => member.mode = Some(value.to_owned()),
+            "Zxid" => {
+                let hex = value.trim_start_matches("0x");
+                member.zxid =
+                    Some(i64::from_str_radix(hex, 16).map_err(|_| format!("bad Zxid {value:?}"))?);
+            }
+            "Connections" => member.connections = value.parse().ok(),
+            "Node count" => member.nodes = value.parse().ok(),
+            _ => {}
+        }
+    }
+    if member.mode.is_none() {
+        let first = text.lines().next().unwrap_or("empty reply").trim();
+        return Err(format!("srvr not answered: {first}"));
+    }
+    Ok(())
+}
+
+/// Sends a four-letter word and reads the reply to the end (the server closes).
+async fn four_letter(
+    host: &str,
+    word: &str,
+    timeout: Duration,
+) -> std::result::Result<String, String> {
+    let ask = async {
+        let mut stream = tokio::net::TcpStream::connect(host)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        stream
+            .write_all(word.as_bytes())
+            .await
+            .map_err(|e| format!("send {word}: {e}"))?;
+        let mut reply = Vec::new();
+        stream
+            .read_to_end(&mut reply)
+            .await
+            .map_err(|e| format!("read {word}: {e}"))?;
+        Ok(String::from_utf8_lossy(&reply).into_owned())
+    };
+    tokio::time::timeout(timeout, ask)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer to {word} within {timeout:?}")))
+}
+
+/// Asks every member and works out the lag from the leader's (or standalone server's)
+/// zxid.
+pub async fn survey(conn: &Connection) -> Vec<Member> {
+    let asks = hosts(&conn.server).into_iter().map(|host| async move {
+        let mut m = Member {
+            host: host.clone(),
+            ..Member::default()
+        };
+        match four_letter(&host, "srvr", conn.timeout()).await {
+            Ok(text) => {
+                if let Err(e) = parse_srvr(&text, &mut m) {
+                    m.error = Some(e);
+                }
+            }
+            Err(e) => m.error = Some(e),
+        }
+        m
+    });
+    let mut members = futures::future::join_all(asks).await;
+    let reference = members
+        .iter()
+        .find(|m| matches!(m.mode.as_deref(), Some("leader" | "standalone")))
+        .and_then(|m| m.zxid);
+    if let Some(top) = reference {
+        for m in &mut members {
+            m.lag = m.zxid.map(|z| top - z);
+        }
+    }
+    members
+}
+
+fn member_json(m: &Member) -> Value {
+    json!({
+        "host": m.host, "mode": m.mode,
+        "zxid": m.zxid, "zxid_hex": m.zxid.map(|z| format!("0x{z:x}")),
+        "connections": m.connections, "nodes": m.nodes, "lag": m.lag, "error": m.error,
+    })
+}
+
+/// Runs `ensemble`: a table of every member; exit code 5 if any could not be asked.
+pub async fn run(conn: &Connection, out: Output) -> Result<()> {
+    let members = survey(conn).await;
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
+    out.emit(
+        || {
+            let rows: Vec<Vec<String>> = members
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.host.clone(),
+                        m.mode.clone().unwrap_or_else(|| "unreachable".to_owned()),
+                        opt(m.zxid.map(|z| format!("0x{z:x}"))),
+                        opt(m.connections.map(|c| c.to_string())),
+                        opt(m.lag.map(|l| l.to_string())),
+                        m.error.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            table::render(
+                &["MEMBER", "MODE", "ZXID", "CONNECTIONS", "LAG", "ERROR"],
+                &rows,
+            )
+        },
+        || json!({"members": members.iter().map(member_json).collect::<Vec<_>>()}),
+    );
+    let failed: Vec<&str> = members
+        .iter()
+        .filter(|m| m.error.is_some())
+        .map(|m| m.host.as_str())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CtlError::Unreachable(format!(
+            "no status from {}",
+            failed.join(", ")
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_drop_the_chroot_and_default_the_port() {
+        assert_eq!(
+            hosts("a:1, b ,[::1]:3,[::2]/app/x"),
+            ["a:1", "b:2181", "[::1]:3", "[::2]:2181"]
+        );
+    }
+
+    #[test]
+    fn srvr_replies_parse_and_refusals_are_errors() {
+        let mut m = Member::default();
+        parse_srvr(
+            "Zookeeper version: 3.8.0\nConnections: 3\nZxid: 0x10000002a\nMode: follower\nNode count: 7\n",
+            &mut m,
+        )
+        .expect("parses");
+        assert_eq!(m.mode.as_deref(), Some("follower"));
+        assert_eq!(m.zxid, Some(0x1_0000_002a));
+        assert_eq!((m.connections, m.nodes), (Some(3), Some(7)));
+        let refused = parse_srvr(
+            "srvr is not executed because it is not in the whitelist.\n",
+            &mut Member::default(),
+        );
+        assert!(refused.is_err());
+    }
+}

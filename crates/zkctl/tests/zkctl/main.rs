@@ -1,0 +1,9 @@
+//! Every zkctl command against the bundled server: output, `--json` and exit codes.
+
+mod common;
+mod completions;
+mod ensemble;
+mod nodes;
+mod route;
+mod routes;
+mod services;
