@@ -58,7 +58,7 @@ pub use health::HealthPolicy;
 pub use matcher::RequestContext;
 pub use router::{default_rule_path, Router, RouterEvent, RouterStats};
 pub use rule::{Rule, RuleError};
-pub use table::{RouteError, RouteTable};
+pub use table::{Explanation, RouteError, RouteTable, Step};
 pub use tower::{
     discover, http_route_key, AnyResponseSucceeds, Classify, RouteKey, RouteLayer, RouteService,
     ServerErrors,

@@ -21,7 +21,7 @@ use crate::load::Loads;
 use crate::matcher::RequestContext;
 use crate::policy::Rng;
 use crate::rule::{Rule, RuleError};
-use crate::table::{RouteError, RouteTable};
+use crate::table::{Explanation, RouteError, RouteTable};
 
 /// Default node of a service's rule: `/routes/{service}`.
 pub fn default_rule_path(service: &str) -> String {
@@ -170,6 +170,12 @@ impl Router {
     /// policies count it).
     pub fn route(&self, ctx: &RequestContext) -> Result<Picked, RouteError> {
         self.shared.table.load().route(ctx, &self.shared.rng)
+    }
+
+    /// Picks an endpoint for `ctx` as [`Router::route`] does, and says why (see
+    /// [`RouteTable::explain`]): for tools and logs, not the request path.
+    pub fn explain(&self, ctx: &RequestContext) -> Explanation {
+        self.shared.table.load().explain(ctx, &self.shared.rng)
     }
 
     /// Sets passive health checking (on with [`HealthPolicy::default`] unless changed;

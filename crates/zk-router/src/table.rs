@@ -29,6 +29,48 @@ pub enum RouteError {
     },
 }
 
+/// One step of a table's decision for a request ([`RouteTable::explain`]). Routes and
+/// destinations are named by their index in the rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Step {
+    /// The route's conditions do not match the request.
+    NoMatch {
+        /// The route's index in the rule.
+        route: usize,
+    },
+    /// The route matches and drew a destination (by weight, among those with endpoints).
+    Drew {
+        /// The route's index in the rule.
+        route: usize,
+        /// The destination's index in the route.
+        destination: usize,
+        /// The destination's weight…
+        weight: u64,
+        /// …out of the summed weight of the route's destinations that have endpoints.
+        of: u64,
+    },
+    /// The route matches, but none of its destinations has an endpoint: its fallback
+    /// decides.
+    Empty {
+        /// The route's index in the rule.
+        route: usize,
+        /// What it falls back to.
+        fallback: Fallback,
+    },
+    /// No route took the request: every endpoint, round robin.
+    Default,
+}
+
+/// How a table routed one request ([`RouteTable::explain`]).
+#[derive(Debug)]
+pub struct Explanation {
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// The pick (hold or report it as with [`RouteTable::route`]).
+    pub picked: Result<Picked, RouteError>,
+}
+
 #[derive(Debug)]
 struct Destination {
     endpoints: Vec<Arc<Endpoint>>,
@@ -40,6 +82,9 @@ struct Destination {
 
 #[derive(Debug)]
 struct CompiledRoute {
+    /// Its index in the rule (a route whose conditions do not compile has no compiled
+    /// form, so indices here and in the rule may differ).
+    index: usize,
     name: String,
     matcher: Matcher,
     destinations: Vec<Destination>,
@@ -128,6 +173,7 @@ impl RouteTable {
                             })
                             .collect();
                         Some(CompiledRoute {
+                            index: i,
                             name: route.name.clone().unwrap_or_else(|| format!("routes[{i}]")),
                             matcher: Matcher::compile(&route.matches)?,
                             destinations,
@@ -154,17 +200,59 @@ impl RouteTable {
 
     /// Picks the endpoint for a request.
     pub fn route(&self, ctx: &RequestContext, rng: &Rng) -> Result<Picked, RouteError> {
+        self.decide(ctx, rng, |_| {})
+    }
+
+    /// Routes a request as [`RouteTable::route`] does, and says why: every route passed
+    /// over or taken, the destination drawn, the fallback followed.
+    pub fn explain(&self, ctx: &RequestContext, rng: &Rng) -> Explanation {
+        let mut steps = Vec::new();
+        let picked = self.decide(ctx, rng, |step| steps.push(step));
+        Explanation { steps, picked }
+    }
+
+    /// The endpoints of destination `destination` of the rule's route `route`, as this
+    /// table holds them (`None` for a route or destination it does not have).
+    pub fn destination_endpoints(
+        &self,
+        route: usize,
+        destination: usize,
+    ) -> Option<&[Arc<Endpoint>]> {
+        let route = self.routes.iter().find(|r| r.index == route)?;
+        Some(&route.destinations.get(destination)?.endpoints)
+    }
+
+    /// The walk behind [`RouteTable::route`] and [`RouteTable::explain`], telling `note`
+    /// each step: one code path, so an explanation cannot drift from what routing does.
+    /// `route` passes a closure that does nothing, which compiles away.
+    fn decide(
+        &self,
+        ctx: &RequestContext,
+        rng: &Rng,
+        mut note: impl FnMut(Step),
+    ) -> Result<Picked, RouteError> {
         for route in &self.routes {
             if !route.matcher.matches(ctx) {
+                note(Step::NoMatch { route: route.index });
                 continue;
             }
-            if let Some((i, d)) = route.pick(ctx, rng, self.health.as_deref()) {
+            if let Some((destination, i, d)) = route.pick(ctx, rng, self.health.as_deref()) {
+                note(Step::Drew {
+                    route: route.index,
+                    destination,
+                    weight: d.weight,
+                    of: route.available_weight(),
+                });
                 let (health, timed) = (self.health.as_deref().cloned(), d.picker.needs_latency());
                 return Ok(match d.load.as_ref().and_then(|l| l.slot(i)) {
                     Some(slot) => Picked::in_group(slot.clone(), health, timed),
                     None => Picked::new(d.endpoints[i].clone(), health, timed),
                 });
             }
+            note(Step::Empty {
+                route: route.index,
+                fallback: route.fallback,
+            });
             match route.fallback {
                 Fallback::NextRoute => continue,
                 Fallback::AnyInstance => return self.any(ctx, rng),
@@ -176,6 +264,7 @@ impl RouteTable {
                 }
             }
         }
+        note(Step::Default);
         self.any(ctx, rng)
     }
 
@@ -199,14 +288,23 @@ impl RouteTable {
 }
 
 impl CompiledRoute {
+    /// The summed weight of the destinations that have endpoints: what a draw is out of.
+    fn available_weight(&self) -> u64 {
+        self.destinations
+            .iter()
+            .filter(|d| !d.endpoints.is_empty())
+            .map(|d| d.weight)
+            .sum()
+    }
+
     /// A weighted draw among the destinations (an empty one hands its share to the
-    /// others): the chosen destination and the index of its endpoint.
+    /// others): the chosen destination's index and itself, and the index of its endpoint.
     fn pick(
         &self,
         ctx: &RequestContext,
         rng: &Rng,
         health: Option<&HealthPolicy>,
-    ) -> Option<(usize, &Destination)> {
+    ) -> Option<(usize, usize, &Destination)> {
         let (mut available, mut live) = (0u64, 0usize);
         for d in self.destinations.iter().filter(|d| !d.endpoints.is_empty()) {
             available += d.weight;
@@ -226,12 +324,17 @@ impl CompiledRoute {
             } else {
                 rng.next_u64() % available
             };
-            for d in self.destinations.iter().filter(|d| !d.endpoints.is_empty()) {
+            let live_destinations = self
+                .destinations
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| !d.endpoints.is_empty());
+            for (k, d) in live_destinations {
                 if x < d.weight {
                     let i = choose(d.picker.as_ref(), &d.endpoints, ctx, rng, health);
                     match d.endpoints.get(i) {
-                        Some(e) if health.is_some() && e.is_ejected() => last = Some((i, d)),
-                        Some(_) => return Some((i, d)),
+                        Some(e) if health.is_some() && e.is_ejected() => last = Some((k, i, d)),
+                        Some(_) => return Some((k, i, d)),
                         None => {}
                     }
                     break;

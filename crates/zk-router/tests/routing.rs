@@ -311,3 +311,74 @@ fn sticky_clients_spread_over_endpoints_and_keep_theirs_across_rebuilds() {
         .collect();
     assert!(chosen.len() > 1, "every client stuck to {chosen:?}");
 }
+
+#[test]
+fn explain_names_every_route_passed_over_and_the_one_that_decided() {
+    use zk_router::rule::Fallback;
+    use zk_router::Step;
+    let rule = r#"{"routes": [
+        {"match": {"headers": [{"name": "x-group", "exact": "beta"}]},
+         "destinations": [{"subset": {"tags": ["canary"]}}]},
+        {"match": {"headers": [{"name": "x-zone", "exact": "z3"}]},
+         "destinations": [{"subset": {"zone": "z3"}}], "fallback": "next_route"},
+        {"match": {"headers": [{"name": "x-zone", "exact": "z9"}]},
+         "destinations": [{"subset": {"zone": "z9"}}], "fallback": "fail"},
+        {"destinations": [{"subset": {"version": "9.9"}, "weight": 5},
+                          {"subset": {"version": "1.0"}, "weight": 90},
+                          {"subset": {"version": "2.0"}, "weight": 10}]}
+    ]}"#;
+    let r = router(rule, versions());
+    let ctx = |headers: &'static [(&'static str, &'static str)]| RequestContext {
+        headers,
+        ..Default::default()
+    };
+
+    // z3 matches but is empty and falls through; the last route draws among the two
+    // destinations that have endpoints (9.9 has none, so its weight does not count).
+    let e = r.explain(&ctx(&[("x-zone", "z3")]));
+    assert_eq!(e.steps[0], Step::NoMatch { route: 0 });
+    assert_eq!(
+        e.steps[1],
+        Step::Empty {
+            route: 1,
+            fallback: Fallback::NextRoute
+        }
+    );
+    assert_eq!(e.steps[2], Step::NoMatch { route: 2 });
+    let Step::Drew {
+        route,
+        destination,
+        weight,
+        of,
+    } = e.steps[3]
+    else {
+        panic!("expected a draw, got {:?}", e.steps);
+    };
+    assert_eq!((route, of), (3, 100));
+    let picked = e.picked.expect("a pick");
+    let members = r
+        .table()
+        .destination_endpoints(route, destination)
+        .expect("the drawn destination")
+        .to_vec();
+    assert!(members.iter().any(|m| m.id == picked.id), "{members:?}");
+    assert_eq!(weight, if destination == 1 { 90 } else { 10 });
+
+    // z9 matches, is empty and fails: the explanation ends there, with the error.
+    let e = r.explain(&ctx(&[("x-zone", "z9")]));
+    assert_eq!(
+        e.steps.last(),
+        Some(&Step::Empty {
+            route: 2,
+            fallback: Fallback::Fail
+        })
+    );
+    assert!(matches!(e.picked, Err(RouteError::EmptyDestination { .. })));
+
+    // Without a rule: default routing.
+    let plain = Router::with_rng("svc", Rng::new(7));
+    plain.set_endpoints(versions());
+    let e = plain.explain(&RequestContext::default());
+    assert_eq!(e.steps, [Step::Default]);
+    assert!(e.picked.is_ok());
+}

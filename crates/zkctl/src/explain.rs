@@ -1,19 +1,17 @@
 //! `route SERVICE --method M --header k=v …`: which endpoint a request would go to, and
 //! why — the route that matched, the destination (subset) it drew and the policy.
 //!
-//! The pick itself is the router's: a [`zk_router::Router`] fed the stored (or a local)
-//! rule and the live instances routes the request. The router does not say why it
-//! picked what it picked, so the reasons are re-derived here from the same public pieces
-//! the route table uses ([`Matcher`], [`Endpoint::in_subset`], the fallbacks), in the
-//! same order; the picked endpoint is then placed in the destination that holds it.
+//! The pick and its reasons are the router's own ([`Router::explain`]): a router fed the
+//! stored (or a local) rule and the live instances routes the request and reports each
+//! route it passed over or took, so what this prints cannot drift from what routing does.
+//! This module only puts the rule's names, subsets and policies to the steps.
 
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use zk_discovery::{ServiceDiscovery, ServiceInstance};
-use zk_router::matcher::Matcher;
 use zk_router::rule::{Fallback, Policy, Route};
-use zk_router::{Endpoint, RequestContext, Router, Rule};
+use zk_router::{Endpoint, RequestContext, Router, Rule, Step};
 
 use crate::cli::RouteArgs;
 use crate::error::{CtlError, Result};
@@ -22,70 +20,45 @@ use crate::routes::{read_file, read_rule, rule_path};
 use crate::rule_check::{route_name, subset_json};
 use crate::services::instances_of;
 
-/// What decided where a request goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Route `index` matched and has instances in its destinations.
-    Route(usize),
-    /// Route `index` matched without instances; its fallback sends to any instance.
-    AnyInstance(usize),
-    /// Route `index` matched without instances; its fallback fails the request.
-    Fail(usize),
-    /// No route took the request (or there is no rule): every instance, round robin.
-    Default,
-}
-
-/// Walks the routes as the route table does, noting why each was taken or passed over.
-pub fn decide(
-    rule: Option<&Rule>,
-    endpoints: &[Arc<Endpoint>],
-    ctx: &RequestContext,
-) -> (Decision, Vec<String>) {
-    let mut trace = Vec::new();
-    let Some(rule) = rule else {
-        trace.push("no rule: default routing (every instance, round robin)".to_owned());
-        return (Decision::Default, trace);
+/// The steps as lines for people, with the rule's route names.
+fn trace(rule: Option<&Rule>, steps: &[Step]) -> Vec<String> {
+    let name = |i: usize| {
+        let given = rule
+            .and_then(|r| r.routes.get(i))
+            .and_then(|r| r.name.as_deref());
+        route_name(given, i)
     };
-    for (i, route) in rule.routes.iter().enumerate() {
-        let name = route_name(route.name.as_deref(), i);
-        let Some(matcher) = Matcher::compile(&route.matches) else {
-            trace.push(format!("{name}: skipped, its conditions do not compile"));
-            continue;
-        };
-        if !matcher.matches(ctx) {
-            trace.push(format!("{name}: does not match"));
-            continue;
-        }
-        let has_instances = route
-            .destinations
-            .iter()
-            .any(|d| endpoints.iter().any(|e| e.in_subset(&d.subset)));
-        if has_instances {
-            trace.push(format!("{name}: matches"));
-            return (Decision::Route(i), trace);
-        }
-        match route.fallback {
-            Fallback::NextRoute => {
-                trace.push(format!(
-                    "{name}: matches, but no destination has an instance; fallback next_route"
-                ));
+    steps
+        .iter()
+        .map(|step| match *step {
+            Step::NoMatch { route } => format!("{}: does not match", name(route)),
+            Step::Drew {
+                route,
+                destination,
+                weight,
+                of,
+            } => format!(
+                "{}: matches; drew destination {destination} (weight {weight} of {of})",
+                name(route)
+            ),
+            Step::Empty { route, fallback } => format!(
+                "{}: matches, but no destination has an instance; fallback {}",
+                name(route),
+                match fallback {
+                    Fallback::NextRoute => "next_route",
+                    Fallback::AnyInstance => "any_instance (every instance, round robin)",
+                    Fallback::Fail => "fail",
+                }
+            ),
+            Step::Default if rule.is_none() => {
+                "no rule: default routing (every instance, round robin)".to_owned()
             }
-            Fallback::AnyInstance => {
-                trace.push(format!(
-                    "{name}: matches, but no destination has an instance; fallback any_instance (every instance, round robin)"
-                ));
-                return (Decision::AnyInstance(i), trace);
+            Step::Default => {
+                "no route took it: default routing (every instance, round robin)".to_owned()
             }
-            Fallback::Fail => {
-                trace.push(format!(
-                    "{name}: matches, but no destination has an instance; fallback fail"
-                ));
-                return (Decision::Fail(i), trace);
-            }
-        }
-    }
-    trace.push("no route matches: default routing (every instance, round robin)".to_owned());
-    (Decision::Default, trace)
+            _ => format!("{step:?}"),
+        })
+        .collect()
 }
 
 fn endpoint_json(e: &Endpoint) -> Value {
@@ -109,21 +82,19 @@ fn policy_text(policy: &Value) -> String {
     }
 }
 
-/// Where, within the deciding route, the picked endpoint came from.
-fn destination_of(route: &Route, endpoints: &[Arc<Endpoint>], picked: &Endpoint) -> Value {
-    let live: Vec<(usize, &zk_router::rule::Destination)> = route
-        .destinations
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| endpoints.iter().any(|e| e.in_subset(&d.subset)))
-        .collect();
-    // Destinations without instances hand their share to the others, as the table does.
-    let total: u64 = live.iter().map(|(_, d)| u64::from(d.weight)).sum();
-    match live.iter().find(|(_, d)| picked.in_subset(&d.subset)) {
-        Some((i, d)) => json!({
-            "index": i, "subset": subset_json(&d.subset), "weight": d.weight,
-            "share": format!("{}/{}", d.weight, total),
-            "candidates": endpoints.iter().filter(|e| e.in_subset(&d.subset)).map(|e| e.id.clone()).collect::<Vec<_>>(),
+/// The destination a route drew: its subset, its share of the draw, its instances.
+fn destination_json(
+    route: &Route,
+    index: usize,
+    weight: u64,
+    of: u64,
+    members: &[Arc<Endpoint>],
+) -> Value {
+    match route.destinations.get(index) {
+        Some(d) => json!({
+            "index": index, "subset": subset_json(&d.subset), "weight": weight,
+            "share": format!("{weight}/{of}"),
+            "candidates": members.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
         }),
         None => Value::Null,
     }
@@ -165,31 +136,47 @@ pub async fn run(discovery: &ServiceDiscovery, out: Output, args: RouteArgs) -> 
     let router = Router::new(&args.service);
     router.set_rule(rule.clone());
     router.set_instances(instances.iter());
-    let endpoints: Vec<Arc<Endpoint>> = router.table().endpoints().to_vec();
-    let (decision, trace) = decide(rule.as_ref(), &endpoints, &ctx);
-    let picked = router.route(&ctx);
+    let explanation = router.explain(&ctx);
+    let trace = trace(rule.as_ref(), &explanation.steps);
+    let picked = explanation.picked;
+    let table = router.table();
 
-    let deciding_route = match decision {
-        Decision::Route(i) | Decision::AnyInstance(i) | Decision::Fail(i) => rule
-            .as_ref()
-            .and_then(|r| r.routes.get(i).map(|route| (i, route))),
-        Decision::Default => None,
+    // The last step decided: a draw, a fallback, or default routing.
+    let decision = explanation.steps.last().copied().unwrap_or(Step::Default);
+    let (decided_by, deciding) = match decision {
+        Step::Drew { route, .. } => ("route", Some(route)),
+        Step::Empty {
+            route,
+            fallback: Fallback::AnyInstance,
+        } => ("fallback_any_instance", Some(route)),
+        Step::Empty { route, .. } => ("fallback_fail", Some(route)),
+        _ => ("default", None),
     };
-    let (policy, destination) = match (decision, deciding_route, &picked) {
-        (Decision::Route(_), Some((_, route)), Ok(p)) => (
+    let deciding_route =
+        deciding.and_then(|i| rule.as_ref().and_then(|r| r.routes.get(i)).map(|r| (i, r)));
+    let (policy, destination) = match (decision, deciding_route) {
+        (
+            Step::Drew {
+                destination,
+                weight,
+                of,
+                ..
+            },
+            Some((i, route)),
+        ) => (
             serde_json::to_value(&route.policy).unwrap_or(Value::Null),
-            destination_of(route, &endpoints, p.endpoint()),
+            destination_json(
+                route,
+                destination,
+                weight,
+                of,
+                table.destination_endpoints(i, destination).unwrap_or(&[]),
+            ),
         ),
         _ => (
             serde_json::to_value(Policy::RoundRobin).unwrap_or(Value::Null),
             Value::Null,
         ),
-    };
-    let decided_by = match decision {
-        Decision::Route(_) => "route",
-        Decision::AnyInstance(_) => "fallback_any_instance",
-        Decision::Fail(_) => "fallback_fail",
-        Decision::Default => "default",
     };
     let route_json =
         deciding_route.map(|(i, r)| json!({"index": i, "name": route_name(r.name.as_deref(), i)}));

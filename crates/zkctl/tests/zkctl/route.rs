@@ -50,7 +50,10 @@ async fn a_matching_header_takes_its_route_and_subset() {
     assert_eq!(v["route"], json!({"index": 0, "name": "beta"}));
     assert_eq!(v["destination"]["subset"], json!({"version": "2.0"}));
     assert_eq!(v["policy"], json!({"type": "round_robin"}));
-    assert_eq!(v["trace"], json!(["beta: matches"]));
+    assert_eq!(
+        v["trace"],
+        json!(["beta: matches; drew destination 0 (weight 1 of 1)"])
+    );
     assert_eq!(v["rule"], json!({"path": "/routes/orders", "version": 0}));
 
     let text = zkctl(&zk, &["route", "orders", "--header", "x-group=beta"]).await;
@@ -77,13 +80,20 @@ async fn other_requests_fall_through_to_the_split_with_its_policy() {
     run.ok();
     let v = run.json();
     assert_eq!(v["route"]["name"], "rest");
+    let trace = v["trace"].as_array().expect("a trace");
     assert_eq!(
-        v["trace"],
-        json!([
-            "beta: does not match",
-            "retired: matches, but no destination has an instance; fallback next_route",
-            "rest: matches"
-        ])
+        trace[..2],
+        [
+            json!("beta: does not match"),
+            json!("retired: matches, but no destination has an instance; fallback next_route"),
+        ]
+    );
+    // The draw is the router's: 90 or 10 of the 100 that the live destinations weigh.
+    let drew = trace[2].as_str().expect("a step");
+    assert!(
+        drew == "rest: matches; drew destination 0 (weight 90 of 100)"
+            || drew == "rest: matches; drew destination 1 (weight 10 of 100)",
+        "{drew}"
     );
     assert_eq!(
         v["policy"],
