@@ -200,14 +200,14 @@ impl RouteTable {
 
     /// Picks the endpoint for a request.
     pub fn route(&self, ctx: &RequestContext, rng: &Rng) -> Result<Picked, RouteError> {
-        self.decide(ctx, rng, |_| {})
+        self.decide(ctx, rng, None)
     }
 
     /// Routes a request as [`RouteTable::route`] does, and says why: every route passed
     /// over or taken, the destination drawn, the fallback followed.
     pub fn explain(&self, ctx: &RequestContext, rng: &Rng) -> Explanation {
         let mut steps = Vec::new();
-        let picked = self.decide(ctx, rng, |step| steps.push(step));
+        let picked = self.decide(ctx, rng, Some(&mut steps));
         Explanation { steps, picked }
     }
 
@@ -222,22 +222,27 @@ impl RouteTable {
         Some(&route.destinations.get(destination)?.endpoints)
     }
 
-    /// The walk behind [`RouteTable::route`] and [`RouteTable::explain`], telling `note`
-    /// each step: one code path, so an explanation cannot drift from what routing does.
-    /// `route` passes a closure that does nothing, which compiles away.
+    /// The walk behind [`RouteTable::route`] and [`RouteTable::explain`], noting each step
+    /// in `steps` when given: one code path, so an explanation cannot drift from what
+    /// routing does. A pick (`None`) pays a branch per route, nothing more.
     fn decide(
         &self,
         ctx: &RequestContext,
         rng: &Rng,
-        mut note: impl FnMut(Step),
+        mut steps: Option<&mut Vec<Step>>,
     ) -> Result<Picked, RouteError> {
+        let mut note = |step: &dyn Fn() -> Step| {
+            if let Some(steps) = steps.as_deref_mut() {
+                steps.push(step());
+            }
+        };
         for route in &self.routes {
             if !route.matcher.matches(ctx) {
-                note(Step::NoMatch { route: route.index });
+                note(&|| Step::NoMatch { route: route.index });
                 continue;
             }
             if let Some((destination, i, d)) = route.pick(ctx, rng, self.health.as_deref()) {
-                note(Step::Drew {
+                note(&|| Step::Drew {
                     route: route.index,
                     destination,
                     weight: d.weight,
@@ -249,7 +254,7 @@ impl RouteTable {
                     None => Picked::new(d.endpoints[i].clone(), health, timed),
                 });
             }
-            note(Step::Empty {
+            note(&|| Step::Empty {
                 route: route.index,
                 fallback: route.fallback,
             });
@@ -264,7 +269,7 @@ impl RouteTable {
                 }
             }
         }
-        note(Step::Default);
+        note(&|| Step::Default);
         self.any(ctx, rng)
     }
 
