@@ -78,6 +78,8 @@ pub mod retry;
 mod rw_probe;
 pub mod session;
 pub mod state;
+mod tls;
+mod transport;
 pub mod watch;
 mod watch_queue;
 mod watcher;
@@ -89,6 +91,7 @@ pub use managed::{ManagedClient, SessionEvent};
 pub use metrics::Metrics;
 pub use options::{CreateOptions, Op, OpResult, ReadOp, ReadResult, MAX_TTL};
 pub use state::{EventType, SessionState, WatchedEvent};
+pub use tls::{TlsFailure, TlsOptions};
 pub use watcher::{Lagged, OneshotWatcher, PersistentWatcher};
 pub use zk_proto::{
     perms, Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, Id, Stat, WatcherType,
