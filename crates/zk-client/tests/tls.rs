@@ -1,0 +1,193 @@
+//! TLS against real Apache ZooKeeper 3.8 serving its `secureClientPort` (Netty, PEM key
+//! and trust stores): verification of the server, host names, mutual TLS, and reconnects,
+//! with certificates made by a throwaway CA at test time.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use zk_client::{Client, CreateOptions, Error, EventType, SessionState, TlsFailure, TlsOptions};
+use zk_testkit::{ClientAuth, Issued, ServerTls, TestCa};
+
+/// A server and the certificates of its test.
+struct Secure {
+    zk: ApacheZk,
+    ca: TestCa,
+    /// A client certificate from the server's CA.
+    client: Issued,
+    _dir: tempfile::TempDir,
+}
+
+impl Secure {
+    /// The server's TLS address.
+    fn addr(&self) -> SocketAddr {
+        let port = self.zk.secure_port(0).expect("a secure port");
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// TLS options trusting the server's CA, without a client certificate.
+    fn trusting(&self) -> TlsOptions {
+        TlsOptions::with_ca_pem_file(self.ca.cert_path())
+    }
+}
+
+/// A standalone Apache server whose certificate is issued for the IP address 127.0.0.1
+/// only (not `localhost`), asking clients for certificates as `client_auth` says.
+async fn secure_server(client_auth: ClientAuth) -> Secure {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ca = TestCa::new(dir.path(), "server-ca").expect("test CA");
+    let server = ca
+        .issue("server", &["127.0.0.1"])
+        .expect("server certificate");
+    let client = ca
+        .issue("client", &["client.test"])
+        .expect("client certificate");
+    let zk = ApacheZk::options(1)
+        .tick_time(Duration::from_millis(500))
+        .tls(ServerTls {
+            key_store: server.key_store.clone(),
+            trust_store: ca.cert_path(),
+            client_auth,
+        })
+        .start()
+        .await
+        .expect("start Apache ZooKeeper with TLS");
+    Secure {
+        zk,
+        ca,
+        client,
+        _dir: dir,
+    }
+}
+
+fn builder(tls: TlsOptions) -> zk_client::ClientBuilder {
+    Client::builder()
+        .session_timeout(Duration::from_secs(6))
+        // Failing connects end within the test's patience, with the usual back-off.
+        .establish_timeout(Duration::from_secs(4))
+        .tls(tls)
+}
+
+/// The error of a connect that must fail.
+async fn refused(tls: TlsOptions, connect: &str) -> Error {
+    match within("a refused connect", builder(tls).connect(connect)).await {
+        Ok(_) => panic!("connected to {connect}, expected a TLS failure"),
+        Err(e) => e,
+    }
+}
+
+fn tls_kind(error: &Error) -> Option<TlsFailure> {
+    match error {
+        Error::Tls { kind, .. } => Some(*kind),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn crud_and_watches_over_tls_survive_a_dropped_connection_and_a_host_change() {
+    let s = secure_server(ClientAuth::None).await;
+    // Two hosts in the connect string, both leading to the server's TLS port.
+    let first = FaultProxy::start(s.addr()).await.expect("proxy");
+    let second = FaultProxy::start(s.addr()).await.expect("proxy");
+    let connect = format!("{},{}", first.addr(), second.addr());
+    let client = within("TLS connect", builder(s.trusting()).connect(&connect))
+        .await
+        .expect("connect over TLS");
+
+    client
+        .create("/tls", b"one", &CreateOptions::persistent())
+        .await
+        .expect("create");
+    let (data, stat, watch) = client.get_and_watch_data("/tls").await.expect("get");
+    assert_eq!(data.as_ref(), b"one");
+
+    // Every connection is dropped and the host in use refuses new ones: the client
+    // reconnects, over TLS, to the other and resumes its session and watch.
+    let session = client.session_id();
+    let used = if first.connections_accepted() > 0 {
+        &first
+    } else {
+        &second
+    };
+    used.refuse(true);
+    used.drop_connections();
+    wait_state(&client, SessionState::Disconnected).await;
+    wait_state(&client, SessionState::Connected).await;
+    assert_eq!(client.session_id(), session);
+
+    client
+        .set_data("/tls", b"two", Some(stat.version))
+        .await
+        .expect("set after reconnect");
+    let event = within("the watch restored on the new connection", watch).await;
+    assert_eq!(event.event_type, EventType::NodeDataChanged);
+    let (data, _) = client.get_data("/tls").await.expect("get");
+    assert_eq!(data.as_ref(), b"two");
+    client.delete("/tls", None).await.expect("delete");
+    client.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn a_server_is_refused_with_a_typed_error_unless_trusted_and_named_as_connected_to() {
+    let s = secure_server(ClientAuth::None).await;
+    let port = s.addr().port();
+
+    // A certificate from another CA is not trusted.
+    let other_dir = tempfile::tempdir().expect("temporary directory");
+    let other = TestCa::new(other_dir.path(), "other-ca").expect("other CA");
+    let e = refused(
+        TlsOptions::with_ca_pem_file(other.cert_path()),
+        &format!("127.0.0.1:{port}"),
+    )
+    .await;
+    assert_eq!(tls_kind(&e), Some(TlsFailure::UntrustedCertificate), "{e}");
+
+    // The certificate names 127.0.0.1, not localhost.
+    let localhost = format!("localhost:{port}");
+    let e = refused(s.trusting(), &localhost).await;
+    assert_eq!(tls_kind(&e), Some(TlsFailure::HostnameMismatch), "{e}");
+
+    // ... which the explicit opt-out accepts, and a server name override fixes properly.
+    for tls in [
+        s.trusting().danger_accept_invalid_hostnames(true),
+        s.trusting().server_name("127.0.0.1"),
+    ] {
+        let client = within("TLS connect", builder(tls).connect(&localhost))
+            .await
+            .expect("connect");
+        assert!(client.exists("/").await.expect("exists").is_some());
+        client.close().await.expect("close");
+    }
+
+    // A missing CA file is a configuration error, before any connection.
+    let e = refused(
+        TlsOptions::with_ca_pem_file(other_dir.path().join("missing.pem")),
+        &localhost,
+    )
+    .await;
+    assert!(matches!(e, Error::TlsConfig(_)), "{e}");
+}
+
+#[tokio::test]
+async fn mutual_tls_admits_a_client_certificate_and_refuses_its_absence() {
+    let s = secure_server(ClientAuth::Need).await;
+    let connect = s.addr().to_string();
+
+    let with_cert = s
+        .trusting()
+        .client_cert_pem_files(&s.client.cert, &s.client.key);
+    let client = within("mTLS connect", builder(with_cert).connect(&connect))
+        .await
+        .expect("connect with a client certificate");
+    client
+        .create("/mtls", b"", &CreateOptions::ephemeral())
+        .await
+        .expect("create");
+    client.close().await.expect("close");
+
+    let e = refused(s.trusting(), &connect).await;
+    assert_eq!(tls_kind(&e), Some(TlsFailure::Refused), "{e}");
+}
