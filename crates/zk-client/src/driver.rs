@@ -298,6 +298,13 @@ impl Driver {
                 armed = deadline;
             }
             let want_write = !self.session.transmit_buf().is_empty() || stream.wants_write();
+            // Input the TLS layer holds (a read stopped by its budget) is invisible to the
+            // socket's readiness; tokio happens to keep the socket ready until a read finds
+            // it empty, but that is not this loop's to rely on: read it before waiting.
+            if stream.has_buffered_input() {
+                self.read(&mut stream, &server);
+                continue;
+            }
             tokio::select! {
                 ready = stream.readable() => match ready {
                     Ok(()) => self.read(&mut stream, &server),

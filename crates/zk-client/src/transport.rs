@@ -34,6 +34,9 @@ struct Tls {
     conn: ClientConnection,
     /// Ciphertext read from the socket that rustls has not taken yet.
     inbox: BytesMut,
+    /// The last read handed out data and stopped before finding the socket empty, so the
+    /// layer may still hold input (rustls cannot be asked without decrypting more).
+    maybe_buffered: bool,
 }
 
 impl Transport {
@@ -50,6 +53,7 @@ impl Transport {
             tls: Some(Box::new(Tls {
                 conn,
                 inbox: BytesMut::new(),
+                maybe_buffered: false,
             })),
         }
     }
@@ -72,6 +76,12 @@ impl Transport {
     /// Whether encrypted bytes wait to be written (besides any plaintext not yet given).
     pub(crate) fn wants_write(&self) -> bool {
         self.tls.as_ref().is_some_and(|t| t.conn.wants_write())
+    }
+
+    /// Whether input was read from the socket that has not been handed out yet (TLS
+    /// ciphertext staged, or plaintext decrypted): the socket's readiness will not tell.
+    pub(crate) fn has_buffered_input(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.maybe_buffered)
     }
 
     /// Writes what is pending below the plaintext (TLS records). `WouldBlock` if the
@@ -105,6 +115,12 @@ impl Transport {
         let Some(tls) = &mut self.tls else {
             return self.tcp.try_read_buf(buf);
         };
+        let result = Self::try_read_tls(tls, &self.tcp, buf);
+        tls.maybe_buffered = matches!(result, Ok(n) if n > 0);
+        result
+    }
+
+    fn try_read_tls(tls: &mut Tls, tcp: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
         loop {
             // Plaintext rustls already has goes first.
             let mut reader = tls.conn.reader();
@@ -123,7 +139,7 @@ impl Transport {
             }
             if tls.inbox.is_empty() {
                 tls.inbox.reserve(CIPHER_CHUNK);
-                if self.tcp.try_read_buf(&mut tls.inbox)? == 0 {
+                if tcp.try_read_buf(&mut tls.inbox)? == 0 {
                     return Ok(0);
                 }
             }
@@ -134,7 +150,7 @@ impl Transport {
             tls.inbox.advance(taken);
             if let Err(e) = tls.conn.process_new_packets() {
                 // Tell the server why (best effort), then report it.
-                let _ = write_records(&mut tls.conn, &self.tcp);
+                let _ = write_records(&mut tls.conn, tcp);
                 return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }
         }

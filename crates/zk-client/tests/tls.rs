@@ -126,6 +126,22 @@ async fn crud_and_watches_over_tls_survive_a_dropped_connection_and_a_host_chang
     assert_eq!(event.event_type, EventType::NodeDataChanged);
     let (data, _) = client.get_data("/tls").await.expect("get");
     assert_eq!(data.as_ref(), b"two");
+
+    // Pipelined replies larger than what the driver reads per wake-up (4 MiB): the rest
+    // waits decrypted or staged in the TLS layer, where socket readiness cannot see it.
+    let big = vec![7u8; 900 * 1024];
+    client
+        .set_data("/tls", &big, None)
+        .await
+        .expect("set a large value");
+    let reads = (0..8).map(|_| client.get_data("/tls"));
+    for (data, _) in within("pipelined large reads", futures::future::join_all(reads))
+        .await
+        .into_iter()
+        .map(|r| r.expect("large read"))
+    {
+        assert_eq!(data.len(), big.len());
+    }
     client.delete("/tls", None).await.expect("delete");
     client.close().await.expect("close");
 }
@@ -186,6 +202,24 @@ async fn mutual_tls_admits_a_client_certificate_and_refuses_its_absence() {
         .create("/mtls", b"", &CreateOptions::ephemeral())
         .await
         .expect("create");
+    client.close().await.expect("close");
+
+    // The same from the Java client's properties, with Apache's PEM key store layout
+    // (key and certificate in one file).
+    let key_store = s.client.key_store.display().to_string();
+    let trust_store = s.ca.cert_path().display().to_string();
+    let from_properties = zk_client::ClientBuilder::from_properties([
+        ("zookeeper.client.secure", "true"),
+        ("zookeeper.ssl.keyStore.location", key_store.as_str()),
+        ("zookeeper.ssl.keyStore.type", "PEM"),
+        ("zookeeper.ssl.trustStore.location", trust_store.as_str()),
+        ("zookeeper.ssl.trustStore.type", "PEM"),
+    ])
+    .expect("properties");
+    let client = within("mTLS connect", from_properties.connect(&connect))
+        .await
+        .expect("connect from properties");
+    assert!(client.exists("/").await.expect("exists").is_some());
     client.close().await.expect("close");
 
     let e = refused(s.trusting(), &connect).await;
