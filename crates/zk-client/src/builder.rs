@@ -161,9 +161,10 @@ impl ClientBuilder {
     /// # Errors
     /// [`Error::SessionExpired`] when resuming a session that is gone,
     /// [`Error::AuthFailed`] when the credentials are refused, [`Error::Connect`] when no
-    /// server answered within the establish timeout ([`Error::Tls`] instead when the last
-    /// attempt failed in TLS: an untrusted certificate, a host name mismatch, a refused
-    /// client certificate), [`Error::TlsConfig`] when the TLS files cannot be loaded, and
+    /// server answered within the establish timeout ([`Error::Tls`] instead when a TLS
+    /// connection failed meanwhile — the latest such failure, even if a later attempt
+    /// failed otherwise: an untrusted certificate, a host name mismatch, a refused client
+    /// certificate), [`Error::TlsConfig`] when the TLS files cannot be loaded, and
     /// argument errors for a bad connect string or chroot.
     pub async fn connect(self, connect_string: &str) -> Result<Client> {
         let parsed = ConnectString::parse(connect_string)?;

@@ -135,8 +135,9 @@ pub enum Error {
     /// Nothing was sent.
     #[error("TLS configuration: {0}")]
     TlsConfig(String),
-    /// A TLS connection to `server` failed: [`ClientBuilder::connect`](crate::ClientBuilder::connect)
-    /// returns it when no session could be established and the last attempt failed so.
+    /// A TLS connection to `server` failed (in the handshake, or refused by the server
+    /// right after it): [`ClientBuilder::connect`](crate::ClientBuilder::connect) returns
+    /// it when no session could be established and a TLS connection failed meanwhile.
     /// The client itself keeps retrying with its reconnect back-off, as for any failed
     /// connect.
     #[error("TLS with {server}: {kind}: {detail}")]

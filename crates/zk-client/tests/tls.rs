@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use zk_client::{Client, CreateOptions, Error, EventType, SessionState, TlsFailure, TlsOptions};
-use zk_testkit::{ClientAuth, Issued, ServerTls, TestCa};
+use zk_testkit::{ClientAuth, Issued, Mode, ServerTls, TestCa};
 
 /// A server and the certificates of its test.
 struct Secure {
@@ -224,4 +224,69 @@ async fn mutual_tls_admits_a_client_certificate_and_refuses_its_absence() {
 
     let e = refused(s.trusting(), &connect).await;
     assert_eq!(tls_kind(&e), Some(TlsFailure::Refused), "{e}");
+}
+
+#[tokio::test]
+async fn a_read_only_client_over_tls_probes_for_a_read_write_server_and_moves_to_it() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ca = TestCa::new(dir.path(), "ca").expect("test CA");
+    let server = ca
+        .issue("server", &["127.0.0.1"])
+        .expect("server certificate");
+    let tls = ServerTls {
+        key_store: server.key_store.clone(),
+        trust_store: ca.cert_path(),
+        client_auth: ClientAuth::None,
+    };
+    // A member that stays read-only: its ensemble never regains a quorum.
+    let stranded = ApacheZk::options(3)
+        .java_opts("-Dreadonlymode.enabled=true")
+        .config("localSessionsEnabled=true")
+        .config("localSessionsUpgradingEnabled=true")
+        .tls(tls.clone())
+        .start()
+        .await
+        .expect("start the ensemble");
+    stranded.kill(1).await.expect("kill");
+    stranded.kill(2).await.expect("kill");
+    wait_until_async("member 0 read-only", || async {
+        stranded.mode(0).await.ok() == Some(Mode::ReadOnly)
+    })
+    .await;
+    // A read-write server the client cannot reach at first.
+    let writable = ApacheZk::options(1)
+        .tls(tls)
+        .start()
+        .await
+        .expect("start a standalone server");
+    let writable_tls = SocketAddr::from(([127, 0, 0, 1], writable.secure_port(0).expect("port")));
+    let gate = FaultProxy::start(writable_tls).await.expect("proxy");
+    gate.refuse(true);
+
+    let read_only_tls = format!("127.0.0.1:{}", stranded.secure_port(0).expect("port"));
+    let connect = format!("{read_only_tls},{}", gate.addr());
+    let c = within(
+        "read-only TLS connect",
+        Client::builder()
+            .read_only(true)
+            .session_timeout(Duration::from_secs(20))
+            .tls(TlsOptions::with_ca_pem_file(ca.cert_path()))
+            .connect(&connect),
+    )
+    .await
+    .expect("connect read-only over TLS");
+    assert_eq!(c.state(), SessionState::ConnectedReadOnly);
+    assert!(c.exists("/zookeeper").await.expect("read").is_some());
+    assert_eq!(
+        c.create("/x", b"", &CreateOptions::persistent()).await,
+        Err(Error::NotReadOnly)
+    );
+
+    // The read-write server becomes reachable: the probe (isro, over TLS) finds it.
+    gate.refuse(false);
+    wait_state(&c, SessionState::Connected).await;
+    c.create("/moved", b"", &CreateOptions::persistent())
+        .await
+        .expect("create on the read-write server");
 }
