@@ -217,7 +217,7 @@ impl Driver {
                         // A TLS failure is worth a warning: unlike a server being down, it
                         // rarely heals by itself (a wrong CA, name or client certificate).
                         if matches!(e, Error::Tls { .. } | Error::TlsConfig(_)) {
-                            tracing::warn!(error = %e, "TLS connection failed");
+                            tracing::warn!(error = %e, "TLS handshake failed");
                             if let Ok(mut failure) = self.shared.tls_failure.lock() {
                                 *failure = Some(e);
                             }
@@ -388,7 +388,7 @@ impl Driver {
             .is_some_and(|e| e.downcast_ref::<rustls::Error>().is_some());
         if is_tls {
             let e = tls_error(&format!("{}:{}", server.0, server.1), error);
-            tracing::warn!(error = %e, "TLS connection failed");
+            tracing::warn!(error = %e, "TLS connection failed after the handshake");
             if !self.established {
                 if let Ok(mut failure) = self.shared.tls_failure.lock() {
                     *failure = Some(e);

@@ -36,6 +36,11 @@ impl Secure {
 /// A standalone Apache server whose certificate is issued for the IP address 127.0.0.1
 /// only (not `localhost`), asking clients for certificates as `client_auth` says.
 async fn secure_server(client_auth: ClientAuth) -> Secure {
+    secure_server_with(client_auth, &[]).await
+}
+
+/// [`secure_server`] with extra `zoo.cfg` lines.
+async fn secure_server_with(client_auth: ClientAuth, config: &[&str]) -> Secure {
     init_tracing();
     let dir = tempfile::tempdir().expect("temporary directory");
     let ca = TestCa::new(dir.path(), "server-ca").expect("test CA");
@@ -45,8 +50,11 @@ async fn secure_server(client_auth: ClientAuth) -> Secure {
     let client = ca
         .issue("client", &["client.test"])
         .expect("client certificate");
-    let zk = ApacheZk::options(1)
-        .tick_time(Duration::from_millis(500))
+    let mut options = ApacheZk::options(1).tick_time(Duration::from_millis(500));
+    for line in config {
+        options = options.config(*line);
+    }
+    let zk = options
         .tls(ServerTls {
             key_store: server.key_store.clone(),
             trust_store: ca.cert_path(),
@@ -224,6 +232,40 @@ async fn mutual_tls_admits_a_client_certificate_and_refuses_its_absence() {
 
     let e = refused(s.trusting(), &connect).await;
     assert_eq!(tls_kind(&e), Some(TlsFailure::Refused), "{e}");
+}
+
+#[tokio::test]
+async fn a_client_certificate_refused_after_a_tls13_handshake_is_reported_the_same() {
+    // In TLS 1.3 the client's handshake is over before the server has judged its
+    // certificate: the refusal arrives as an alert on the first read of the connection.
+    let s = secure_server_with(
+        ClientAuth::Need,
+        &[
+            "ssl.protocol=TLSv1.3",
+            "ssl.enabledProtocols=TLSv1.3",
+            "ssl.ciphersuites=TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384",
+        ],
+    )
+    .await;
+    // Through a proxy, to count the attempts: a refused client backs off, it does not
+    // hammer the server (a hot loop would make thousands within the establish timeout).
+    let proxy = FaultProxy::start(s.addr()).await.expect("proxy");
+    let e = refused(s.trusting(), &proxy.addr().to_string()).await;
+    assert_eq!(tls_kind(&e), Some(TlsFailure::Refused), "{e}");
+    let attempts = proxy.connections_accepted();
+    assert!((2..30).contains(&attempts), "{attempts} attempts");
+
+    let with_cert = s
+        .trusting()
+        .client_cert_pem_files(&s.client.cert, &s.client.key);
+    let client = within(
+        "mTLS connect",
+        builder(with_cert).connect(&proxy.addr().to_string()),
+    )
+    .await
+    .expect("connect with a client certificate over TLS 1.3");
+    assert!(client.exists("/").await.expect("exists").is_some());
+    client.close().await.expect("close");
 }
 
 #[tokio::test]
