@@ -105,14 +105,21 @@ pub(crate) async fn is_read_write(
         stream.flush().await.ok()?;
         // The server answers two bytes and closes; anything longer is not an answer.
         let mut answer = Vec::with_capacity(8);
-        tokio::time::timeout(
+        let read = tokio::time::timeout(
             ANSWER_TIMEOUT,
             (&mut stream).take(16).read_to_end(&mut answer),
         )
         .await
-        .ok()?
         .ok()?;
-        Some(answer)
+        match read {
+            Ok(_) => Some(answer),
+            // A TLS server may close without close_notify after answering; the answer
+            // it sent still counts.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !answer.is_empty() => {
+                Some(answer)
+            }
+            Err(_) => None,
+        }
     };
     let answer = exchange.await;
     let rw = answer.as_deref().is_some_and(|a| a.trim_ascii() == b"rw");
