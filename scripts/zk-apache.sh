@@ -20,13 +20,16 @@
 #   ZK_JVM_OPTS       replaces the test-oriented heap/GC/JIT defaults (small heap, C1 only,
 #                     for fast start); benchmarks set production-like options here
 #   ZK_EXTRA_CONFIG   extra zoo.cfg lines (newline-separated) appended to each member's config
+#   ZK_SECURE_CLIENT  if 1, each member also gets a secureClientPort on 127.0.0.1 (the TLS
+#                     settings, ssl.* and serverCnxnFactory, come in ZK_EXTRA_CONFIG); the
+#                     plain clientPort stays for four-letter words
 #   ZK_OWNER_PID      if set, a watchdog SIGKILLs the cluster once that pid exits
 #   ZK_SERVER_CMD     if set, each member runs "$ZK_SERVER_CMD zoo.cfg" instead of the JVM:
 #                     the bundled zk-server, started from the very zoo.cfg and myid an
 #                     Apache member gets (plus the equivalents of the JVM's -D flags as
 #                     zoo.cfg keys); kill, restart, status and 4lw work the same
 #
-# DIR/cluster.env (shell-sourceable) records MEMBERS, CLIENT_PORTS,
+# DIR/cluster.env (shell-sourceable) records MEMBERS, CLIENT_PORTS, SECURE_CLIENT_PORTS,
 # QUORUM_PORTS, ELECTION_PORTS, PIDS, WATCHDOG_PID and CONNECT_STRING.
 # Member I lives in DIR/memberI/ (zoo.cfg, data/, zk.log, zk.pid).
 set -euo pipefail
@@ -136,6 +139,7 @@ load_env() {
     read -r -a CPORTS <<<"$CLIENT_PORTS"
     read -r -a QPORTS <<<"${QUORUM_PORTS:-}"
     read -r -a EPORTS <<<"${ELECTION_PORTS:-}"
+    read -r -a SPORTS <<<"${SECURE_CLIENT_PORTS:-}"
     read -r -a PID_LIST <<<"$PIDS"
     ZK_SERVER_CMD=${SERVER_CMD:-}
 }
@@ -170,6 +174,7 @@ write_env() {
     {
         echo "MEMBERS=$MEMBERS"
         echo "CLIENT_PORTS=\"${CPORTS[*]}\""
+        echo "SECURE_CLIENT_PORTS=\"${SPORTS[*]:-}\""
         echo "QUORUM_PORTS=\"${QPORTS[*]:-}\""
         echo "ELECTION_PORTS=\"${EPORTS[*]:-}\""
         echo "PIDS=\"${PID_LIST[*]}\""
@@ -190,6 +195,10 @@ write_config() {
         echo "dataDir=$mdir/data"
         echo "clientPort=${CPORTS[$((i - 1))]}"
         echo "clientPortAddress=127.0.0.1"
+        if ((${#SPORTS[@]} > 0)); then
+            echo "secureClientPort=${SPORTS[$((i - 1))]}"
+            echo "secureClientPortAddress=127.0.0.1"
+        fi
         echo "maxClientCnxns=0"
         echo "admin.enableServer=false"
         echo "4lw.commands.whitelist=*"
@@ -369,12 +378,17 @@ cmd_start() {
         done
     fi
 
-    local attempt rc=0 i per
+    local attempt rc=0 i per secure=0
     per=$((MEMBERS == 1 ? 1 : 3))
+    [[ ${ZK_SECURE_CLIENT:-0} == 1 ]] && secure=1
     for attempt in 1 2 3; do
         local ports
-        read -r -a ports <<<"$(free_ports $((MEMBERS * per)))"
+        read -r -a ports <<<"$(free_ports $((MEMBERS * (per + secure))))"
         CPORTS=("${ports[@]:0:MEMBERS}")
+        SPORTS=()
+        if ((secure)); then
+            SPORTS=("${ports[@]:MEMBERS*per:MEMBERS}")
+        fi
         QPORTS=()
         EPORTS=()
         if ((MEMBERS > 1)); then

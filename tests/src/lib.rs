@@ -32,8 +32,8 @@ pub enum Kind {
 
 /// A running server of either kind.
 pub enum Server {
-    /// Apache ZooKeeper.
-    Apache(ApacheZk),
+    /// Apache ZooKeeper (boxed: its handle is several times the size of zk-server's).
+    Apache(Box<ApacheZk>),
     /// zk-server.
     Bundled(ServerHandle),
 }
@@ -44,13 +44,13 @@ impl Server {
     pub async fn start(kind: Kind) -> Server {
         init_tracing();
         match kind {
-            Kind::Apache => Server::Apache(
+            Kind::Apache => Server::Apache(Box::new(
                 ApacheZk::options(1)
                     .tick_time(TICK)
                     .start()
                     .await
                     .expect("start Apache ZooKeeper"),
-            ),
+            )),
             Kind::Bundled => Server::Bundled(
                 ServerHandle::builder()
                     .port(0)

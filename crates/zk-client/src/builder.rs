@@ -14,6 +14,7 @@ use crate::hosts::{ConnectString, HostPicker};
 use crate::metrics::Counters;
 use crate::session::{Session, SessionConfig};
 use crate::state::SessionState;
+use crate::tls::TlsOptions;
 use crate::watch_queue;
 
 /// Builds a [`Client`]. Obtain one with [`Client::builder`].
@@ -31,6 +32,7 @@ pub struct ClientBuilder {
     min_backoff: Duration,
     max_backoff: Duration,
     watch_capacity: usize,
+    tls: Option<TlsOptions>,
 }
 
 impl Default for ClientBuilder {
@@ -48,6 +50,7 @@ impl Default for ClientBuilder {
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(5),
             watch_capacity: watch_queue::DEFAULT_CAPACITY,
+            tls: None,
         }
     }
 }
@@ -138,16 +141,34 @@ impl ClientBuilder {
         self
     }
 
+    /// Connect with TLS (to servers' `secureClientPort`): every connection, on reconnect
+    /// to any host of the connect string and for read-only mode's probes alike. A failed
+    /// handshake counts as a failed connect (the next host is tried, then the reconnect
+    /// back-off applies), and [`ClientBuilder::connect`] reports it as [`Error::Tls`].
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The TLS settings, if any.
+    pub fn tls_options(&self) -> Option<&TlsOptions> {
+        self.tls.as_ref()
+    }
+
     /// Connects to `connect_string` (`"h1:2181,h2:2181/chroot"`) and waits until a session
     /// is established.
     ///
     /// # Errors
     /// [`Error::SessionExpired`] when resuming a session that is gone,
     /// [`Error::AuthFailed`] when the credentials are refused, [`Error::Connect`] when no
-    /// server answered within the establish timeout, and argument errors for a bad
-    /// connect string or chroot.
+    /// server answered within the establish timeout ([`Error::Tls`] instead when a TLS
+    /// connection failed meanwhile — the latest such failure, even if a later attempt
+    /// failed otherwise: an untrusted certificate, a host name mismatch, a refused client
+    /// certificate), [`Error::TlsConfig`] when the TLS files cannot be loaded, and
+    /// argument errors for a bad connect string or chroot.
     pub async fn connect(self, connect_string: &str) -> Result<Client> {
         let parsed = ConnectString::parse(connect_string)?;
+        let tls = self.tls.as_ref().map(TlsOptions::connector).transpose()?;
         let chroot = Chroot::new(
             self.chroot
                 .as_deref()
@@ -178,6 +199,7 @@ impl ClientBuilder {
             state_subscribers: Mutex::new(Vec::new()),
             disconnected_since: Mutex::new(None),
             server: Mutex::new(None),
+            tls_failure: Mutex::new(None),
         });
         let mut auth_replies = Vec::new();
         for (scheme, auth) in self.auths {
@@ -193,6 +215,7 @@ impl ClientBuilder {
             connect_timeout,
             state_tx,
             shared.clone(),
+            tls,
         );
         tokio::spawn(driver.run());
         let client = Client::new(
@@ -225,9 +248,12 @@ impl ClientBuilder {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
             Err(_) => {
-                return Err(Error::Connect(format!(
-                    "no session with {connect_string} within {establish:?}"
-                )))
+                let tls_failure = client.tls_failure();
+                return Err(tls_failure.unwrap_or_else(|| {
+                    Error::Connect(format!(
+                        "no session with {connect_string} within {establish:?}"
+                    ))
+                }));
             }
         }
         // Credentials given here are part of connecting: a refusal is a connect error.

@@ -185,6 +185,16 @@ impl Client {
             .and_then(|since| *since)
     }
 
+    /// Why the last TLS connection failed, while no session has been established since.
+    pub(crate) fn tls_failure(&self) -> Option<Error> {
+        self.inner
+            .shared
+            .tls_failure
+            .lock()
+            .ok()
+            .and_then(|failure| failure.clone())
+    }
+
     /// Runs operations under a retry `policy`: what is retried and why only that is in
     /// [`crate::retry`].
     ///

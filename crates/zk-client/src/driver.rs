@@ -24,6 +24,8 @@ use crate::metrics::Counters;
 use crate::rw_probe;
 use crate::session::{Output, Session, WatchRegistration};
 use crate::state::{SessionState, WatchedEvent};
+use crate::tls::{tls_error, TlsConnector};
+use crate::transport::Transport;
 use crate::watch::WatcherId;
 use crate::watch_queue::Pushed;
 use crate::watcher::Sink;
@@ -87,6 +89,10 @@ pub(crate) struct Shared {
     pub disconnected_since: Mutex<Option<Instant>>,
     /// The server of the established connection, if any.
     pub server: Mutex<Option<std::net::SocketAddr>>,
+    /// Why the last TLS connection failed, until a session is established: what
+    /// [`ClientBuilder::connect`](crate::ClientBuilder::connect) reports instead of a bare
+    /// timeout.
+    pub tls_failure: Mutex<Option<Error>>,
 }
 
 pub(crate) struct Driver {
@@ -105,6 +111,8 @@ pub(crate) struct Driver {
     probe_wanted: bool,
     /// The address of the current transport's server.
     peer: Option<std::net::SocketAddr>,
+    /// Set: every connection (and read-write probe) is TLS.
+    tls: Option<TlsConnector>,
 }
 
 impl Driver {
@@ -115,6 +123,7 @@ impl Driver {
         connect_timeout: Duration,
         state_tx: watch::Sender<SessionState>,
         shared: Arc<Shared>,
+        tls: Option<TlsConnector>,
     ) -> Self {
         Self {
             session,
@@ -129,6 +138,7 @@ impl Driver {
             established: false,
             probe_wanted: false,
             peer: None,
+            tls,
         }
     }
 
@@ -175,25 +185,45 @@ impl Driver {
         }
     }
 
-    /// Opens a TCP connection, still taking commands meanwhile (they queue in the
-    /// session; a close ends the attempt at once).
-    async fn connect(&mut self, host: &str, port: u16) -> Option<TcpStream> {
+    /// Opens a TCP connection and, with TLS, runs the handshake, all within the connect
+    /// timeout, still taking commands meanwhile (they queue in the session; a close ends
+    /// the attempt at once).
+    async fn connect(&mut self, host: &str, port: u16) -> Option<Transport> {
         Counters::bump(&self.shared.counters.connect_attempts);
-        let attempt = tokio::time::timeout(
-            self.connect_timeout,
-            TcpStream::connect((host.to_owned(), port)),
-        );
+        let tls = self.tls.clone();
+        let server = format!("{host}:{port}");
+        let open = async move {
+            let tcp = TcpStream::connect((host.to_owned(), port))
+                .await
+                .map_err(|e| Error::Connect(format!("{server}: {e}")))?;
+            let _ = tcp.set_nodelay(true);
+            tracing::debug!(peer = ?tcp.peer_addr().ok(), "tcp connected");
+            match tls {
+                None => Ok(Transport::plain(tcp)),
+                Some(tls) => {
+                    let stream = tls.handshake(host, port, tcp).await?;
+                    tracing::debug!("tls handshake done");
+                    Ok(Transport::tls(stream))
+                }
+            }
+        };
+        let attempt = tokio::time::timeout(self.connect_timeout, open);
         tokio::pin!(attempt);
         loop {
             tokio::select! {
                 result = &mut attempt => return match result {
-                    Ok(Ok(stream)) => {
-                        let _ = stream.set_nodelay(true);
-                        tracing::debug!(peer = ?stream.peer_addr().ok(), "tcp connected");
-                        Some(stream)
-                    }
+                    Ok(Ok(transport)) => Some(transport),
                     Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "connect failed");
+                        // A TLS failure is worth a warning: unlike a server being down, it
+                        // rarely heals by itself (a wrong CA, name or client certificate).
+                        if matches!(e, Error::Tls { .. } | Error::TlsConfig(_)) {
+                            tracing::warn!(error = %e, "TLS handshake failed");
+                            if let Ok(mut failure) = self.shared.tls_failure.lock() {
+                                *failure = Some(e);
+                            }
+                        } else {
+                            tracing::debug!(error = %e, "connect failed");
+                        }
                         None
                     }
                     Err(_) => {
@@ -227,8 +257,8 @@ impl Driver {
     }
 
     /// Runs one connection to `server` until the session gives it up.
-    async fn serve(&mut self, stream: TcpStream, server: (String, u16)) {
-        self.peer = stream.peer_addr().ok();
+    async fn serve(&mut self, mut stream: Transport, server: (String, u16)) {
+        self.peer = stream.peer_addr();
         self.session.start_handshake(Instant::now().into_std());
         self.transport_closed = false;
         self.probe_wanted = false;
@@ -255,7 +285,7 @@ impl Driver {
             if std::mem::take(&mut self.probe_wanted) && probe.is_none() {
                 probe = self.start_probe(&server);
             }
-            if !self.flush(&stream) {
+            if !self.flush(&mut stream, &server) {
                 continue;
             }
             let deadline = self
@@ -267,10 +297,17 @@ impl Driver {
                 timer.as_mut().reset(deadline);
                 armed = deadline;
             }
-            let want_write = !self.session.transmit_buf().is_empty();
+            let want_write = !self.session.transmit_buf().is_empty() || stream.wants_write();
+            // Input the TLS layer holds (a read stopped by its budget) is invisible to the
+            // socket's readiness; tokio happens to keep the socket ready until a read finds
+            // it empty, but that is not this loop's to rely on: read it before waiting.
+            if stream.has_buffered_input() {
+                self.read(&mut stream, &server);
+                continue;
+            }
             tokio::select! {
                 ready = stream.readable() => match ready {
-                    Ok(()) => self.read(&stream),
+                    Ok(()) => self.read(&mut stream, &server),
                     Err(e) => {
                         tracing::debug!(error = %e, "socket error");
                         self.session.handle_transport_lost();
@@ -313,8 +350,9 @@ impl Driver {
     ) -> Option<BoxFuture<'static, Option<(String, u16)>>> {
         let (host, port) = self.hosts.next_probe(current)?;
         let connect_timeout = self.connect_timeout;
+        let tls = self.tls.clone();
         Some(Box::pin(async move {
-            rw_probe::is_read_write(&host, port, connect_timeout)
+            rw_probe::is_read_write(&host, port, connect_timeout, tls.as_ref())
                 .await
                 .then_some((host, port))
         }))
@@ -322,25 +360,47 @@ impl Driver {
 
     /// Writes what the session has queued, as far as the socket takes it. Returns false if
     /// the transport failed.
-    fn flush(&mut self, stream: &TcpStream) -> bool {
+    fn flush(&mut self, stream: &mut Transport, server: &(String, u16)) -> bool {
         loop {
             let buf = self.session.transmit_buf();
-            if buf.is_empty() {
-                return true;
-            }
-            match stream.try_write(buf) {
-                Ok(n) => buf.advance(n),
+            let result = if buf.is_empty() {
+                // TLS records may still wait below the session's buffer.
+                stream.try_flush().map(|()| 0)
+            } else {
+                stream.try_write(buf).inspect(|&n| buf.advance(n))
+            };
+            match result {
+                Ok(0) if self.session.transmit_buf().is_empty() => return true,
+                Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
                 Err(e) => {
-                    tracing::debug!(error = %e, "write failed");
-                    self.session.handle_transport_lost();
+                    self.transport_failed("write failed", &e, server);
                     return false;
                 }
             }
         }
     }
 
-    fn read(&mut self, stream: &TcpStream) {
+    /// The connection broke with `error`; a TLS error is kept for the connect call.
+    fn transport_failed(&mut self, what: &str, error: &std::io::Error, server: &(String, u16)) {
+        let is_tls = error
+            .get_ref()
+            .is_some_and(|e| e.downcast_ref::<rustls::Error>().is_some());
+        if is_tls {
+            let e = tls_error(&format!("{}:{}", server.0, server.1), error);
+            tracing::warn!(error = %e, "TLS connection failed after the handshake");
+            if !self.established {
+                if let Ok(mut failure) = self.shared.tls_failure.lock() {
+                    *failure = Some(e);
+                }
+            }
+        } else {
+            tracing::debug!(error = %error, "{what}");
+        }
+        self.session.handle_transport_lost();
+    }
+
+    fn read(&mut self, stream: &mut Transport, server: &(String, u16)) {
         let mut got = false;
         let mut budget = READ_BUDGET;
         while budget > 0 {
@@ -361,8 +421,10 @@ impl Driver {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => {
-                    tracing::debug!(error = %e, "read failed");
-                    self.session.handle_transport_lost();
+                    if got {
+                        self.session.handle_input(Instant::now().into_std());
+                    }
+                    self.transport_failed("read failed", &e, server);
                     return;
                 }
             }
@@ -490,6 +552,9 @@ impl Driver {
             SessionState::Connected | SessionState::ConnectedReadOnly => {
                 Counters::bump(&counters.connections);
                 self.established = true;
+                if let Ok(mut failure) = self.shared.tls_failure.lock() {
+                    *failure = None;
+                }
                 if let Ok(mut since) = self.shared.disconnected_since.lock() {
                     *since = None;
                 }

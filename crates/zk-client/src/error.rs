@@ -130,6 +130,25 @@ pub enum Error {
     /// Connecting failed: no server could be reached in time.
     #[error("could not connect: {0}")]
     Connect(String),
+    /// The TLS configuration could not be loaded (a PEM file missing or without a
+    /// certificate, a key that does not fit the certificate, an empty system trust store).
+    /// Nothing was sent.
+    #[error("TLS configuration: {0}")]
+    TlsConfig(String),
+    /// A TLS connection to `server` failed (in the handshake, or refused by the server
+    /// right after it): [`ClientBuilder::connect`](crate::ClientBuilder::connect) returns
+    /// it when no session could be established and a TLS connection failed meanwhile.
+    /// The client itself keeps retrying with its reconnect back-off, as for any failed
+    /// connect.
+    #[error("TLS with {server}: {kind}: {detail}")]
+    Tls {
+        /// `host:port` of the server.
+        server: String,
+        /// Why, in a word.
+        kind: crate::tls::TlsFailure,
+        /// rustls's explanation.
+        detail: String,
+    },
     /// A retried write failed after an earlier attempt of it ended with its outcome unknown
     /// (connection loss or a timeout): that attempt may have been applied, and the retry's
     /// failure (`error`) may be its doing — e.g. `BadVersion` for a conditional setData,
@@ -217,7 +236,11 @@ impl Error {
             Error::MultiFailed { error, .. } => return error.code(),
             // What is unresolved is the lost attempt's outcome, as after a connection loss.
             Error::MaybeApplied { .. } => C::ConnectionLoss,
-            Error::UnknownCode(_) | Error::Closed | Error::Connect(_) => return None,
+            Error::UnknownCode(_)
+            | Error::Closed
+            | Error::Connect(_)
+            | Error::TlsConfig(_)
+            | Error::Tls { .. } => return None,
         })
     }
 

@@ -26,6 +26,9 @@
 //! - [`watch`]: the watch registry (Apache's `ZKWatchManager`), [`hosts`]: connect string
 //!   and reconnect back-off, [`chroot`]: path prefixing, `rw_probe`: finding a read-write
 //!   server while connected to a read-only one.
+//! - TLS: [`TlsOptions`] on [`ClientBuilder::tls`] (what to trust, a client certificate,
+//!   host name checks), `transport` moves a connection's bytes, plain or TLS;
+//!   [`properties`] maps the Java client's property names (`zookeeper.client.secure`, …).
 //!
 //! # Guarantees
 //! - Requests go on the wire in call order and are pipelined on one connection.
@@ -61,7 +64,10 @@
 //!   with [`Error::SessionExpired`]; see [`Client`] for getting a fresh session.
 //!
 //! Dependencies: `rand` shuffles hosts and jitters back-off; `futures` provides the
-//! `Stream` trait for persistent watches and state streams.
+//! `Stream` trait for persistent watches and state streams; `rustls` (with the `ring`
+//! provider, no OpenSSL, nothing but a C compiler to build), `tokio-rustls`,
+//! `rustls-pki-types` (PEM) and `rustls-native-certs` (the system's roots) provide TLS —
+//! see the `tls` module for why each.
 
 #![warn(missing_docs)]
 
@@ -74,10 +80,13 @@ pub mod hosts;
 pub mod managed;
 mod metrics;
 mod options;
+pub mod properties;
 pub mod retry;
 mod rw_probe;
 pub mod session;
 pub mod state;
+mod tls;
+mod transport;
 pub mod watch;
 mod watch_queue;
 mod watcher;
@@ -89,6 +98,7 @@ pub use managed::{ManagedClient, SessionEvent};
 pub use metrics::Metrics;
 pub use options::{CreateOptions, Op, OpResult, ReadOp, ReadResult, MAX_TTL};
 pub use state::{EventType, SessionState, WatchedEvent};
+pub use tls::{TlsFailure, TlsOptions};
 pub use watcher::{Lagged, OneshotWatcher, PersistentWatcher};
 pub use zk_proto::{
     perms, Acl, AddWatchMode, ClientInfo, CreateMode, ErrorCode, Id, Stat, WatcherType,

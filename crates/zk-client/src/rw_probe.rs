@@ -8,12 +8,15 @@
 //!   to 60 s (Java's `minPingRwTimeout` and `maxPingRwTimeout`), back to 100 ms once a
 //!   read-write server is found;
 //! - [`is_read_write`], the probe itself, which the driver runs beside the live connection:
-//!   the `isro` four-letter word on a fresh TCP connection, answered `rw` or `ro`.
+//!   the `isro` four-letter word on a fresh TCP connection (TLS when the client uses TLS:
+//!   a secure port speaks nothing else), answered `rw` or `ro`.
 
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::tls::TlsConnector;
 
 /// First probe delay, and the interval again after a read-write server was found.
 pub const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(100);
@@ -77,24 +80,46 @@ impl ProbeSchedule {
 }
 
 /// Asks `host:port` with `isro` whether it serves writes: true only for an `rw` answer.
-/// A server that is down, slow, read-only or answers anything else counts as no.
-pub async fn is_read_write(host: &str, port: u16, connect_timeout: Duration) -> bool {
+/// A server that is down, slow, read-only or answers anything else (or fails the TLS
+/// handshake, with `tls`) counts as no.
+pub(crate) async fn is_read_write(
+    host: &str,
+    port: u16,
+    connect_timeout: Duration,
+    tls: Option<&TlsConnector>,
+) -> bool {
     let exchange = async {
-        let mut stream = tokio::time::timeout(connect_timeout, TcpStream::connect((host, port)))
+        let connect = async {
+            let tcp = TcpStream::connect((host, port)).await.ok()?;
+            match tls {
+                None => Some(Box::new(tcp) as Box<dyn Stream>),
+                Some(tls) => {
+                    Some(Box::new(tls.handshake(host, port, tcp).await.ok()?) as Box<dyn Stream>)
+                }
+            }
+        };
+        let mut stream = tokio::time::timeout(connect_timeout, connect)
             .await
-            .ok()?
-            .ok()?;
+            .ok()??;
         stream.write_all(b"isro").await.ok()?;
+        stream.flush().await.ok()?;
         // The server answers two bytes and closes; anything longer is not an answer.
         let mut answer = Vec::with_capacity(8);
-        tokio::time::timeout(
+        let read = tokio::time::timeout(
             ANSWER_TIMEOUT,
             (&mut stream).take(16).read_to_end(&mut answer),
         )
         .await
-        .ok()?
         .ok()?;
-        Some(answer)
+        match read {
+            Ok(_) => Some(answer),
+            // A TLS server may close without close_notify after answering; the answer
+            // it sent still counts.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !answer.is_empty() => {
+                Some(answer)
+            }
+            Err(_) => None,
+        }
     };
     let answer = exchange.await;
     let rw = answer.as_deref().is_some_and(|a| a.trim_ascii() == b"rw");
@@ -106,6 +131,10 @@ pub async fn is_read_write(host: &str, port: u16, connect_timeout: Duration) -> 
     );
     rw
 }
+
+/// A probe's connection, plain or TLS.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 #[cfg(test)]
 mod tests {
@@ -164,16 +193,16 @@ mod tests {
         }
         let t = Duration::from_secs(1);
         let rw = server_answering(b"rw").await;
-        assert!(is_read_write("127.0.0.1", rw, t).await);
+        assert!(is_read_write("127.0.0.1", rw, t, None).await);
         let ro = server_answering(b"ro").await;
-        assert!(!is_read_write("127.0.0.1", ro, t).await);
+        assert!(!is_read_write("127.0.0.1", ro, t, None).await);
         let junk = server_answering(b"rwxxxxxxxxxxxxxxxxxxxxxx").await;
-        assert!(!is_read_write("127.0.0.1", junk, t).await);
+        assert!(!is_read_write("127.0.0.1", junk, t, None).await);
         // Nothing listens on a port just freed.
         let closed = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        assert!(!is_read_write("127.0.0.1", closed, t).await);
+        assert!(!is_read_write("127.0.0.1", closed, t, None).await);
     }
 }

@@ -12,20 +12,21 @@ use zk_testkit::{ApacheZk, FaultProxy};
 pub const WAIT: Duration = Duration::from_secs(20);
 
 pub enum Server {
-    Apache(ApacheZk),
+    // Boxed: an Apache handle is several times the size of zk-server's.
+    Apache(Box<ApacheZk>),
     Bundled(ServerHandle),
 }
 
 impl Server {
     pub async fn apache() -> Server {
         init_tracing();
-        Server::Apache(
+        Server::Apache(Box::new(
             ApacheZk::options(1)
                 .tick_time(Duration::from_millis(500))
                 .start()
                 .await
                 .expect("Apache ZooKeeper"),
-        )
+        ))
     }
 
     pub async fn bundled() -> Server {

@@ -77,6 +77,57 @@ impl fmt::Display for Mode {
     }
 }
 
+/// Whether a TLS server asks clients for a certificate (Apache's `ssl.clientAuth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// No client certificate is asked for.
+    None,
+    /// One is asked for; a client without one is served all the same.
+    Want,
+    /// A client without a trusted certificate is refused (Apache's default).
+    Need,
+}
+
+impl ClientAuth {
+    fn config_value(self) -> &'static str {
+        match self {
+            ClientAuth::None => "none",
+            ClientAuth::Want => "want",
+            ClientAuth::Need => "need",
+        }
+    }
+}
+
+/// TLS on every member's `secureClientPort` (plain `clientPort` stays, for the kit's
+/// four-letter words): Netty's connection factory, PEM key and trust stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTls {
+    /// The server's private key and certificate in one PEM file.
+    pub key_store: PathBuf,
+    /// The CA certificates (PEM) that client certificates must chain to.
+    pub trust_store: PathBuf,
+    /// Whether clients must present a certificate.
+    pub client_auth: ClientAuth,
+}
+
+impl ServerTls {
+    /// The `zoo.cfg` lines (Apache turns unknown keys into `zookeeper.`-prefixed system
+    /// properties, which is where its TLS settings are read from).
+    fn config_lines(&self) -> Vec<String> {
+        vec![
+            "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory".into(),
+            // Netty authenticates a presented client certificate with this provider and
+            // drops the connection if it is not registered.
+            "authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider".into(),
+            format!("ssl.keyStore.location={}", self.key_store.display()),
+            "ssl.keyStore.type=PEM".into(),
+            format!("ssl.trustStore.location={}", self.trust_store.display()),
+            "ssl.trustStore.type=PEM".into(),
+            format!("ssl.clientAuth={}", self.client_auth.config_value()),
+        ]
+    }
+}
+
 /// Options for starting an [`ApacheZk`] cluster; build with
 /// [`ApacheZk::options`] and finish with [`ApacheZkOptions::start`].
 #[derive(Debug, Clone)]
@@ -88,6 +139,7 @@ pub struct ApacheZkOptions {
     jvm_opts: Option<String>,
     extra_config: Vec<String>,
     server_command: Option<PathBuf>,
+    tls: Option<ServerTls>,
 }
 
 impl ApacheZkOptions {
@@ -101,7 +153,15 @@ impl ApacheZkOptions {
             jvm_opts: None,
             extra_config: Vec::new(),
             server_command: None,
+            tls: None,
         }
+    }
+
+    /// Serves TLS on a `secureClientPort` per member as well
+    /// ([`ApacheZk::secure_connect_string`]).
+    pub fn tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Sets ZooKeeper's `tickTime` (default 2 s). Session timeouts are clamped
@@ -211,6 +271,7 @@ pub struct ApacheZk {
     opts: ApacheZkOptions,
     connect: String,
     client_ports: Vec<u16>,
+    secure_ports: Vec<u16>,
     /// Serialises script runs: they rewrite `cluster.env`.
     ops: Mutex<()>,
 }
@@ -266,6 +327,7 @@ impl ApacheZk {
             opts,
             connect: String::new(),
             client_ports: Vec::new(),
+            secure_ports: Vec::new(),
             ops: Mutex::new(()),
         };
         let started = Instant::now();
@@ -288,6 +350,16 @@ impl ApacheZk {
                 zk.opts.members
             )));
         }
+        if zk.opts.tls.is_some() {
+            zk.secure_ports = parse_ports(env_get(&env, "SECURE_CLIENT_PORTS")?)?;
+            if zk.secure_ports.len() != zk.opts.members {
+                return Err(TestkitError::Parse(format!(
+                    "cluster.env lists {} secure client ports for {} members",
+                    zk.secure_ports.len(),
+                    zk.opts.members
+                )));
+            }
+        }
         tracing::info!(
             members = zk.opts.members,
             connect = %zk.connect,
@@ -301,6 +373,21 @@ impl ApacheZk {
     /// The client connect string, `127.0.0.1:p1,127.0.0.1:p2,...`.
     pub fn connect_string(&self) -> &str {
         &self.connect
+    }
+
+    /// The connect string of the members' TLS ports, `127.0.0.1:s1,127.0.0.1:s2,...`
+    /// (empty without [`ApacheZkOptions::tls`]).
+    pub fn secure_connect_string(&self) -> String {
+        self.secure_ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The TLS port of member `i` (0-based), with [`ApacheZkOptions::tls`].
+    pub fn secure_port(&self, i: usize) -> Option<u16> {
+        self.secure_ports.get(i).copied()
     }
 
     /// The client address of member `i` (0-based).
@@ -476,8 +563,13 @@ impl ApacheZk {
         if let Some(opts) = &self.opts.jvm_opts {
             cmd.env("ZK_JVM_OPTS", opts);
         }
-        if !self.opts.extra_config.is_empty() {
-            cmd.env("ZK_EXTRA_CONFIG", self.opts.extra_config.join("\n"));
+        let mut extra = self.opts.extra_config.clone();
+        if let Some(tls) = &self.opts.tls {
+            cmd.env("ZK_SECURE_CLIENT", "1");
+            extra.extend(tls.config_lines());
+        }
+        if !extra.is_empty() {
+            cmd.env("ZK_EXTRA_CONFIG", extra.join("\n"));
         }
         if let Some(command) = &self.opts.server_command {
             cmd.env("ZK_SERVER_CMD", command);

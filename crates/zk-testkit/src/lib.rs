@@ -11,6 +11,8 @@
 //! - [`FaultProxy`] ([`proxy`]): a small TCP proxy that sits between a client
 //!   and a server and injects faults: dropped connections, a black-hole
 //!   partition (pause/resume), refused connections and per-chunk delay.
+//! - [`tls`]: a throwaway certificate authority issuing PEM certificates for TLS tests
+//!   (and [`ServerTls`] to serve Apache's `secureClientPort` with them).
 //! - [`linearizable`]: a linearizability check for a single-register history,
 //!   for fail-over tests against either server.
 //!
@@ -21,9 +23,11 @@
 pub mod apache;
 pub mod linearizable;
 pub mod proxy;
+pub mod tls;
 
-pub use apache::{bundled_server_binary, ApacheZk, ApacheZkOptions, Mode};
+pub use apache::{bundled_server_binary, ApacheZk, ApacheZkOptions, ClientAuth, Mode, ServerTls};
 pub use proxy::FaultProxy;
+pub use tls::{Issued, TestCa};
 
 use std::time::Duration;
 

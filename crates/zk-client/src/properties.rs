@@ -1,0 +1,251 @@
+//! Configuration from the Java client's property names, for applications that configure
+//! ZooKeeper clients by properties (`zookeeper.client.secure=true`, …).
+//!
+//! Owns the mapping of those names onto [`ClientBuilder`] settings, and refusing the ones
+//! whose meaning this client cannot honour rather than dropping them silently:
+//!
+//! | Property | Here |
+//! |---|---|
+//! | `zookeeper.client.secure` | TLS on ([`ClientBuilder::tls`]) |
+//! | `zookeeper.ssl.trustStore.location` / `.type` | CA bundle ([`TlsOptions::with_ca_pem_file`]); none: the system roots, as Java's default trust store |
+//! | `zookeeper.ssl.keyStore.location` / `.type` | client certificate and key, one PEM file ([`TlsOptions::client_cert_pem_files`]) |
+//! | `zookeeper.ssl.hostnameVerification` | `false`: [`TlsOptions::danger_accept_invalid_hostnames`] |
+//! | `zookeeper.request.timeout` (ms) | [`ClientBuilder::request_timeout`] |
+//! | `jute.maxbuffer` (bytes) | [`ClientBuilder::max_frame`] |
+//!
+//! Only PEM stores exist here: a `.type` of `JKS`, `PKCS12` or `BCFKS` (or such a file
+//! extension when the type is not given, as Java infers it) is an error, as are
+//! `zookeeper.ssl.crl` and `zookeeper.ssl.ocsp` set to `true` (revocation checking this
+//! client does not do). Passwords (`….password`) are ignored: only unencrypted PEM keys
+//! are read, and an encrypted one fails to load. Protocol and cipher suite choices are
+//! rustls's (TLS 1.2 and 1.3, strong suites only); other names are ignored.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::builder::ClientBuilder;
+use crate::error::{Error, Result};
+use crate::tls::TlsOptions;
+
+/// `zookeeper.client.secure`.
+pub const CLIENT_SECURE: &str = "zookeeper.client.secure";
+/// `zookeeper.ssl.keyStore.location`.
+pub const KEY_STORE_LOCATION: &str = "zookeeper.ssl.keyStore.location";
+/// `zookeeper.ssl.keyStore.type`.
+pub const KEY_STORE_TYPE: &str = "zookeeper.ssl.keyStore.type";
+/// `zookeeper.ssl.trustStore.location`.
+pub const TRUST_STORE_LOCATION: &str = "zookeeper.ssl.trustStore.location";
+/// `zookeeper.ssl.trustStore.type`.
+pub const TRUST_STORE_TYPE: &str = "zookeeper.ssl.trustStore.type";
+/// `zookeeper.ssl.hostnameVerification`.
+pub const HOSTNAME_VERIFICATION: &str = "zookeeper.ssl.hostnameVerification";
+/// `zookeeper.request.timeout`, in milliseconds.
+pub const REQUEST_TIMEOUT: &str = "zookeeper.request.timeout";
+/// `jute.maxbuffer`, in bytes.
+pub const JUTE_MAX_BUFFER: &str = "jute.maxbuffer";
+
+/// Revocation checks Java can do and this client cannot.
+const REVOCATION: [&str; 2] = ["zookeeper.ssl.crl", "zookeeper.ssl.ocsp"];
+
+impl ClientBuilder {
+    /// A builder configured from the Java client's properties (see the table in
+    /// [`crate::properties`]); other settings keep their defaults and can be changed on
+    /// the result.
+    ///
+    /// ```
+    /// let builder = zk_client::ClientBuilder::from_properties([
+    ///     ("zookeeper.client.secure", "true"),
+    ///     ("zookeeper.ssl.trustStore.location", "/etc/zk/ca.pem"),
+    ///     ("zookeeper.ssl.trustStore.type", "PEM"),
+    /// ])?;
+    /// assert!(builder.tls_options().is_some());
+    /// # Ok::<(), zk_client::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a value that does not parse (a boolean other than
+    /// `true`/`false`, a non-numeric timeout), [`Error::TlsConfig`] for a store that is not
+    /// PEM or a revocation check asked for.
+    pub fn from_properties<K, V>(properties: impl IntoIterator<Item = (K, V)>) -> Result<Self>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let props: HashMap<String, String> = properties
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().trim().to_owned(), v.as_ref().trim().to_owned()))
+            .collect();
+        let get = |key: &str| props.get(key).map(String::as_str).filter(|v| !v.is_empty());
+        let mut builder = ClientBuilder::default();
+
+        if let Some(ms) = get(REQUEST_TIMEOUT) {
+            let ms: u64 = number(REQUEST_TIMEOUT, ms)?;
+            // Java: 0 means no timeout.
+            if ms > 0 {
+                builder = builder.request_timeout(Duration::from_millis(ms));
+            }
+        }
+        if let Some(bytes) = get(JUTE_MAX_BUFFER) {
+            builder = builder.max_frame(number(JUTE_MAX_BUFFER, bytes)?);
+        }
+
+        if !boolean(CLIENT_SECURE, get(CLIENT_SECURE), false)? {
+            return Ok(builder);
+        }
+        for key in REVOCATION {
+            if boolean(key, get(key), false)? {
+                return Err(Error::TlsConfig(format!(
+                    "{key}=true: certificate revocation checking is not supported"
+                )));
+            }
+        }
+        let mut tls = match get(TRUST_STORE_LOCATION) {
+            Some(path) => {
+                pem_store(TRUST_STORE_TYPE, get(TRUST_STORE_TYPE), path)?;
+                TlsOptions::with_ca_pem_file(path)
+            }
+            None => TlsOptions::with_system_roots(),
+        };
+        if let Some(path) = get(KEY_STORE_LOCATION) {
+            pem_store(KEY_STORE_TYPE, get(KEY_STORE_TYPE), path)?;
+            // A PEM key store holds the key and the certificate chain in one file.
+            tls = tls.client_cert_pem_files(path, path);
+        }
+        if !boolean(HOSTNAME_VERIFICATION, get(HOSTNAME_VERIFICATION), true)? {
+            tls = tls.danger_accept_invalid_hostnames(true);
+        }
+        Ok(builder.tls(tls))
+    }
+}
+
+/// Checks that a store is PEM: by its type, or by its file extension when none is given
+/// (as Java infers it).
+fn pem_store(type_key: &str, store_type: Option<&str>, path: &str) -> Result<()> {
+    let store_type = match store_type {
+        Some(t) => t.to_ascii_uppercase(),
+        None => {
+            let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+            match ext.as_deref() {
+                Some("jks") => "JKS".into(),
+                Some("p12" | "pfx") => "PKCS12".into(),
+                Some("bcfks") => "BCFKS".into(),
+                _ => "PEM".into(),
+            }
+        }
+    };
+    if store_type == "PEM" {
+        Ok(())
+    } else {
+        Err(Error::TlsConfig(format!(
+            "{type_key}: {store_type} stores are not supported, only PEM (convert {path} with \
+             openssl or keytool)"
+        )))
+    }
+}
+
+fn boolean(key: &str, value: Option<&str>, default: bool) -> Result<bool> {
+    match value {
+        None => Ok(default),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(Error::InvalidArgument(format!(
+            "{key}={v}: expected true or false"
+        ))),
+    }
+}
+
+fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
+    value
+        .parse()
+        .map_err(|_| Error::InvalidArgument(format!("{key}={value}: expected a number")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tls_of(props: &[(&str, &str)]) -> Option<TlsOptions> {
+        ClientBuilder::from_properties(props.iter().copied())
+            .unwrap()
+            .tls_options()
+            .cloned()
+    }
+
+    #[test]
+    fn secure_with_pem_stores_maps_to_a_ca_bundle_and_a_client_certificate() {
+        let tls = tls_of(&[
+            ("zookeeper.client.secure", "true"),
+            ("zookeeper.ssl.keyStore.location", "/etc/zk/client.pem"),
+            ("zookeeper.ssl.keyStore.type", "PEM"),
+            ("zookeeper.ssl.keyStore.password", "ignored"),
+            ("zookeeper.ssl.trustStore.location", "/etc/zk/ca.pem"),
+            ("zookeeper.ssl.trustStore.type", "pem"),
+        ]);
+        assert_eq!(
+            tls,
+            Some(
+                TlsOptions::with_ca_pem_file("/etc/zk/ca.pem")
+                    .client_cert_pem_files("/etc/zk/client.pem", "/etc/zk/client.pem")
+            )
+        );
+    }
+
+    #[test]
+    fn without_secure_there_is_no_tls_and_without_a_trust_store_the_system_roots_are_used() {
+        assert_eq!(
+            tls_of(&[("zookeeper.ssl.trustStore.location", "/etc/zk/ca.pem")]),
+            None
+        );
+        assert_eq!(
+            tls_of(&[("zookeeper.client.secure", "false")]),
+            None,
+            "explicitly off"
+        );
+        assert_eq!(
+            tls_of(&[("zookeeper.client.secure", "true")]),
+            Some(TlsOptions::with_system_roots())
+        );
+    }
+
+    #[test]
+    fn hostname_verification_is_on_unless_turned_off_explicitly() {
+        let on = tls_of(&[
+            ("zookeeper.client.secure", "true"),
+            ("zookeeper.ssl.hostnameVerification", "true"),
+        ]);
+        assert!(!on.unwrap().accepts_invalid_hostnames());
+        let off = tls_of(&[
+            ("zookeeper.client.secure", "true"),
+            ("zookeeper.ssl.hostnameVerification", "false"),
+        ]);
+        assert!(off.unwrap().accepts_invalid_hostnames());
+    }
+
+    #[test]
+    fn non_pem_stores_revocation_checks_and_bad_values_are_refused() {
+        let refused = |props: &[(&str, &str)]| {
+            ClientBuilder::from_properties(
+                [("zookeeper.client.secure", "true")]
+                    .into_iter()
+                    .chain(props.iter().copied()),
+            )
+            .err()
+        };
+        let jks_by_type = refused(&[
+            ("zookeeper.ssl.trustStore.location", "/etc/zk/trust"),
+            ("zookeeper.ssl.trustStore.type", "JKS"),
+        ]);
+        assert!(
+            matches!(jks_by_type, Some(Error::TlsConfig(_))),
+            "{jks_by_type:?}"
+        );
+        let p12_by_extension = refused(&[("zookeeper.ssl.keyStore.location", "/etc/zk/me.p12")]);
+        assert!(matches!(p12_by_extension, Some(Error::TlsConfig(_))));
+        let crl = refused(&[("zookeeper.ssl.crl", "true")]);
+        assert!(matches!(crl, Some(Error::TlsConfig(_))));
+        let bad_bool = refused(&[("zookeeper.ssl.hostnameVerification", "no")]);
+        assert!(matches!(bad_bool, Some(Error::InvalidArgument(_))));
+        let bad_number = ClientBuilder::from_properties([("zookeeper.request.timeout", "soon")]);
+        assert!(matches!(bad_number, Err(Error::InvalidArgument(_))));
+    }
+}

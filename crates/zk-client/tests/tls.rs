@@ -1,0 +1,334 @@
+//! TLS against real Apache ZooKeeper 3.8 serving its `secureClientPort` (Netty, PEM key
+//! and trust stores): verification of the server, host names, mutual TLS, and reconnects,
+//! with certificates made by a throwaway CA at test time.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use zk_client::{Client, CreateOptions, Error, EventType, SessionState, TlsFailure, TlsOptions};
+use zk_testkit::{ClientAuth, Issued, Mode, ServerTls, TestCa};
+
+/// A server and the certificates of its test.
+struct Secure {
+    zk: ApacheZk,
+    ca: TestCa,
+    /// A client certificate from the server's CA.
+    client: Issued,
+    _dir: tempfile::TempDir,
+}
+
+impl Secure {
+    /// The server's TLS address.
+    fn addr(&self) -> SocketAddr {
+        let port = self.zk.secure_port(0).expect("a secure port");
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// TLS options trusting the server's CA, without a client certificate.
+    fn trusting(&self) -> TlsOptions {
+        TlsOptions::with_ca_pem_file(self.ca.cert_path())
+    }
+}
+
+/// A standalone Apache server whose certificate is issued for the IP address 127.0.0.1
+/// only (not `localhost`), asking clients for certificates as `client_auth` says.
+async fn secure_server(client_auth: ClientAuth) -> Secure {
+    secure_server_with(client_auth, &[]).await
+}
+
+/// [`secure_server`] with extra `zoo.cfg` lines.
+async fn secure_server_with(client_auth: ClientAuth, config: &[&str]) -> Secure {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ca = TestCa::new(dir.path(), "server-ca").expect("test CA");
+    let server = ca
+        .issue("server", &["127.0.0.1"])
+        .expect("server certificate");
+    let client = ca
+        .issue("client", &["client.test"])
+        .expect("client certificate");
+    let mut options = ApacheZk::options(1).tick_time(Duration::from_millis(500));
+    for line in config {
+        options = options.config(*line);
+    }
+    let zk = options
+        .tls(ServerTls {
+            key_store: server.key_store.clone(),
+            trust_store: ca.cert_path(),
+            client_auth,
+        })
+        .start()
+        .await
+        .expect("start Apache ZooKeeper with TLS");
+    Secure {
+        zk,
+        ca,
+        client,
+        _dir: dir,
+    }
+}
+
+fn builder(tls: TlsOptions) -> zk_client::ClientBuilder {
+    Client::builder()
+        .session_timeout(Duration::from_secs(6))
+        // Failing connects end within the test's patience, with the usual back-off.
+        .establish_timeout(Duration::from_secs(4))
+        .tls(tls)
+}
+
+/// The error of a connect that must fail.
+async fn refused(tls: TlsOptions, connect: &str) -> Error {
+    match within("a refused connect", builder(tls).connect(connect)).await {
+        Ok(_) => panic!("connected to {connect}, expected a TLS failure"),
+        Err(e) => e,
+    }
+}
+
+fn tls_kind(error: &Error) -> Option<TlsFailure> {
+    match error {
+        Error::Tls { kind, .. } => Some(*kind),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn crud_and_watches_over_tls_survive_a_dropped_connection_and_a_host_change() {
+    let s = secure_server(ClientAuth::None).await;
+    // Two hosts in the connect string, both leading to the server's TLS port.
+    let first = FaultProxy::start(s.addr()).await.expect("proxy");
+    let second = FaultProxy::start(s.addr()).await.expect("proxy");
+    let connect = format!("{},{}", first.addr(), second.addr());
+    let client = within("TLS connect", builder(s.trusting()).connect(&connect))
+        .await
+        .expect("connect over TLS");
+
+    client
+        .create("/tls", b"one", &CreateOptions::persistent())
+        .await
+        .expect("create");
+    let (data, stat, watch) = client.get_and_watch_data("/tls").await.expect("get");
+    assert_eq!(data.as_ref(), b"one");
+
+    // Every connection is dropped and the host in use refuses new ones: the client
+    // reconnects, over TLS, to the other and resumes its session and watch.
+    let session = client.session_id();
+    let used = if first.connections_accepted() > 0 {
+        &first
+    } else {
+        &second
+    };
+    used.refuse(true);
+    used.drop_connections();
+    wait_state(&client, SessionState::Disconnected).await;
+    wait_state(&client, SessionState::Connected).await;
+    assert_eq!(client.session_id(), session);
+
+    client
+        .set_data("/tls", b"two", Some(stat.version))
+        .await
+        .expect("set after reconnect");
+    let event = within("the watch restored on the new connection", watch).await;
+    assert_eq!(event.event_type, EventType::NodeDataChanged);
+    let (data, _) = client.get_data("/tls").await.expect("get");
+    assert_eq!(data.as_ref(), b"two");
+
+    // Pipelined replies larger than what the driver reads per wake-up (4 MiB): the rest
+    // waits decrypted or staged in the TLS layer, where socket readiness cannot see it.
+    let big = vec![7u8; 900 * 1024];
+    client
+        .set_data("/tls", &big, None)
+        .await
+        .expect("set a large value");
+    let reads = (0..8).map(|_| client.get_data("/tls"));
+    for (data, _) in within("pipelined large reads", futures::future::join_all(reads))
+        .await
+        .into_iter()
+        .map(|r| r.expect("large read"))
+    {
+        assert_eq!(data.len(), big.len());
+    }
+    client.delete("/tls", None).await.expect("delete");
+    client.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn a_server_is_refused_with_a_typed_error_unless_trusted_and_named_as_connected_to() {
+    let s = secure_server(ClientAuth::None).await;
+    let port = s.addr().port();
+
+    // A certificate from another CA is not trusted.
+    let other_dir = tempfile::tempdir().expect("temporary directory");
+    let other = TestCa::new(other_dir.path(), "other-ca").expect("other CA");
+    let e = refused(
+        TlsOptions::with_ca_pem_file(other.cert_path()),
+        &format!("127.0.0.1:{port}"),
+    )
+    .await;
+    assert_eq!(tls_kind(&e), Some(TlsFailure::UntrustedCertificate), "{e}");
+
+    // The certificate names 127.0.0.1, not localhost.
+    let localhost = format!("localhost:{port}");
+    let e = refused(s.trusting(), &localhost).await;
+    assert_eq!(tls_kind(&e), Some(TlsFailure::HostnameMismatch), "{e}");
+
+    // ... which the explicit opt-out accepts, and a server name override fixes properly.
+    for tls in [
+        s.trusting().danger_accept_invalid_hostnames(true),
+        s.trusting().server_name("127.0.0.1"),
+    ] {
+        let client = within("TLS connect", builder(tls).connect(&localhost))
+            .await
+            .expect("connect");
+        assert!(client.exists("/").await.expect("exists").is_some());
+        client.close().await.expect("close");
+    }
+
+    // A missing CA file is a configuration error, before any connection.
+    let e = refused(
+        TlsOptions::with_ca_pem_file(other_dir.path().join("missing.pem")),
+        &localhost,
+    )
+    .await;
+    assert!(matches!(e, Error::TlsConfig(_)), "{e}");
+}
+
+#[tokio::test]
+async fn mutual_tls_admits_a_client_certificate_and_refuses_its_absence() {
+    let s = secure_server(ClientAuth::Need).await;
+    let connect = s.addr().to_string();
+
+    let with_cert = s
+        .trusting()
+        .client_cert_pem_files(&s.client.cert, &s.client.key);
+    let client = within("mTLS connect", builder(with_cert).connect(&connect))
+        .await
+        .expect("connect with a client certificate");
+    client
+        .create("/mtls", b"", &CreateOptions::ephemeral())
+        .await
+        .expect("create");
+    client.close().await.expect("close");
+
+    // The same from the Java client's properties, with Apache's PEM key store layout
+    // (key and certificate in one file).
+    let key_store = s.client.key_store.display().to_string();
+    let trust_store = s.ca.cert_path().display().to_string();
+    let from_properties = zk_client::ClientBuilder::from_properties([
+        ("zookeeper.client.secure", "true"),
+        ("zookeeper.ssl.keyStore.location", key_store.as_str()),
+        ("zookeeper.ssl.keyStore.type", "PEM"),
+        ("zookeeper.ssl.trustStore.location", trust_store.as_str()),
+        ("zookeeper.ssl.trustStore.type", "PEM"),
+    ])
+    .expect("properties");
+    let client = within("mTLS connect", from_properties.connect(&connect))
+        .await
+        .expect("connect from properties");
+    assert!(client.exists("/").await.expect("exists").is_some());
+    client.close().await.expect("close");
+
+    let e = refused(s.trusting(), &connect).await;
+    assert_eq!(tls_kind(&e), Some(TlsFailure::Refused), "{e}");
+}
+
+#[tokio::test]
+async fn a_client_certificate_refused_after_a_tls13_handshake_is_reported_the_same() {
+    // In TLS 1.3 the client's handshake is over before the server has judged its
+    // certificate: the refusal arrives as an alert on the first read of the connection.
+    let s = secure_server_with(
+        ClientAuth::Need,
+        &[
+            "ssl.protocol=TLSv1.3",
+            "ssl.enabledProtocols=TLSv1.3",
+            "ssl.ciphersuites=TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384",
+        ],
+    )
+    .await;
+    // Through a proxy, to count the attempts: a refused client backs off, it does not
+    // hammer the server (a hot loop would make thousands within the establish timeout).
+    let proxy = FaultProxy::start(s.addr()).await.expect("proxy");
+    let e = refused(s.trusting(), &proxy.addr().to_string()).await;
+    assert_eq!(tls_kind(&e), Some(TlsFailure::Refused), "{e}");
+    let attempts = proxy.connections_accepted();
+    assert!((2..30).contains(&attempts), "{attempts} attempts");
+
+    let with_cert = s
+        .trusting()
+        .client_cert_pem_files(&s.client.cert, &s.client.key);
+    let client = within(
+        "mTLS connect",
+        builder(with_cert).connect(&proxy.addr().to_string()),
+    )
+    .await
+    .expect("connect with a client certificate over TLS 1.3");
+    assert!(client.exists("/").await.expect("exists").is_some());
+    client.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn a_read_only_client_over_tls_probes_for_a_read_write_server_and_moves_to_it() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ca = TestCa::new(dir.path(), "ca").expect("test CA");
+    let server = ca
+        .issue("server", &["127.0.0.1"])
+        .expect("server certificate");
+    let tls = ServerTls {
+        key_store: server.key_store.clone(),
+        trust_store: ca.cert_path(),
+        client_auth: ClientAuth::None,
+    };
+    // A member that stays read-only: its ensemble never regains a quorum.
+    let stranded = ApacheZk::options(3)
+        .java_opts("-Dreadonlymode.enabled=true")
+        .config("localSessionsEnabled=true")
+        .config("localSessionsUpgradingEnabled=true")
+        .tls(tls.clone())
+        .start()
+        .await
+        .expect("start the ensemble");
+    stranded.kill(1).await.expect("kill");
+    stranded.kill(2).await.expect("kill");
+    wait_until_async("member 0 read-only", || async {
+        stranded.mode(0).await.ok() == Some(Mode::ReadOnly)
+    })
+    .await;
+    // A read-write server the client cannot reach at first.
+    let writable = ApacheZk::options(1)
+        .tls(tls)
+        .start()
+        .await
+        .expect("start a standalone server");
+    let writable_tls = SocketAddr::from(([127, 0, 0, 1], writable.secure_port(0).expect("port")));
+    let gate = FaultProxy::start(writable_tls).await.expect("proxy");
+    gate.refuse(true);
+
+    let read_only_tls = format!("127.0.0.1:{}", stranded.secure_port(0).expect("port"));
+    let connect = format!("{read_only_tls},{}", gate.addr());
+    let c = within(
+        "read-only TLS connect",
+        Client::builder()
+            .read_only(true)
+            .session_timeout(Duration::from_secs(20))
+            .tls(TlsOptions::with_ca_pem_file(ca.cert_path()))
+            .connect(&connect),
+    )
+    .await
+    .expect("connect read-only over TLS");
+    assert_eq!(c.state(), SessionState::ConnectedReadOnly);
+    assert!(c.exists("/zookeeper").await.expect("read").is_some());
+    assert_eq!(
+        c.create("/x", b"", &CreateOptions::persistent()).await,
+        Err(Error::NotReadOnly)
+    );
+
+    // The read-write server becomes reachable: the probe (isro, over TLS) finds it.
+    gate.refuse(false);
+    wait_state(&c, SessionState::Connected).await;
+    c.create("/moved", b"", &CreateOptions::persistent())
+        .await
+        .expect("create on the read-write server");
+}

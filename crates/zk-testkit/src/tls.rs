@@ -1,0 +1,123 @@
+//! Throwaway certificates for TLS tests, made at test time so no private key is ever
+//! committed.
+//!
+//! Owns a test certificate authority ([`TestCa`]) that issues server and client
+//! certificates as PEM files in a directory, in the layouts both sides need: Apache's PEM
+//! key store (private key and certificate in one file), its PEM trust store (the CA
+//! certificate), and a client's separate certificate and key files. Made with `rcgen`
+//! (ECDSA P-256), so no `openssl` binary is needed.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
+
+use crate::{Result, TestkitError};
+
+/// A certificate authority for one test.
+pub struct TestCa {
+    cert: rcgen::Certificate,
+    key: KeyPair,
+    dir: PathBuf,
+    name: String,
+}
+
+impl std::fmt::Debug for TestCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestCa")
+            .field("name", &self.name)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A certificate a [`TestCa`] issued, as PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    /// The certificate.
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8).
+    pub key: PathBuf,
+    /// Key and certificate in one file: Apache's `ssl.keyStore.type=PEM` key store.
+    pub key_store: PathBuf,
+}
+
+impl TestCa {
+    /// A new CA named `name` (its files are `dir/name-*.pem`).
+    pub fn new(dir: impl Into<PathBuf>, name: &str) -> Result<Self> {
+        let dir = dir.into();
+        let key = KeyPair::generate().map_err(cert_error)?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(cert_error)?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("zkmesh test CA {name}"));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key).map_err(cert_error)?;
+        let ca = TestCa {
+            cert,
+            key,
+            dir,
+            name: name.to_owned(),
+        };
+        write(&ca.cert_path(), ca.cert.pem().as_bytes())?;
+        Ok(ca)
+    }
+
+    /// The CA certificate (a PEM trust store, for either side).
+    pub fn cert_path(&self) -> PathBuf {
+        self.dir.join(format!("{}-ca.pem", self.name))
+    }
+
+    /// Issues a certificate valid for `names` (host names or IP addresses, as subject
+    /// alternative names) for both server and client authentication, written as
+    /// `dir/<ca>-<file>.pem` and friends.
+    pub fn issue(&self, file: &str, names: &[&str]) -> Result<Issued> {
+        let key = KeyPair::generate().map_err(cert_error)?;
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(names).map_err(cert_error)?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("zkmesh test {file}"));
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let cert = params
+            .signed_by(&key, &self.cert, &self.key)
+            .map_err(cert_error)?;
+        let base = self.dir.join(format!("{}-{file}", self.name));
+        let issued = Issued {
+            cert: base.with_extension("crt.pem"),
+            key: base.with_extension("key.pem"),
+            key_store: base.with_extension("keystore.pem"),
+        };
+        let key_pem = key.serialize_pem();
+        write(&issued.cert, cert.pem().as_bytes())?;
+        write(&issued.key, key_pem.as_bytes())?;
+        write(
+            &issued.key_store,
+            format!("{key_pem}{}", cert.pem()).as_bytes(),
+        )?;
+        Ok(issued)
+    }
+}
+
+fn write(path: &Path, contents: &[u8]) -> Result<()> {
+    std::fs::write(path, contents)
+        .map_err(|e| TestkitError::io(format!("writing {}", path.display()), e))
+}
+
+fn cert_error(e: rcgen::Error) -> TestkitError {
+    TestkitError::Parse(format!("making a test certificate: {e}"))
+}
