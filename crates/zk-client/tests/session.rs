@@ -61,9 +61,17 @@ async fn forced_expiry_removes_ephemerals_and_ends_watches() {
 
 #[tokio::test]
 async fn server_restart_within_the_timeout_keeps_session_ephemerals_and_watches() {
-    let zk = apache().await;
+    // A session timeout long enough that a JVM restarting on a loaded machine comes back
+    // within it (the shared setup's tick caps sessions at 10 s).
+    init_tracing();
+    let zk = ApacheZk::options(1)
+        .tick_time(Duration::from_millis(500))
+        .config("maxSessionTimeout=30000")
+        .start()
+        .await
+        .expect("start Apache ZooKeeper");
     let c = Client::builder()
-        .session_timeout(Duration::from_secs(10))
+        .session_timeout(Duration::from_secs(30))
         .connect(zk.connect_string())
         .await
         .unwrap();

@@ -340,8 +340,14 @@ async fn flapping_connection_does_not_loop_re_registration() {
     let watcher = discovery(&server).await;
     let cache = watcher.cache("svc").await.unwrap();
     eventually("still registered", || cache.instances().len() == 1).await;
-    // One re-registration per reconnect at most, not a loop.
-    assert!(d.reregistrations() <= 6, "{}", d.reregistrations());
+    // One re-registration per reconnect at most, not a loop. (A loaded machine may add
+    // a reconnect of its own to the five drops; each still earns one re-registration.)
+    let reconnects = c.metrics().disconnects;
+    assert!(
+        d.reregistrations() <= reconnects + 1,
+        "{} re-registrations for {reconnects} reconnects",
+        d.reregistrations()
+    );
 }
 
 #[tokio::test]
