@@ -11,13 +11,15 @@ Exit codes:
   2  usage error (bad arguments or options)
   3  not found (node, service or rule)
   4  conflict (node exists, bad version, node not empty)
-  5  connection failure (no server reachable, connection lost, session expired;
-     for `ensemble`, a member that does not answer)
+  5  connection failure (no server reachable, connection lost, session expired,
+     TLS handshake refused or untrusted; for `ensemble`, a member that does not
+     answer)
 
 Environment:
-  ZK_HOSTS   default for --server
-  ZK_CHROOT  default for --chroot
-  ZK_AUTH    default for --auth";
+  ZK_HOSTS     default for --server
+  ZK_CHROOT    default for --chroot
+  ZK_AUTH      default for --auth
+  ZK_TLS, ZK_TLS_CA, ZK_TLS_CERT, ZK_TLS_KEY   defaults for the --tls options";
 
 /// zkctl: inspect and change a ZooKeeper ensemble — nodes, ACLs, watches, discovered
 /// services, routing rules and member status.
@@ -47,6 +49,35 @@ pub struct Cli {
         hide_env_values = true
     )]
     pub auth: Option<String>,
+
+    /// Connect over TLS (the servers' `secureClientPort`), trusting the system's roots
+    /// unless --tls-ca names a CA bundle.
+    #[arg(long, global = true, env = "ZK_TLS")]
+    pub tls: bool,
+
+    /// Connect over TLS, trusting the CA certificates in this PEM file.
+    #[arg(long, global = true, env = "ZK_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
+
+    /// A client certificate (PEM) for mutual TLS; needs --tls-key.
+    #[arg(
+        long,
+        global = true,
+        env = "ZK_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The client certificate's private key (PEM); needs --tls-cert.
+    #[arg(
+        long,
+        global = true,
+        env = "ZK_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<std::path::PathBuf>,
 
     /// Seconds to wait for a session, and for each request.
     #[arg(long, global = true, default_value_t = 5, value_name = "SECONDS",

@@ -1,9 +1,11 @@
-//! Turning the global options (`--server`, `--chroot`, `--auth`, `--timeout`) into a
-//! ZooKeeper session or a discovery service.
+//! Turning the global options (`--server`, `--chroot`, `--auth`, `--tls*`, `--timeout`)
+//! into a ZooKeeper session or a discovery service.
 
 use std::time::Duration;
 
-use zk_client::{Client, ClientBuilder};
+use std::path::PathBuf;
+
+use zk_client::{Client, ClientBuilder, TlsOptions};
 use zk_discovery::ServiceDiscovery;
 
 use crate::cli::Cli;
@@ -16,7 +18,30 @@ pub struct Connection {
     pub server: String,
     chroot: Option<String>,
     auth: Option<String>,
+    tls: Option<Tls>,
     timeout: Duration,
+}
+
+/// How to connect over TLS.
+#[derive(Debug, Clone)]
+struct Tls {
+    /// The CA bundle; the system's roots without one.
+    ca: Option<PathBuf>,
+    /// A client certificate and its key, for mutual TLS.
+    client: Option<(PathBuf, PathBuf)>,
+}
+
+impl Tls {
+    fn options(&self) -> TlsOptions {
+        let options = match &self.ca {
+            Some(ca) => TlsOptions::with_ca_pem_file(ca.clone()),
+            None => TlsOptions::with_system_roots(),
+        };
+        match &self.client {
+            Some((cert, key)) => options.client_cert_pem_files(cert.clone(), key.clone()),
+            None => options,
+        }
+    }
 }
 
 impl Connection {
@@ -26,6 +51,11 @@ impl Connection {
             server: cli.server.clone(),
             chroot: cli.chroot.clone(),
             auth: cli.auth.clone(),
+            // Any TLS option turns TLS on; clap makes sure a certificate comes with its key.
+            tls: (cli.tls || cli.tls_ca.is_some() || cli.tls_cert.is_some()).then(|| Tls {
+                ca: cli.tls_ca.clone(),
+                client: cli.tls_cert.clone().zip(cli.tls_key.clone()),
+            }),
             timeout: Duration::from_secs(cli.timeout),
         }
     }
@@ -51,6 +81,9 @@ impl Connection {
                 ));
             }
             b = b.digest_auth(auth);
+        }
+        if let Some(tls) = &self.tls {
+            b = b.tls(tls.options());
         }
         Ok(b)
     }

@@ -123,7 +123,11 @@ fn zk_exit_code(e: &ZkError) -> ExitCode {
         | ZkError::SessionExpired
         | ZkError::RequestTimeout
         | ZkError::OperationTimeout
-        | ZkError::Closed => ExitCode::Connection,
+        | ZkError::Closed
+        // A TLS handshake that failed (untrusted, wrong name, refused) is a connection
+        // that could not be made; a TLS file that cannot be used is a bad option.
+        | ZkError::Tls { .. } => ExitCode::Connection,
+        ZkError::TlsConfig(_) => ExitCode::Usage,
         ZkError::InvalidPath { .. } | ZkError::InvalidArgument(_) | ZkError::InvalidAcl => {
             ExitCode::Usage
         }

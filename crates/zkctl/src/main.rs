@@ -17,8 +17,11 @@
 //! ```
 //!
 //! Connection: `--server HOST:PORT,...[/chroot]` (or `ZK_HOSTS`), `--chroot` (or
-//! `ZK_CHROOT`), digest credentials with `--auth user:password` (or `ZK_AUTH`), and
-//! `--timeout` seconds for the session and each request.
+//! `ZK_CHROOT`), digest credentials with `--auth user:password` (or `ZK_AUTH`), TLS to
+//! the servers' `secureClientPort` with `--tls` (the system's roots) or `--tls-ca FILE`,
+//! and a client certificate for mutual TLS with `--tls-cert FILE --tls-key FILE` (PEM),
+//! and `--timeout` seconds for the session and each request. `ensemble` asks each host
+//! with the `srvr` four-letter word over plain TCP.
 //!
 //! Output is text for humans; `--json` prints one JSON document per command (one per
 //! line for `watch`), and failures as a JSON object on stderr. Notes for people (a rule's

@@ -61,6 +61,10 @@ pub fn command() -> Command {
     cmd.env_remove("ZK_HOSTS")
         .env_remove("ZK_CHROOT")
         .env_remove("ZK_AUTH")
+        .env_remove("ZK_TLS")
+        .env_remove("ZK_TLS_CA")
+        .env_remove("ZK_TLS_CERT")
+        .env_remove("ZK_TLS_KEY")
         .kill_on_drop(true)
         .stdin(Stdio::null());
     cmd

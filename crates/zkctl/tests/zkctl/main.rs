@@ -7,3 +7,4 @@ mod nodes;
 mod route;
 mod routes;
 mod services;
+mod tls;
