@@ -30,6 +30,16 @@ pub enum Kind {
     Bundled,
 }
 
+impl Kind {
+    /// The same kind for a cluster started from `zoo.cfg` files (zk-server as processes).
+    pub fn servers(self) -> zk_testkit::Servers {
+        match self {
+            Kind::Apache => zk_testkit::Servers::Apache,
+            Kind::Bundled => zk_testkit::Servers::Bundled,
+        }
+    }
+}
+
 /// A running server of either kind.
 pub enum Server {
     /// Apache ZooKeeper (boxed: its handle is several times the size of zk-server's).

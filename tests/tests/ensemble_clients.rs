@@ -10,18 +10,20 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
-use zk_testkit::{bundled_server_binary, ApacheZk};
+use zk_testkit::ApacheZk;
 use zkmesh_tests::Kind;
 
 const TICK: Duration = Duration::from_millis(500);
 const LIMIT: Duration = Duration::from_secs(180);
 
 async fn ensemble(kind: Kind) -> ApacheZk {
-    let mut options = ApacheZk::options(3).tick_time(TICK);
-    if kind == Kind::Bundled {
-        options = options.server_command(bundled_server_binary().expect("the zk-server binary"));
-    }
-    options.start().await.expect("start a 3-member ensemble")
+    ApacheZk::options(3)
+        .tick_time(TICK)
+        .servers(kind.servers())
+        .expect("the zk-server binary")
+        .start()
+        .await
+        .expect("start a 3-member ensemble")
 }
 
 /// `host:port` of every member, the leader's first.

@@ -5,15 +5,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use zk_testkit::{bundled_server_binary, ApacheZk};
+use zk_testkit::ApacheZk;
 use zkmesh_tests::Kind;
 
 async fn ensemble(kind: Kind) -> ApacheZk {
-    let mut options = ApacheZk::options(3).tick_time(Duration::from_millis(500));
-    if kind == Kind::Bundled {
-        options = options.server_command(bundled_server_binary().expect("zk-server binary"));
-    }
-    options.start().await.expect("a 3-member ensemble")
+    ApacheZk::options(3)
+        .tick_time(Duration::from_millis(500))
+        .servers(kind.servers())
+        .expect("zk-server binary")
+        .start()
+        .await
+        .expect("a 3-member ensemble")
 }
 
 /// `key: value` / `key=value` / `key\tvalue` lines, as (key, value).

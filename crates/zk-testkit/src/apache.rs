@@ -98,6 +98,15 @@ impl ClientAuth {
     }
 }
 
+/// Which server the members of a cluster run (see [`ApacheZkOptions::servers`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Servers {
+    /// Apache ZooKeeper 3.8.
+    Apache,
+    /// zk-server, started from the very same `zoo.cfg` and `myid` files.
+    Bundled,
+}
+
 /// TLS on every member's `secureClientPort` (plain `clientPort` stays, for the kit's
 /// four-letter words): Netty's connection factory, PEM key and trust stores.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,6 +205,16 @@ impl ApacheZkOptions {
     pub fn config(mut self, line: impl Into<String>) -> Self {
         self.extra_config.push(line.into());
         self
+    }
+
+    /// Runs each member as `servers` says: Apache's JVM, or the bundled zk-server from
+    /// the same `zoo.cfg` and `myid` ([`ApacheZkOptions::server_command`] with
+    /// [`bundled_server_binary`]). Fails if the zk-server binary cannot be built or found.
+    pub fn servers(self, servers: Servers) -> Result<Self> {
+        Ok(match servers {
+            Servers::Apache => self,
+            Servers::Bundled => self.server_command(bundled_server_binary()?),
+        })
     }
 
     /// Runs `command zoo.cfg` for each member instead of Apache's JVM: the bundled

@@ -25,7 +25,9 @@ pub mod linearizable;
 pub mod proxy;
 pub mod tls;
 
-pub use apache::{bundled_server_binary, ApacheZk, ApacheZkOptions, ClientAuth, Mode, ServerTls};
+pub use apache::{
+    bundled_server_binary, ApacheZk, ApacheZkOptions, ClientAuth, Mode, ServerTls, Servers,
+};
 pub use proxy::FaultProxy;
 pub use tls::{Issued, TestCa};
 

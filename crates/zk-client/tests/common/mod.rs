@@ -39,23 +39,18 @@ pub async fn apache() -> ApacheZk {
 }
 
 /// Whose members make up a 3-member ensemble.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Members {
-    /// Apache ZooKeeper 3.8.
-    Apache,
-    /// zk-server, started from the very same `zoo.cfg` and `myid` files.
-    Bundled,
-}
+pub use zk_testkit::Servers as Members;
 
 /// A 3-member ensemble of either kind, with a 500 ms tick.
 pub async fn ensemble(members: Members) -> ApacheZk {
     init_tracing();
-    let mut options = ApacheZk::options(3).tick_time(Duration::from_millis(500));
-    if members == Members::Bundled {
-        options =
-            options.server_command(zk_testkit::bundled_server_binary().expect("zk-server binary"));
-    }
-    options.start().await.expect("start a 3-member ensemble")
+    ApacheZk::options(3)
+        .tick_time(Duration::from_millis(500))
+        .servers(members)
+        .expect("zk-server binary")
+        .start()
+        .await
+        .expect("start a 3-member ensemble")
 }
 
 /// A client with a short session timeout.
