@@ -21,7 +21,7 @@ use zk_client::{Client, CreateOptions};
 use zk_testkit::ApacheZk;
 
 mod support;
-use support::{fill, live_heap_mib, rss_mib};
+use support::{fill, live_heap_mib, quantile_us, rss_mib, timed};
 
 const VALUE: [u8; 100] = [b'v'; 100];
 const TICK: Duration = Duration::from_millis(200);
@@ -48,42 +48,20 @@ async fn follower(zk: &ApacheZk) -> usize {
 
 /// ops/s and p99 µs of `conc` tasks running `write` or read for `secs`.
 async fn measure(c: &Client, write: bool, conc: usize, secs: f64) -> (f64, f64) {
-    let run = |d: Duration| {
-        let deadline = Instant::now() + d;
-        let tasks: Vec<_> = (0..conc)
-            .map(|t| {
-                let c = c.clone();
-                tokio::spawn(async move {
-                    let path = format!("/bench/r{}", t % 16);
-                    let mut lat = Vec::new();
-                    while Instant::now() < deadline {
-                        let s = Instant::now();
-                        if write {
-                            c.set_data(&path, &VALUE, None).await.expect("set");
-                        } else {
-                            c.get_data(&path).await.expect("get");
-                        }
-                        lat.push(s.elapsed().as_micros() as u64);
-                    }
-                    lat
-                })
-            })
-            .collect();
+    let c = c.clone();
+    let (ops, lat) = timed(conc, secs, move |t, _| {
+        let c = c.clone();
         async move {
-            let mut all = Vec::new();
-            for t in tasks {
-                all.extend(t.await.expect("task"));
+            let path = format!("/bench/r{}", t % 16);
+            if write {
+                c.set_data(&path, &VALUE, None).await.expect("set");
+            } else {
+                c.get_data(&path).await.expect("get");
             }
-            all
         }
-    };
-    run(Duration::from_millis(300)).await;
-    let t0 = Instant::now();
-    let mut lat = run(Duration::from_secs_f64(secs)).await;
-    let wall = t0.elapsed().as_secs_f64();
-    lat.sort_unstable();
-    let n = lat.len().max(1);
-    (n as f64 / wall, lat[(n * 99 / 100).min(n - 1)] as f64)
+    })
+    .await;
+    (ops, quantile_us(&lat, 0.99))
 }
 
 /// From SIGKILL of the leader to the first acknowledged write.

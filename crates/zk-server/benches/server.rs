@@ -13,7 +13,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -21,7 +21,7 @@ use zk_client::{Client, CreateOptions};
 use zk_testkit::ApacheZk;
 
 mod support;
-use support::{fill, live_heap_mib, rss_mib};
+use support::{fill, live_heap_mib, quantile_us, rss_mib, timed};
 
 const VALUE: [u8; 100] = [b'v'; 100];
 
@@ -75,40 +75,13 @@ async fn measure(c: &Client, w: Workload, conc: usize, secs: f64) -> (f64, f64, 
     for t in 0..conc {
         ensure(c, &format!("/bench/set-{t}")).await;
     }
-    let run = |d: Duration| {
-        let deadline = Instant::now() + d;
-        let tasks: Vec<_> = (0..conc)
-            .map(|t| {
-                let c = c.clone();
-                tokio::spawn(async move {
-                    let mut lat = Vec::with_capacity(1 << 14);
-                    let mut i = 0;
-                    while Instant::now() < deadline {
-                        let s = Instant::now();
-                        op(&c, w, t, i).await;
-                        lat.push(s.elapsed().as_nanos() as u64);
-                        i += 1;
-                    }
-                    lat
-                })
-            })
-            .collect();
-        async move {
-            let mut all = Vec::new();
-            for t in tasks {
-                all.extend(t.await.expect("task"));
-            }
-            all
-        }
-    };
-    run(Duration::from_millis(300)).await;
-    let t0 = Instant::now();
-    let mut lat = run(Duration::from_secs_f64(secs)).await;
-    let wall = t0.elapsed().as_secs_f64();
-    lat.sort_unstable();
-    let n = lat.len().max(1);
-    let pct = |p: f64| lat[((n as f64 * p) as usize).min(n - 1)] as f64 / 1000.0;
-    (n as f64 / wall, pct(0.5), pct(0.99))
+    let c = c.clone();
+    let (ops, lat) = timed(conc, secs, move |t, i| {
+        let c = c.clone();
+        async move { op(&c, w, t, i).await }
+    })
+    .await;
+    (ops, quantile_us(&lat, 0.5), quantile_us(&lat, 0.99))
 }
 
 struct Bundled {
