@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use zk_testkit::ApacheZk;
+use zk_testkit::{process_cpu_time, ApacheZk};
 
 const VALUE: [u8; 100] = [b'v'; 100];
 const CONCURRENCY: [usize; 3] = [1, 16, 256];
@@ -113,18 +113,6 @@ impl Bench {
     }
 }
 
-/// Process CPU time (user + system) so far.
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage writes into the struct we pass and reads nothing else.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
 #[derive(Debug, Clone, Copy)]
 struct Cell {
     ops_per_sec: f64,
@@ -191,11 +179,11 @@ async fn measure(bench: &Bench, workload: Workload, concurrency: usize, secs: f6
         }
     };
     run(Duration::from_millis(500)).await; // warm-up
-    let cpu0 = cpu_time();
+    let cpu0 = process_cpu_time();
     let t0 = Instant::now();
     let mut latencies = run(Duration::from_secs_f64(secs)).await;
     let wall = t0.elapsed().as_secs_f64();
-    let cpu = (cpu_time() - cpu0).as_secs_f64();
+    let cpu = (process_cpu_time() - cpu0).as_secs_f64();
     latencies.sort_unstable();
     let n = latencies.len().max(1);
     let pct = |p: f64| latencies[((n as f64 * p) as usize).min(n - 1)] as f64 / 1000.0;

@@ -16,6 +16,7 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use zk_testkit::process_cpu_time;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
@@ -26,18 +27,6 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use zk_proto::frame::FrameDecoder;
 use zk_server::txn::{Txn, TxnHeader};
 use zk_server::zab::message::{QuorumMsg, WireMsg};
-
-/// CPU time of this process so far (user + system), from /proc.
-fn cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    Duration::from_millis(ticks * 10)
-}
 
 fn proposal(i: u64) -> Bytes {
     let msg = QuorumMsg::Proposal {
@@ -94,7 +83,7 @@ async fn framed_tcp(n: u64) -> (Duration, Duration) {
             }
         }
     });
-    let cpu0 = cpu();
+    let cpu0 = process_cpu_time();
     let t0 = Instant::now();
     let stream = TcpStream::connect(addr).await.expect("connect");
     stream.set_nodelay(true).ok();
@@ -126,7 +115,7 @@ async fn framed_tcp(n: u64) -> (Duration, Duration) {
     }
     w.write_all(&out).await.expect("write");
     reader.await.expect("acks");
-    (t0.elapsed(), cpu() - cpu0)
+    (t0.elapsed(), process_cpu_time() - cpu0)
 }
 
 /// A codec that passes bytes through: gRPC framing without protobuf.
@@ -243,7 +232,7 @@ async fn tonic_stream(n: u64) -> (Duration, Duration) {
             .add_service(Learner)
             .serve_with_incoming(incoming),
     );
-    let cpu0 = cpu();
+    let cpu0 = process_cpu_time();
     let t0 = Instant::now();
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .expect("endpoint")
@@ -278,7 +267,7 @@ async fn tonic_stream(n: u64) -> (Duration, Duration) {
             break;
         }
     }
-    (t0.elapsed(), cpu() - cpu0)
+    (t0.elapsed(), process_cpu_time() - cpu0)
 }
 
 fn main() {

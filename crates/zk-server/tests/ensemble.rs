@@ -19,6 +19,7 @@ use tokio::io::AsyncWriteExt;
 use zk_client::{Client, CreateMode, CreateOptions, Error, SessionState};
 use zk_server::{Ensemble, Mode};
 use zk_testkit::linearizable::{self, RegisterKind, RegisterOp};
+use zk_testkit::process_cpu_time;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -493,10 +494,10 @@ async fn idle_members_sleep_between_their_deadlines() {
         .start()
         .await
         .expect("start");
-    let before = process_cpu();
+    let before = process_cpu_time();
     let wall = Instant::now();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let busy = process_cpu() - before;
+    let busy = process_cpu_time() - before;
     // Three idle members ping and check containers: far below one core's worth.
     assert!(
         busy < wall.elapsed() / 4,
@@ -504,16 +505,4 @@ async fn idle_members_sleep_between_their_deadlines() {
         wall.elapsed()
     );
     drop(ensemble);
-}
-
-/// CPU time of this process so far (user + system), from /proc.
-fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    Duration::from_millis(ticks * 10)
 }

@@ -13,6 +13,7 @@
 //!   partition (pause/resume), refused connections and per-chunk delay.
 //! - [`tls`]: a throwaway certificate authority issuing PEM certificates for TLS tests
 //!   (and [`ServerTls`] to serve Apache's `secureClientPort` with them).
+//! - [`cpu`]: the process's CPU time, for tests and benchmarks that compare costs.
 //! - [`linearizable`]: a linearizability check for a single-register history,
 //!   for fail-over tests against either server.
 //!
@@ -21,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod apache;
+pub mod cpu;
 pub mod linearizable;
 pub mod proxy;
 pub mod tls;
@@ -28,6 +30,7 @@ pub mod tls;
 pub use apache::{
     bundled_server_binary, ApacheZk, ApacheZkOptions, ClientAuth, Mode, ServerTls, Servers,
 };
+pub use cpu::process_cpu_time;
 pub use proxy::FaultProxy;
 pub use tls::{Issued, TestCa};
 
