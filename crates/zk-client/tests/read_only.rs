@@ -89,7 +89,7 @@ async fn a_client_serves_reads_from_a_read_only_member_and_returns_to_read_write
     // its read-only one was local to the read-only server) and the veteran resumes its own.
     zk.restart(1).await.unwrap();
     zk.restart(2).await.unwrap();
-    wait_state(&c, SessionState::Connected).await;
+    wait_state_within(&c, SessionState::Connected, PROBE_WAIT).await;
     c.set_data("/config", b"v2", None).await.unwrap();
     assert_eq!(&c.get_data("/config").await.unwrap().0[..], b"v2");
     wait_state(&veteran, SessionState::Connected).await;
@@ -124,7 +124,7 @@ async fn a_read_only_client_probes_for_a_read_write_server_and_moves_to_it() {
 
     // The read-write server becomes reachable; nothing disturbs the read-only one.
     gate.refuse(false);
-    wait_state(&c, SessionState::Connected).await;
+    wait_state_within(&c, SessionState::Connected, PROBE_WAIT).await;
     c.create("/moved", b"", &CreateOptions::persistent())
         .await
         .unwrap();

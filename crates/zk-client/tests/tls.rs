@@ -327,7 +327,7 @@ async fn a_read_only_client_over_tls_probes_for_a_read_write_server_and_moves_to
 
     // The read-write server becomes reachable: the probe (isro, over TLS) finds it.
     gate.refuse(false);
-    wait_state(&c, SessionState::Connected).await;
+    wait_state_within(&c, SessionState::Connected, PROBE_WAIT).await;
     c.create("/moved", b"", &CreateOptions::persistent())
         .await
         .expect("create on the read-write server");

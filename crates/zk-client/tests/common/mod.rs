@@ -74,8 +74,19 @@ pub async fn next_event(watch: &mut PersistentWatcher, what: &str) -> WatchedEve
 
 /// Waits until the client reaches `state`.
 pub async fn wait_state(client: &Client, state: SessionState) {
+    wait_state_within(client, state, WAIT).await
+}
+
+/// Longest wait for a read-only client to find a read-write server: its probes back off
+/// from 100 ms, doubling (Java's pacing), so on a slow machine the next probe can come
+/// tens of seconds after the server is back; the interval's ceiling is 60 s.
+pub const PROBE_WAIT: Duration = Duration::from_secs(75);
+
+/// Waits until the client reaches `state`, failing the test after `limit`.
+pub async fn wait_state_within(client: &Client, state: SessionState, limit: Duration) {
     let mut rx = client.state_watcher();
-    within(&format!("state {state:?}"), async {
+    let what = format!("state {state:?}");
+    let reached = tokio::time::timeout(limit, async {
         loop {
             if *rx.borrow_and_update() == state {
                 return;
@@ -83,7 +94,8 @@ pub async fn wait_state(client: &Client, state: SessionState) {
             rx.changed().await.expect("state channel closed");
         }
     })
-    .await
+    .await;
+    assert!(reached.is_ok(), "timed out waiting for {what}");
 }
 
 /// Enables tracing output when `RUST_LOG` is set (e.g. `RUST_LOG=zk_client=debug`).
