@@ -1,6 +1,7 @@
 //! TLS against real Apache ZooKeeper 3.8 serving its `secureClientPort` (Netty, PEM key
-//! and trust stores): verification of the server, host names, mutual TLS, and reconnects,
-//! with certificates made by a throwaway CA at test time.
+//! and trust stores), and against zk-server started from the very same `zoo.cfg`:
+//! verification of the server, host names, mutual TLS, and reconnects, with certificates
+//! made by a throwaway CA at test time. Each scenario runs against both servers.
 
 mod common;
 
@@ -9,7 +10,33 @@ use std::time::Duration;
 
 use common::*;
 use zk_client::{Client, CreateOptions, Error, EventType, SessionState, TlsFailure, TlsOptions};
-use zk_testkit::{ClientAuth, Issued, Mode, ServerTls, TestCa};
+use zk_testkit::{ClientAuth, Issued, Mode, ServerTls, Servers, TestCa};
+
+/// Runs each named scenario (an `async fn(Servers)`) as a test against Apache ZooKeeper
+/// and as a test against zk-server.
+macro_rules! on_both_servers {
+    ($($scenario:ident),* $(,)?) => {
+        mod apache {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(zk_testkit::Servers::Apache).await
+            })*
+        }
+        mod bundled {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(zk_testkit::Servers::Bundled).await
+            })*
+        }
+    };
+}
+
+on_both_servers!(
+    crud_and_watches_over_tls_survive_a_dropped_connection_and_a_host_change,
+    a_server_is_refused_with_a_typed_error_unless_trusted_and_named_as_connected_to,
+    mutual_tls_admits_a_client_certificate_and_refuses_its_absence,
+    a_client_certificate_refused_after_a_tls13_handshake_is_reported_the_same,
+);
 
 /// A server and the certificates of its test.
 struct Secure {
@@ -33,14 +60,14 @@ impl Secure {
     }
 }
 
-/// A standalone Apache server whose certificate is issued for the IP address 127.0.0.1
-/// only (not `localhost`), asking clients for certificates as `client_auth` says.
-async fn secure_server(client_auth: ClientAuth) -> Secure {
-    secure_server_with(client_auth, &[]).await
+/// A standalone server whose certificate is issued for the IP address 127.0.0.1 only (not
+/// `localhost`), asking clients for certificates as `client_auth` says.
+async fn secure_server(servers: Servers, client_auth: ClientAuth) -> Secure {
+    secure_server_with(servers, client_auth, &[]).await
 }
 
 /// [`secure_server`] with extra `zoo.cfg` lines.
-async fn secure_server_with(client_auth: ClientAuth, config: &[&str]) -> Secure {
+async fn secure_server_with(servers: Servers, client_auth: ClientAuth, config: &[&str]) -> Secure {
     init_tracing();
     let dir = tempfile::tempdir().expect("temporary directory");
     let ca = TestCa::new(dir.path(), "server-ca").expect("test CA");
@@ -50,7 +77,10 @@ async fn secure_server_with(client_auth: ClientAuth, config: &[&str]) -> Secure 
     let client = ca
         .issue("client", &["client.test"])
         .expect("client certificate");
-    let mut options = ApacheZk::options(1).tick_time(Duration::from_millis(500));
+    let mut options = ApacheZk::options(1)
+        .tick_time(Duration::from_millis(500))
+        .servers(servers)
+        .expect("server binary");
     for line in config {
         options = options.config(*line);
     }
@@ -62,7 +92,7 @@ async fn secure_server_with(client_auth: ClientAuth, config: &[&str]) -> Secure 
         })
         .start()
         .await
-        .expect("start Apache ZooKeeper with TLS");
+        .expect("start a server with TLS");
     Secure {
         zk,
         ca,
@@ -94,9 +124,10 @@ fn tls_kind(error: &Error) -> Option<TlsFailure> {
     }
 }
 
-#[tokio::test]
-async fn crud_and_watches_over_tls_survive_a_dropped_connection_and_a_host_change() {
-    let s = secure_server(ClientAuth::None).await;
+async fn crud_and_watches_over_tls_survive_a_dropped_connection_and_a_host_change(
+    servers: Servers,
+) {
+    let s = secure_server(servers, ClientAuth::None).await;
     // Two hosts in the connect string, both leading to the server's TLS port.
     let first = FaultProxy::start(s.addr()).await.expect("proxy");
     let second = FaultProxy::start(s.addr()).await.expect("proxy");
@@ -154,9 +185,10 @@ async fn crud_and_watches_over_tls_survive_a_dropped_connection_and_a_host_chang
     client.close().await.expect("close");
 }
 
-#[tokio::test]
-async fn a_server_is_refused_with_a_typed_error_unless_trusted_and_named_as_connected_to() {
-    let s = secure_server(ClientAuth::None).await;
+async fn a_server_is_refused_with_a_typed_error_unless_trusted_and_named_as_connected_to(
+    servers: Servers,
+) {
+    let s = secure_server(servers, ClientAuth::None).await;
     let port = s.addr().port();
 
     // A certificate from another CA is not trusted.
@@ -195,9 +227,8 @@ async fn a_server_is_refused_with_a_typed_error_unless_trusted_and_named_as_conn
     assert!(matches!(e, Error::TlsConfig(_)), "{e}");
 }
 
-#[tokio::test]
-async fn mutual_tls_admits_a_client_certificate_and_refuses_its_absence() {
-    let s = secure_server(ClientAuth::Need).await;
+async fn mutual_tls_admits_a_client_certificate_and_refuses_its_absence(servers: Servers) {
+    let s = secure_server(servers, ClientAuth::Need).await;
     let connect = s.addr().to_string();
 
     let with_cert = s
@@ -234,11 +265,13 @@ async fn mutual_tls_admits_a_client_certificate_and_refuses_its_absence() {
     assert_eq!(tls_kind(&e), Some(TlsFailure::Refused), "{e}");
 }
 
-#[tokio::test]
-async fn a_client_certificate_refused_after_a_tls13_handshake_is_reported_the_same() {
+async fn a_client_certificate_refused_after_a_tls13_handshake_is_reported_the_same(
+    servers: Servers,
+) {
     // In TLS 1.3 the client's handshake is over before the server has judged its
     // certificate: the refusal arrives as an alert on the first read of the connection.
     let s = secure_server_with(
+        servers,
         ClientAuth::Need,
         &[
             "ssl.protocol=TLSv1.3",

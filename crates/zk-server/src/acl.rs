@@ -82,8 +82,9 @@ fn is_authenticated(scheme: &str) -> bool {
 /// Validates and expands an ACL for create/setACL: duplicates in the request removed
 /// (expansion may still repeat an entry, as in Apache), `world:anyone`
 /// kept, `auth:` replaced by the connection's authenticated ids, `digest` ids must be
-/// `user:hash`, `ip` ids valid IPv4 (with optional `/bits`). Anything else is INVALIDACL.
-pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+/// `user:hash`, `ip` ids valid IPv4 (with optional `/bits`), `x509` ids (when `x509` is
+/// on) names Java's `X500Principal` accepts. Anything else is INVALIDACL.
+pub fn fixup(acl: &[Acl], ids: &[Id], x509: bool) -> Result<Vec<Acl>, ErrorCode> {
     let mut unique: Vec<&Acl> = Vec::with_capacity(acl.len());
     for entry in acl {
         if !unique.contains(&entry) {
@@ -107,6 +108,9 @@ pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             }
             "digest" if digest_id_valid(&entry.id.id) => push(entry.clone(), &mut out),
             "ip" if parse_ip_acl(&entry.id.id).is_some() => push(entry.clone(), &mut out),
+            "x509" if x509 && crate::tls::dn_is_valid(&entry.id.id) => {
+                push(entry.clone(), &mut out)
+            }
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }
@@ -233,21 +237,47 @@ mod tests {
     fn fixup_expands_auth_and_rejects_bad_ids() {
         let me = ids(&[("ip", "127.0.0.1"), ("digest", "alice:h")]);
         assert_eq!(
-            fixup(&Acl::creator_all(), &me).unwrap(),
+            fixup(&Acl::creator_all(), &me, false).unwrap(),
             vec![Acl::new(perms::ALL, Id::new("digest", "alice:h"))]
         );
         let only_ip = ids(&[("ip", "127.0.0.1")]);
         assert_eq!(
-            fixup(&Acl::creator_all(), &only_ip),
+            fixup(&Acl::creator_all(), &only_ip, false),
             Err(ErrorCode::InvalidAcl)
         );
-        assert_eq!(fixup(&[], &me), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[], &me, false), Err(ErrorCode::InvalidAcl));
         let bad = vec![Acl::new(perms::ALL, Id::new("digest", "nocolon"))];
-        assert_eq!(fixup(&bad, &me), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&bad, &me, false), Err(ErrorCode::InvalidAcl));
         let world_other = vec![Acl::new(perms::ALL, Id::new("world", "someone"))];
-        assert_eq!(fixup(&world_other, &me), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&world_other, &me, false), Err(ErrorCode::InvalidAcl));
         let dup = vec![Acl::open_unsafe()[0].clone(), Acl::open_unsafe()[0].clone()];
-        assert_eq!(fixup(&dup, &me).unwrap().len(), 1);
+        assert_eq!(fixup(&dup, &me, false).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn x509_acls_need_the_scheme_on_and_a_well_formed_name() {
+        let me = ids(&[("ip", "127.0.0.1"), ("x509", "CN=alice,O=zkmesh")]);
+        let named = vec![Acl::new(perms::ALL, Id::new("x509", "CN=bob,O=zkmesh"))];
+        assert_eq!(fixup(&named, &me, true).unwrap(), named);
+        assert_eq!(fixup(&named, &me, false), Err(ErrorCode::InvalidAcl));
+        let garbled = vec![Acl::new(perms::ALL, Id::new("x509", "bob"))];
+        assert_eq!(fixup(&garbled, &me, true), Err(ErrorCode::InvalidAcl));
+        // `auth` stands for the certificate's subject, like any authenticated id.
+        assert_eq!(
+            fixup(&Acl::creator_all(), &me, true).unwrap(),
+            vec![Acl::new(perms::ALL, Id::new("x509", "CN=alice,O=zkmesh"))]
+        );
+        // Ids match exactly, as Apache's provider compares them.
+        assert!(check(
+            &named,
+            &ids(&[("x509", "CN=bob,O=zkmesh")]),
+            perms::READ
+        ));
+        assert!(!check(
+            &named,
+            &ids(&[("x509", "CN=bob, O=zkmesh")]),
+            perms::READ
+        ));
     }
 
     #[test]

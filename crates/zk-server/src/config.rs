@@ -5,8 +5,10 @@
 //! servers (`server.N=host:quorumPort:electionPort[;[clientHost:]clientPort]`, the member's
 //! id in `dataDir/myid`), decided as Apache's `QuorumPeerMain` decides. Unknown keys are
 //! reported, not fatal (Apache ignores keys it does not use, too); keys naming features
-//! the bundled server does not have (observers, reconfiguration, local sessions, TLS,
-//! SASL) are refused with a message saying so, rather than silently ignored.
+//! the bundled server does not have (observers, reconfiguration, local sessions, quorum
+//! TLS, SASL, key stores other than PEM) are refused with a message saying so, rather
+//! than silently ignored. The `ssl.*` keys may also carry Apache's `zookeeper.` prefix
+//! (the system-property spelling).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -14,6 +16,7 @@ use std::time::Duration;
 
 use crate::ensemble::{EnsembleSpec, PeerSpec};
 use crate::server::{ServerBuilder, ServerError};
+use crate::tls::{ClientAuth, TlsSettings, TlsVersions};
 use crate::zab::message::Sid;
 
 /// Everything the binary can be told.
@@ -61,10 +64,49 @@ pub struct ServerConfig {
     pub connect_timeout_ms: Option<u64>,
     /// `forceSync` (default yes): `no` skips fsync (unsafe, as in Apache).
     pub force_sync: Option<bool>,
+    /// TLS on the client port (`secureClientPort`, `ssl.*`).
+    pub tls: TlsConfig,
     /// Keys that were not understood.
     pub unknown_keys: Vec<String>,
     /// Keys understood and deliberately ignored, with why (logged at start).
     pub ignored_keys: Vec<(String, &'static str)>,
+}
+
+/// The TLS keys of `zoo.cfg`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// `secureClientPort`.
+    pub port: Option<u16>,
+    /// `secureClientPortAddress`.
+    pub address: Option<IpAddr>,
+    /// `ssl.keyStore.location`: the PEM key and certificate chain.
+    pub key_store: Option<PathBuf>,
+    /// `ssl.trustStore.location`: the PEM CA certificates client certificates must chain to.
+    pub trust_store: Option<PathBuf>,
+    /// `ssl.clientAuth` (default `need`).
+    pub client_auth: Option<ClientAuth>,
+    /// `ssl.enabledProtocols`, or else `ssl.protocol`.
+    pub versions: Option<TlsVersions>,
+    /// `ssl.protocol`, used when `ssl.enabledProtocols` is not set.
+    pub protocol: Option<TlsVersions>,
+    /// `X509AuthenticationProvider.superUser`.
+    pub super_user: Option<String>,
+}
+
+/// A key store or trust store type: only PEM is read (Apache 3.8 also reads JKS and
+/// PKCS12, which need a Java key store parser; converting them is one `keytool` and one
+/// `openssl` command).
+fn pem_store(key: &str, value: &str) -> Result<(), ServerError> {
+    if value.trim().eq_ignore_ascii_case("PEM") {
+        Ok(())
+    } else {
+        Err(unsupported(
+            key,
+            value,
+            "zk-server reads PEM key and trust stores only: convert with \
+             keytool -importkeystore -deststoretype PKCS12 and openssl pkcs12 -nodes",
+        ))
+    }
 }
 
 fn bad(key: &str, value: &str) -> ServerError {
@@ -199,6 +241,10 @@ impl ServerConfig {
 
     /// Sets one key (zoo.cfg names; flags map onto them).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ServerError> {
+        let key = match key.strip_prefix("zookeeper.") {
+            Some(rest) if rest.starts_with("ssl.") || rest.starts_with("X509") => rest,
+            _ => key,
+        };
         match key {
             "clientPort" => self.port = Some(num(key, value)?),
             "clientPortAddress" => self.address = Some(num(key, value)?),
@@ -278,12 +324,94 @@ impl ServerConfig {
                     ));
                 }
             }
-            "secureClientPort" | "secureClientPortAddress" | "sslQuorum" | "portUnification" => {
-                return Err(unsupported(
-                    key,
-                    value,
-                    "TLS is not supported by this zk-server yet",
-                ))
+            "secureClientPort" => self.tls.port = Some(port(key, value)?),
+            "secureClientPortAddress" => self.tls.address = Some(num(key, value)?),
+            "ssl.keyStore.location" => self.tls.key_store = Some(PathBuf::from(value)),
+            "ssl.trustStore.location" => self.tls.trust_store = Some(PathBuf::from(value)),
+            "ssl.keyStore.type" | "ssl.trustStore.type" => pem_store(key, value)?,
+            // A PEM trust store has no password; an encrypted PEM key is refused when read.
+            "ssl.keyStore.password" | "ssl.trustStore.password" => self.ignored_keys.push((
+                key.to_owned(),
+                "PEM stores are read unencrypted; an encrypted key is refused at start",
+            )),
+            "ssl.clientAuth" => {
+                self.tls.client_auth =
+                    Some(ClientAuth::parse(value).ok_or_else(|| bad(key, value))?)
+            }
+            "ssl.enabledProtocols" => {
+                self.tls.versions =
+                    Some(TlsVersions::parse(value).map_err(|why| unsupported(key, value, &why))?)
+            }
+            "ssl.protocol" => {
+                self.tls.protocol =
+                    Some(TlsVersions::parse(value).map_err(|why| unsupported(key, value, &why))?)
+            }
+            "X509AuthenticationProvider.superUser" => {
+                self.tls.super_user = Some(value.trim().to_owned())
+            }
+            "ssl.authProvider" => {
+                if value.trim() != "x509" {
+                    return Err(unsupported(
+                        key,
+                        value,
+                        "only the x509 provider identifies TLS clients in zk-server",
+                    ));
+                }
+            }
+            "ssl.ciphersuites" => self.ignored_keys.push((
+                key.to_owned(),
+                "rustls offers its own set of modern cipher suites",
+            )),
+            "ssl.hostnameVerification"
+            | "ssl.clientHostnameVerification"
+            | "ssl.handshakeDetectionTimeoutMillis"
+            | "ssl.context.supplier.class" => self.ignored_keys.push((
+                key.to_owned(),
+                "zk-server checks client certificates against the trust store only",
+            )),
+            "ssl.crl" | "ssl.ocsp" => {
+                if flag(key, value)? {
+                    return Err(unsupported(
+                        key,
+                        value,
+                        "certificate revocation checks are not supported by zk-server",
+                    ));
+                }
+            }
+            "sslQuorum" => {
+                if flag(key, value)? {
+                    return Err(unsupported(
+                        key,
+                        value,
+                        "TLS between ensemble members is not supported by this zk-server yet",
+                    ));
+                }
+            }
+            "portUnification" | "client.portUnification" => {
+                if flag(key, value)? {
+                    return Err(unsupported(
+                        key,
+                        value,
+                        "one port for TLS and plaintext is not supported; use clientPort and \
+                         secureClientPort",
+                    ));
+                }
+            }
+            k if k.starts_with("authProvider.") => {
+                let class = value.trim();
+                if !matches!(
+                    class,
+                    "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
+                        | "org.apache.zookeeper.server.auth.DigestAuthenticationProvider"
+                        | "org.apache.zookeeper.server.auth.IPAuthenticationProvider"
+                ) {
+                    return Err(unsupported(
+                        key,
+                        value,
+                        "zk-server has the digest, ip and x509 providers built in and loads \
+                         no others",
+                    ));
+                }
             }
             "quorum.auth.enableSasl"
             | "quorum.auth.learnerRequireSasl"
@@ -331,12 +459,15 @@ impl ServerConfig {
                 key.to_owned(),
                 "zk-server reports metrics by four-letter words",
             )),
-            k if k.starts_with("ssl.") || k.starts_with("ssl.quorum.") => {
+            k if k.starts_with("ssl.quorum.") => {
                 return Err(unsupported(
                     key,
                     value,
-                    "TLS is not supported by this zk-server yet",
+                    "TLS between ensemble members is not supported by this zk-server yet",
                 ))
+            }
+            k if k.starts_with("ssl.") => {
+                return Err(unsupported(key, value, "not a TLS setting zk-server knows"))
             }
             k if k.starts_with("server.") => {
                 let spec = parse_server(key, value)?;
@@ -451,7 +582,40 @@ impl ServerConfig {
         if let Some(force) = self.force_sync {
             b = b.force_sync(force);
         }
+        b = self.secure(b)?;
         self.ensemble(b)
+    }
+
+    /// TLS on `secureClientPort`; with it and no `clientPort`, TLS only (as Apache).
+    fn secure(&self, mut b: ServerBuilder) -> Result<ServerBuilder, ServerError> {
+        let Some(port) = self.tls.port else {
+            if self.tls.key_store.is_some() {
+                tracing::warn!(
+                    "ssl.keyStore.location is set but secureClientPort is not: no TLS port"
+                );
+            }
+            return Ok(b);
+        };
+        let key_store = self.tls.key_store.clone().ok_or_else(|| {
+            ServerError::Config("secureClientPort needs ssl.keyStore.location".into())
+        })?;
+        let mut tls =
+            TlsSettings::new(key_store).client_auth(self.tls.client_auth.unwrap_or_default());
+        if let Some(path) = &self.tls.trust_store {
+            tls = tls.trust_store(path.clone());
+        }
+        if let Some(v) = self.tls.versions.or(self.tls.protocol) {
+            tls = tls.versions(v);
+        }
+        let ip = self.tls.address.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        b = b.secure(SocketAddr::new(ip, port), tls);
+        if let Some(user) = &self.tls.super_user {
+            b = b.x509_super_user(user.clone());
+        }
+        if self.port.is_none() && self.servers.iter().all(|s| s.client.is_none()) {
+            b = b.plaintext(false);
+        }
+        Ok(b)
     }
 
     /// Standalone or a member, as Apache's `QuorumPeerMain` decides: a member needs at
@@ -523,6 +687,8 @@ impl ServerConfig {
                 p,
             ),
             (None, Some(c)) => SocketAddr::new(self.address.unwrap_or(c.ip()), c.port()),
+            // TLS only: `secure` turned the plain port off.
+            (None, None) if self.tls.port.is_some() => SocketAddr::from(([0, 0, 0, 0], 0)),
             (None, None) => return Err(ServerError::Config("clientPort is not set".into())),
         };
         if listed == 2 {
@@ -652,7 +818,34 @@ mod tests {
         );
         refused("server.1=127.0.0.1:1:2\n", Some("1"), "listed twice");
         refused("localSessionsEnabled=true\n", Some("1"), "local sessions");
-        refused("secureClientPort=2281\n", Some("1"), "TLS");
+        refused(
+            "secureClientPort=2281\n",
+            Some("1"),
+            "needs ssl.keyStore.location",
+        );
+        refused(
+            "sslQuorum=true\n",
+            Some("1"),
+            "TLS between ensemble members",
+        );
+        refused(
+            "ssl.keyStore.type=JKS\n",
+            Some("1"),
+            "PEM key and trust stores",
+        );
+        refused("ssl.clientAuth=maybe\n", Some("1"), "not valid");
+        refused(
+            "ssl.enabledProtocols=TLSv1\n",
+            Some("1"),
+            "TLSv1 is not offered",
+        );
+        refused("ssl.crl=true\n", Some("1"), "revocation");
+        refused("portUnification=true\n", Some("1"), "one port");
+        refused(
+            "authProvider.1=com.example.Custom\n",
+            Some("1"),
+            "loads no others",
+        );
         refused("quorum.auth.enableSasl=true\n", Some("1"), "SASL");
         refused("server.4=a:1:2|b:3:4\n", Some("1"), "several addresses");
         let dir = member_dir("nolimits", Some("1"));
@@ -670,6 +863,34 @@ mod tests {
             ServerConfig::parse_cfg("admin.enableServer=false\nautopurge.purgeInterval=1\n")
                 .unwrap();
         assert_eq!(ignored.ignored_keys.len(), 2);
+    }
+
+    #[test]
+    fn tls_settings_read_as_apache_writes_them() {
+        let cfg = ServerConfig::parse_cfg(
+            "secureClientPort=2281\nsecureClientPortAddress=127.0.0.1\n\
+             serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
+             authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n\
+             ssl.keyStore.location=/etc/zk/server.pem\nssl.keyStore.type=PEM\n\
+             zookeeper.ssl.trustStore.location=/etc/zk/ca.pem\nssl.trustStore.type=pem\n\
+             ssl.clientAuth=want\nssl.protocol=TLSv1.2\n\
+             zookeeper.X509AuthenticationProvider.superUser=CN=admin\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.tls,
+            TlsConfig {
+                port: Some(2281),
+                address: Some(IpAddr::from([127, 0, 0, 1])),
+                key_store: Some("/etc/zk/server.pem".into()),
+                trust_store: Some("/etc/zk/ca.pem".into()),
+                client_auth: Some(ClientAuth::Want),
+                versions: None,
+                protocol: Some(TlsVersions::Tls12),
+                super_user: Some("CN=admin".into()),
+            }
+        );
+        assert!(cfg.unknown_keys.is_empty(), "{:?}", cfg.unknown_keys);
     }
 
     #[test]

@@ -70,6 +70,12 @@ pub struct CoreConfig {
     pub durable: bool,
     /// Txns between snapshots (Apache's `snapCount`).
     pub snap_count: u64,
+    /// Whether `x509` ACLs are accepted (Apache registers the scheme's provider with
+    /// `authProvider.x509`; zk-server whenever it serves TLS).
+    pub x509_acls: bool,
+    /// The certificate subject that is also granted `super`
+    /// (`zookeeper.X509AuthenticationProvider.superUser`).
+    pub x509_super_user: Option<String>,
 }
 
 impl Default for CoreConfig {
@@ -86,6 +92,8 @@ impl Default for CoreConfig {
             four_letter_words: vec!["srvr".to_owned()],
             durable: false,
             snap_count: 100_000,
+            x509_acls: false,
+            x509_super_user: None,
         }
     }
 }
@@ -485,16 +493,26 @@ impl ServerCore {
         }
     }
 
-    /// A new connection from `remote`.
-    pub fn accept(&mut self, conn: ConnId, remote: SocketAddr, now: Now) {
+    /// A new connection from `remote`; `proven` are ids its transport established (the
+    /// `x509` id of a trusted client certificate).
+    pub fn accept(&mut self, conn: ConnId, remote: SocketAddr, proven: Vec<Id>, now: Now) {
+        // An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d; Java reports
+        // a.b.c.d, and ip ACLs are written that way.
+        let mut ids = vec![Id::new("ip", remote.ip().to_canonical().to_string())];
+        for id in proven {
+            // Apache's X509AuthenticationProvider: the configured super user's certificate
+            // is also `super`.
+            if id.scheme == "x509" && self.config.x509_super_user.as_deref() == Some(&id.id) {
+                ids.push(Id::new("super", id.id.clone()));
+            }
+            ids.push(id);
+        }
         self.conns.insert(
             conn,
             Conn {
                 remote,
                 state: ConnState::AwaitingConnect,
-                // An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d; Java
-                // reports a.b.c.d, and ip ACLs are written that way.
-                ids: vec![Id::new("ip", remote.ip().to_canonical().to_string())],
+                ids,
                 old_client: false,
                 stats: ConnStats {
                     established_ms: now.wall_ms,
@@ -684,6 +702,7 @@ impl ServerCore {
             zxid: self.next_zxid,
             time: now.wall_ms,
             extended_types: self.config.extended_types,
+            x509_acls: self.config.x509_acls,
         }
     }
 

@@ -1,22 +1,24 @@
 //! The tokio shell around [`ServerCore`]: a listener, one task per connection that splits
 //! bytes into frames, and one task that owns the core and feeds it.
 //!
-//! Owns sockets, framing (a frame over the maximum closes its connection before anything
-//! is allocated for it), four-letter-word detection, and write coalescing. Owns no
-//! protocol decision.
+//! Owns sockets, TLS handshakes on a secure port (bounded by the handshake timeout; a
+//! failed one is logged and closed), framing (a frame over the maximum closes its
+//! connection before anything is allocated for it), four-letter-word detection, and
+//! write coalescing. Owns no protocol decision.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use zk_proto::frame::FrameDecoder;
+use zk_proto::Id;
 
 use crate::core::{Now, Output, ServerCore, ServerStats};
 use crate::fourlw;
@@ -30,6 +32,8 @@ pub(crate) enum Input {
     Accept {
         conn: ConnId,
         remote: SocketAddr,
+        /// Ids the transport proved (`x509` from a trusted client certificate).
+        ids: Vec<Id>,
         handle: ConnHandle,
     },
     Frame {
@@ -260,10 +264,11 @@ fn handle(core: &mut ServerCore, conns: &mut Conns, input: Input) {
         Input::Accept {
             conn,
             remote,
+            ids,
             handle,
         } => {
             conns.insert(conn, handle);
-            core.accept(conn, remote, now);
+            core.accept(conn, remote, ids, now);
         }
         Input::Frame { conn, frame } => core.receive(conn, frame, now),
         Input::Closed { conn } => {
@@ -337,37 +342,64 @@ impl Drop for IpSlot {
     }
 }
 
+/// What a listener speaks.
+#[derive(Clone)]
+pub(crate) enum Security {
+    /// Plain TCP (`clientPort`).
+    Plain,
+    /// TLS first (`secureClientPort`).
+    Tls(tokio_rustls::TlsAcceptor),
+}
+
+/// What every client listener of one server shares: the connection limits per address
+/// and the numbering of connections (one sequence across the plain and secure ports).
+#[derive(Debug, Clone)]
+pub(crate) struct Listening {
+    max_frame: usize,
+    handshake_timeout: Duration,
+    limits: Arc<PerIp>,
+    next_conn: Arc<AtomicU64>,
+}
+
+impl Listening {
+    pub(crate) fn new(max_frame: usize, max_per_ip: usize, handshake_timeout: Duration) -> Self {
+        Self {
+            max_frame,
+            handshake_timeout,
+            limits: Arc::new(PerIp {
+                max: max_per_ip,
+                counts: Mutex::default(),
+            }),
+            next_conn: Arc::new(AtomicU64::new(1)),
+        }
+    }
+}
+
 /// Accepts connections until `shutdown` flips.
 pub(crate) async fn accept_loop<E: From<Input> + Send + 'static>(
     listener: TcpListener,
+    security: Security,
     core: mpsc::UnboundedSender<E>,
-    max_frame: usize,
-    max_per_ip: usize,
-    handshake_timeout: Duration,
+    listening: Listening,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let limits = Arc::new(PerIp {
-        max: max_per_ip,
-        counts: Mutex::default(),
-    });
-    let mut next_conn: ConnId = 1;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
-                    let Some(slot) = limits.take(remote.ip()) else {
-                        tracing::warn!(%remote, max = max_per_ip, "too many connections from one address; closing");
+                    let Some(slot) = listening.limits.take(remote.ip()) else {
+                        tracing::warn!(%remote, max = listening.limits.max, "too many connections from one address; closing");
                         continue;
                     };
-                    let conn = next_conn;
-                    next_conn += 1;
+                    let conn = listening.next_conn.fetch_add(1, Ordering::Relaxed);
                     let _ = stream.set_nodelay(true);
                     tokio::spawn(connection(
                         stream,
                         remote,
                         conn,
+                        security.clone(),
                         core.clone(),
-                        (max_frame, handshake_timeout),
+                        listening.clone(),
                         shutdown.clone(),
                         slot,
                     ));
@@ -383,20 +415,97 @@ pub(crate) async fn accept_loop<E: From<Input> + Send + 'static>(
     }
 }
 
-/// Serves one connection: this task reads frames and hands them to the core; a writer
-/// task writes what the core sends back, coalesced. The writer is separate so that a
-/// client that stops reading blocks only its own writer, which the core can abort.
+/// A stream that splits into halves a reader and a writer task can own.
+trait Split: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    type Read: AsyncRead + Unpin + Send + 'static;
+    type Write: AsyncWrite + Unpin + Send + 'static;
+    fn split(self) -> (Self::Read, Self::Write);
+}
+
+impl Split for TcpStream {
+    type Read = tokio::net::tcp::OwnedReadHalf;
+    type Write = tokio::net::tcp::OwnedWriteHalf;
+    fn split(self) -> (Self::Read, Self::Write) {
+        self.into_split()
+    }
+}
+
+impl Split for tokio_rustls::server::TlsStream<TcpStream> {
+    type Read = tokio::io::ReadHalf<Self>;
+    type Write = tokio::io::WriteHalf<Self>;
+    fn split(self) -> (Self::Read, Self::Write) {
+        tokio::io::split(self)
+    }
+}
+
+/// Runs a connection's TLS handshake (if its port has TLS) within the handshake timeout,
+/// then serves it.
+#[allow(clippy::too_many_arguments)]
 async fn connection<E: From<Input>>(
-    mut stream: TcpStream,
+    stream: TcpStream,
     remote: SocketAddr,
     conn: ConnId,
+    security: Security,
     core: mpsc::UnboundedSender<E>,
-    (max_frame, handshake_timeout): (usize, Duration),
+    listening: Listening,
     mut shutdown: watch::Receiver<bool>,
     _slot: IpSlot,
 ) {
+    let handshake = tokio::time::Instant::now() + listening.handshake_timeout;
+    let acceptor = match security {
+        Security::Plain => {
+            let ids = Vec::new();
+            let served = serve(
+                stream, remote, conn, ids, core, &listening, handshake, shutdown,
+            );
+            return served.await;
+        }
+        Security::Tls(acceptor) => acceptor,
+    };
+    let tls = tokio::select! {
+        done = tokio::time::timeout_at(handshake, acceptor.accept(stream)) => match done {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::info!(conn, %remote, error = %e, "TLS handshake failed; closing");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(conn, %remote, "TLS handshake not done within the handshake timeout; closing");
+                return;
+            }
+        },
+        _ = shutdown.changed() => return,
+    };
+    let ids = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|cert| crate::tls::subject_dn(cert))
+        .map(|dn| vec![Id::new("x509", dn)])
+        .unwrap_or_default();
+    tracing::debug!(conn, %remote, ?ids, "TLS handshake done");
+    serve(
+        tls, remote, conn, ids, core, &listening, handshake, shutdown,
+    )
+    .await;
+}
+
+/// Serves one connection: this task reads frames and hands them to the core; a writer
+/// task writes what the core sends back, coalesced. The writer is separate so that a
+/// client that stops reading blocks only its own writer, which the core can abort.
+#[allow(clippy::too_many_arguments)]
+async fn serve<S: Split, E: From<Input>>(
+    mut stream: S,
+    remote: SocketAddr,
+    conn: ConnId,
+    ids: Vec<Id>,
+    core: mpsc::UnboundedSender<E>,
+    listening: &Listening,
+    handshake: tokio::time::Instant,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut buf = BytesMut::with_capacity(16 * 1024);
-    let handshake = tokio::time::Instant::now() + handshake_timeout;
     // The first four bytes decide: a four-letter word, or the length of a ConnectRequest.
     while buf.len() < 4 {
         match tokio::time::timeout_at(handshake, stream.read_buf(&mut buf)).await {
@@ -416,7 +525,7 @@ async fn connection<E: From<Input>>(
         return;
     }
 
-    let (mut reader, writer) = stream.into_split();
+    let (mut reader, writer) = stream.split();
     let (tx, rx) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
     let writer_task = tokio::spawn(write_loop(writer, rx, queued.clone()));
@@ -430,6 +539,7 @@ async fn connection<E: From<Input>>(
             Input::Accept {
                 conn,
                 remote,
+                ids,
                 handle,
             }
             .into(),
@@ -439,7 +549,7 @@ async fn connection<E: From<Input>>(
         writer_task.abort();
         return;
     }
-    let frames = FrameDecoder::new(max_frame);
+    let frames = FrameDecoder::new(listening.max_frame);
     let mut first_frame_seen = false;
     let mut writer_task = writer_task;
     'serve: loop {
@@ -483,8 +593,8 @@ async fn connection<E: From<Input>>(
 }
 
 /// Writes everything queued for a connection, coalescing what is ready into one write.
-async fn write_loop(
-    mut writer: tokio::net::tcp::OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut writer: W,
     mut rx: mpsc::UnboundedReceiver<ConnMsg>,
     queued: Arc<AtomicUsize>,
 ) {
@@ -503,7 +613,8 @@ async fn write_loop(
             next = rx.try_recv().ok();
         }
         if !out.is_empty() {
-            if writer.write_all(&out).await.is_err() {
+            // TLS holds records back until flushed; for TCP the flush does nothing.
+            if writer.write_all(&out).await.is_err() || writer.flush().await.is_err() {
                 return;
             }
             queued.fetch_sub(out.len(), Ordering::Relaxed);

@@ -22,6 +22,7 @@ use crate::journal::Journal;
 use crate::net::{self, Input, Mode, Snapshot};
 use crate::persist::{self, FileStorage};
 use crate::storage::{Storage, StorageError};
+use crate::tls::TlsSettings;
 use crate::tree::DataTree;
 
 /// Errors starting or talking to a server.
@@ -43,6 +44,9 @@ pub enum ServerError {
     /// The data directory could not be recovered or written.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A TLS key store, trust store or setting is unusable.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// Settings for an embedded or standalone server.
@@ -57,6 +61,8 @@ pub struct ServerBuilder {
     data_log_dir: Option<PathBuf>,
     force_sync: bool,
     ensemble: Option<EnsembleSpec>,
+    plaintext: bool,
+    secure: Option<(SocketAddr, TlsSettings)>,
 }
 
 impl Default for ServerBuilder {
@@ -71,6 +77,8 @@ impl Default for ServerBuilder {
             data_log_dir: None,
             force_sync: true,
             ensemble: None,
+            plaintext: true,
+            secure: None,
         }
     }
 }
@@ -180,6 +188,29 @@ impl ServerBuilder {
         self
     }
 
+    /// Also serves TLS on `addr` (Apache's `secureClientPort`; port 0 picks a free port).
+    /// A trusted client certificate gives its connection the `x509` id of its subject, and
+    /// `x509` ACLs are accepted.
+    pub fn secure(mut self, addr: SocketAddr, tls: TlsSettings) -> Self {
+        self.secure = Some((addr, tls));
+        self.core.x509_acls = true;
+        self
+    }
+
+    /// Whether the plain port of [`ServerBuilder::bind`] is served (default true; Apache
+    /// serves only TLS when `secureClientPort` is set and `clientPort` is not).
+    pub fn plaintext(mut self, serve: bool) -> Self {
+        self.plaintext = serve;
+        self
+    }
+
+    /// A client certificate subject that is also granted `super`
+    /// (`zookeeper.X509AuthenticationProvider.superUser`).
+    pub fn x509_super_user(mut self, subject: impl Into<String>) -> Self {
+        self.core.x509_super_user = Some(subject.into());
+        self
+    }
+
     /// Runs this server as member `spec.sid` of an ensemble. It needs a data directory.
     pub fn ensemble(mut self, spec: EnsembleSpec) -> Self {
         self.ensemble = Some(spec);
@@ -189,6 +220,40 @@ impl ServerBuilder {
     /// The core settings, for inspection.
     pub fn core_config(&self) -> &CoreConfig {
         &self.core
+    }
+
+    /// Binds the client ports: the plain one and the TLS one, as configured. The TLS
+    /// files are read first, so a bad one fails the start before anything is bound.
+    async fn bind_clients(&self) -> Result<ClientPorts, ServerError> {
+        let secure = match &self.secure {
+            Some((addr, tls)) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config()?);
+                Some((TcpListener::bind(addr).await?, acceptor))
+            }
+            None => None,
+        };
+        let plain = match (self.plaintext, &secure) {
+            (true, _) => Some(TcpListener::bind(self.addr).await?),
+            (false, Some(_)) => None,
+            (false, None) => {
+                return Err(ServerError::Config(
+                    "no client port: neither clientPort nor secureClientPort is set".into(),
+                ))
+            }
+        };
+        let plain_addr = plain.as_ref().map(TcpListener::local_addr).transpose()?;
+        let secure_addr = secure.as_ref().map(|(l, _)| l.local_addr()).transpose()?;
+        Ok(ClientPorts {
+            plain,
+            secure,
+            plain_addr,
+            secure_addr,
+            listening: net::Listening::new(
+                self.max_frame,
+                self.max_client_connections,
+                self.handshake_timeout,
+            ),
+        })
     }
 
     /// Binds and starts serving on the current tokio runtime.
@@ -219,10 +284,10 @@ impl ServerBuilder {
             }
             None => (DataTree::new(), None),
         };
+        let ports = self.bind_clients().await?;
         let mut core_config = self.core;
         core_config.durable = journal.is_some();
-        let listener = TcpListener::bind(self.addr).await?;
-        let addr = listener.local_addr()?;
+        let (addr, secure_addr) = (ports.addr(), ports.secure_addr);
         let core = ServerCore::new(core_config, tree, Now::system());
         let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -236,21 +301,16 @@ impl ServerBuilder {
             failure_tx,
             journal,
         ));
-        let accept_task = tokio::spawn(net::accept_loop(
-            listener,
-            inputs_tx.clone(),
-            self.max_frame,
-            self.max_client_connections,
-            self.handshake_timeout,
-            shutdown_rx,
-        ));
-        tracing::info!(%addr, "zk-server ready");
+        let mut tasks = vec![core_task];
+        tasks.extend(ports.spawn(&inputs_tx, &shutdown_rx));
+        tracing::info!(%addr, ?secure_addr, "zk-server ready");
         Ok(ServerHandle {
             addr,
+            secure_addr,
             inputs: Inputs::Standalone(inputs_tx),
             shutdown: shutdown_tx,
             failure: failure_rx,
-            tasks: vec![core_task, accept_task],
+            tasks,
         })
     }
 
@@ -308,8 +368,8 @@ impl ServerBuilder {
         };
         let quorum_listener = TcpListener::bind(bind_ip(mine_quorum)).await?;
         let election_listener = TcpListener::bind(bind_ip(mine_election)).await?;
-        let listener = TcpListener::bind(self.addr).await?;
-        let addr = listener.local_addr()?;
+        let ports = self.bind_clients().await?;
+        let (addr, secure_addr) = (ports.addr(), ports.secure_addr);
 
         let log_dir = self.data_log_dir.clone();
         let force_sync = self.force_sync;
@@ -374,22 +434,63 @@ impl ServerBuilder {
                 .election_listener(election_listener)
                 .instrument(span),
         );
-        let accept_task = tokio::spawn(net::accept_loop(
-            listener,
-            events_tx.clone(),
-            self.max_frame,
-            self.max_client_connections,
-            self.handshake_timeout,
-            shutdown_rx,
-        ));
-        tracing::info!(%addr, sid = spec.sid, quorum = %mine_quorum, election = %mine_election, "zk-server ready (ensemble member)");
+        let mut tasks = vec![member_task, quorum_task, election_task];
+        tasks.extend(ports.spawn(&events_tx, &shutdown_rx));
+        tracing::info!(%addr, ?secure_addr, sid = spec.sid, quorum = %mine_quorum, election = %mine_election, "zk-server ready (ensemble member)");
         Ok(ServerHandle {
             addr,
+            secure_addr,
             inputs: Inputs::Member(events_tx),
             shutdown: shutdown_tx,
             failure: failure_rx,
-            tasks: vec![member_task, quorum_task, election_task, accept_task],
+            tasks,
         })
+    }
+}
+
+/// A server's bound client listeners.
+struct ClientPorts {
+    plain: Option<TcpListener>,
+    secure: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+    plain_addr: Option<SocketAddr>,
+    secure_addr: Option<SocketAddr>,
+    listening: net::Listening,
+}
+
+impl ClientPorts {
+    /// The address [`ServerHandle::addr`] reports: the plain port, else the TLS one.
+    fn addr(&self) -> SocketAddr {
+        self.plain_addr
+            .or(self.secure_addr)
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Starts an accept loop per listener.
+    fn spawn<E: From<Input> + Send + 'static>(
+        self,
+        core: &mpsc::UnboundedSender<E>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        if let Some(listener) = self.plain {
+            tasks.push(tokio::spawn(net::accept_loop(
+                listener,
+                net::Security::Plain,
+                core.clone(),
+                self.listening.clone(),
+                shutdown.clone(),
+            )));
+        }
+        if let Some((listener, acceptor)) = self.secure {
+            tasks.push(tokio::spawn(net::accept_loop(
+                listener,
+                net::Security::Tls(acceptor),
+                core.clone(),
+                self.listening,
+                shutdown.clone(),
+            )));
+        }
+        tasks
     }
 }
 
@@ -440,6 +541,7 @@ impl Inputs {
 #[derive(Debug)]
 pub struct ServerHandle {
     addr: SocketAddr,
+    secure_addr: Option<SocketAddr>,
     inputs: Inputs,
     shutdown: Arc<watch::Sender<bool>>,
     failure: watch::Receiver<Option<String>>,
@@ -460,6 +562,11 @@ impl ServerHandle {
     /// `host:port` for a client's connect string.
     pub fn connect_string(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// The bound TLS address, if [`ServerBuilder::secure`] set one.
+    pub fn secure_addr(&self) -> Option<SocketAddr> {
+        self.secure_addr
     }
 
     async fn ask<T>(

@@ -163,10 +163,12 @@ impl Runtime {
             net::Input::Accept {
                 conn,
                 remote,
+                ids,
                 handle,
             } => {
                 self.conns.insert(conn, handle);
-                self.member.handle(Input::ClientAccept(conn, remote), now);
+                self.member
+                    .handle(Input::ClientAccept(conn, remote, ids), now);
             }
             net::Input::Frame { conn, frame } => {
                 self.member.handle(Input::ClientFrame(conn, frame), now)

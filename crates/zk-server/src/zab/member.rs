@@ -103,8 +103,8 @@ pub enum Input {
     Loaded(u64, Result<Box<Loaded>, StorageError>),
     /// The disk failed: the member stops (fail-stop).
     StorageFailed(String),
-    /// A client connected.
-    ClientAccept(ConnId, SocketAddr),
+    /// A client connected, with the ids its transport proved (`x509`).
+    ClientAccept(ConnId, SocketAddr, Vec<zk_proto::Id>),
     /// A client sent a frame.
     ClientFrame(ConnId, Bytes),
     /// A client connection is gone.
@@ -479,7 +479,9 @@ impl Member {
             Input::Stored(seq) => self.on_stored(seq, now),
             Input::Loaded(seq, result) => self.on_loaded(seq, result, now),
             Input::StorageFailed(reason) => self.stop(reason),
-            Input::ClientAccept(conn, remote) => self.shared.core.accept(conn, remote, now),
+            Input::ClientAccept(conn, remote, ids) => {
+                self.shared.core.accept(conn, remote, ids, now)
+            }
             Input::ClientFrame(conn, frame) => self.shared.core.receive(conn, frame, now),
             Input::ClientClosed(conn) => self.shared.core.disconnected(conn),
         }

@@ -736,7 +736,7 @@ impl World {
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 1)));
         let at = self.now + latency(&mut self.rng);
-        self.input_to(i, at, Input::ClientAccept(conn, addr));
+        self.input_to(i, at, Input::ClientAccept(conn, addr, Vec::new()));
         self.input_to(i, at, Input::ClientFrame(conn, hello));
         self.clients[client].conn = Some((i, conn));
         true

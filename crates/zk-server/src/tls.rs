@@ -1,0 +1,453 @@
+//! TLS on the client port (Apache's `secureClientPort`): the server's key and certificate,
+//! which client certificates it asks for and trusts, and the identity a trusted client
+//! certificate gives its connection (the `x509` auth scheme).
+//!
+//! Owns loading [`TlsSettings`] into a rustls configuration (PEM files, as Apache reads
+//! them with `ssl.keyStore.type=PEM`), and turning a certificate's subject into the
+//! string Java's `X500Principal.getName()` prints, which is what Apache's
+//! `X509AuthenticationProvider` uses as the id. Running handshakes on sockets is `net`'s
+//! job; checking ACLs is `acl`'s.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use x509_parser::der_parser::asn1_rs::ToDer;
+
+use crate::server::ServerError;
+
+/// Whether the server asks clients for a certificate (Apache's `ssl.clientAuth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    /// No certificate is asked for.
+    None,
+    /// One is asked for; a client without one is served all the same, without an `x509` id.
+    Want,
+    /// A client without a trusted certificate is refused (Apache's default).
+    #[default]
+    Need,
+}
+
+impl ClientAuth {
+    /// Parses Apache's values (`none`, `want`, `need`, any case).
+    pub fn parse(value: &str) -> Option<ClientAuth> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "none" => Some(ClientAuth::None),
+            "want" => Some(ClientAuth::Want),
+            "need" => Some(ClientAuth::Need),
+            _ => None,
+        }
+    }
+}
+
+/// TLS versions a server offers (Apache's `ssl.enabledProtocols`, or `ssl.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsVersions {
+    /// TLS 1.2 and 1.3.
+    #[default]
+    Both,
+    /// TLS 1.2 only.
+    Tls12,
+    /// TLS 1.3 only.
+    Tls13,
+}
+
+impl TlsVersions {
+    /// Parses a comma-separated list of `TLSv1.2` / `TLSv1.3`; older versions are refused
+    /// by name, since rustls does not speak them.
+    pub fn parse(value: &str) -> Result<TlsVersions, String> {
+        let (mut v12, mut v13) = (false, false);
+        for p in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match p {
+                "TLSv1.2" => v12 = true,
+                "TLSv1.3" | "TLS" => v13 = true,
+                other => return Err(format!("{other} is not offered; use TLSv1.2 or TLSv1.3")),
+            }
+        }
+        match (v12, v13) {
+            (true, true) => Ok(TlsVersions::Both),
+            (true, false) => Ok(TlsVersions::Tls12),
+            (false, true) => Ok(TlsVersions::Tls13),
+            (false, false) => Err("no protocol listed".into()),
+        }
+    }
+
+    fn list(self) -> &'static [&'static rustls::SupportedProtocolVersion] {
+        static TLS12: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
+        static TLS13: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+        match self {
+            TlsVersions::Both => rustls::ALL_VERSIONS,
+            TlsVersions::Tls12 => &TLS12,
+            TlsVersions::Tls13 => &TLS13,
+        }
+    }
+}
+
+/// What a TLS listener presents and trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    key_store: PathBuf,
+    trust_store: Option<PathBuf>,
+    client_auth: ClientAuth,
+    versions: TlsVersions,
+}
+
+impl TlsSettings {
+    /// Presents the private key and certificate chain of the PEM file `key_store` (Apache's
+    /// PEM key store: the key and the chain in one file, in either order).
+    pub fn new(key_store: impl Into<PathBuf>) -> Self {
+        Self {
+            key_store: key_store.into(),
+            trust_store: None,
+            client_auth: ClientAuth::default(),
+            versions: TlsVersions::default(),
+        }
+    }
+
+    /// Trusts client certificates that chain to a CA of this PEM file (without one, the
+    /// system's trust store, as a JVM falls back to its own).
+    pub fn trust_store(mut self, path: impl Into<PathBuf>) -> Self {
+        self.trust_store = Some(path.into());
+        self
+    }
+
+    /// Whether clients must, may or need not present a certificate (default: must).
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        self.client_auth = auth;
+        self
+    }
+
+    /// Which TLS versions are offered (default: 1.2 and 1.3).
+    pub fn versions(mut self, versions: TlsVersions) -> Self {
+        self.versions = versions;
+        self
+    }
+
+    /// Reads the files and builds the rustls configuration; every failure names the file.
+    pub(crate) fn server_config(&self) -> Result<Arc<ServerConfig>, ServerError> {
+        // rustls deprecates ring's provider for lacking post-quantum key exchange; the JVMs
+        // Apache ZooKeeper and its clients run on do not offer it either, and aws-lc-rs
+        // needs cmake and clang to build.
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let (chain, key) = key_store(&self.key_store)?;
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(self.versions.list())
+            .map_err(|e| ServerError::Tls(e.to_string()))?;
+        let builder = match self.client_auth {
+            ClientAuth::None => builder.with_no_client_auth(),
+            auth => {
+                let roots = Arc::new(self.roots()?);
+                let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider);
+                let verifier = if auth == ClientAuth::Want {
+                    verifier.allow_unauthenticated()
+                } else {
+                    verifier
+                };
+                let verifier = verifier
+                    .build()
+                    .map_err(|e| ServerError::Tls(format!("trust store: {e}")))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let config = builder.with_single_cert(chain, key).map_err(|e| {
+            ServerError::Tls(format!(
+                "{}: the key does not fit the certificate: {e}",
+                self.key_store.display()
+            ))
+        })?;
+        Ok(Arc::new(config))
+    }
+
+    fn roots(&self) -> Result<RootCertStore, ServerError> {
+        let mut roots = RootCertStore::empty();
+        match &self.trust_store {
+            Some(path) => {
+                for cert in certificates(path)? {
+                    roots
+                        .add(cert)
+                        .map_err(|e| ServerError::Tls(format!("{}: {e}", path.display())))?;
+                }
+            }
+            None => {
+                let found = rustls_native_certs::load_native_certs();
+                // A few unparsable system certificates are common and harmless.
+                let (added, _) = roots.add_parsable_certificates(found.certs);
+                if added == 0 {
+                    return Err(ServerError::Tls(
+                        "no ssl.trustStore.location and no system trust store to check client \
+                         certificates against"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        Ok(roots)
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ServerError> {
+    std::fs::read(path).map_err(|e| ServerError::Tls(format!("reading {}: {e}", path.display())))
+}
+
+/// Every certificate of a PEM file; at least one.
+fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, ServerError> {
+    let pem = read(path)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ServerError::Tls(format!("{}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(ServerError::Tls(format!(
+            "{}: no PEM certificate in it",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// The chain and key of an Apache PEM key store.
+fn key_store(
+    path: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ServerError> {
+    let pem = read(path)?;
+    if pem
+        .windows(b"ENCRYPTED PRIVATE KEY".len())
+        .any(|w| w == b"ENCRYPTED PRIVATE KEY")
+    {
+        return Err(ServerError::Tls(format!(
+            "{}: the private key is encrypted; zk-server reads unencrypted PKCS#8, PKCS#1 or \
+             SEC1 keys (openssl pkcs8 -in key.pem -nocrypt)",
+            path.display()
+        )));
+    }
+    let chain = certificates(path)?;
+    let key = PrivateKeyDer::from_pem_slice(&pem)
+        .map_err(|e| ServerError::Tls(format!("{}: no usable private key: {e}", path.display())))?;
+    Ok((chain, key))
+}
+
+/// The subject of a DER certificate as Java's `X500Principal.getName()` prints it (RFC
+/// 2253: the most specific name first, `,` between names, `+` inside a multi-valued one,
+/// special characters escaped, attributes without a short name as `OID=#hex`). `None`
+/// if the certificate cannot be parsed.
+pub(crate) fn subject_dn(cert: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert).ok()?;
+    let rdns: Vec<_> = cert.subject().iter().collect();
+    let mut out = String::new();
+    for (i, rdn) in rdns.iter().rev().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for (j, ava) in rdn.iter().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            let oid = ava.attr_type().to_id_string();
+            match (short_name(&oid), ava.as_str()) {
+                (Some(name), Ok(value)) => {
+                    out.push_str(name);
+                    out.push('=');
+                    escape_value(value, &mut out);
+                }
+                _ => {
+                    out.push_str(&oid);
+                    out.push_str("=#");
+                    for b in ava.attr_value().to_der_vec().ok()? {
+                        out.push_str(&format!("{b:02x}"));
+                    }
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The keywords Java's RFC 2253 output uses; every other attribute is printed by OID.
+fn short_name(oid: &str) -> Option<&'static str> {
+    Some(match oid {
+        "2.5.4.3" => "CN",
+        "2.5.4.6" => "C",
+        "2.5.4.7" => "L",
+        "2.5.4.8" => "ST",
+        "2.5.4.10" => "O",
+        "2.5.4.11" => "OU",
+        "2.5.4.9" => "STREET",
+        "0.9.2342.19200300.100.1.25" => "DC",
+        "0.9.2342.19200300.100.1.1" => "UID",
+        _ => return None,
+    })
+}
+
+/// RFC 2253 escaping: the special characters get a backslash, and so do a leading `#` or
+/// space and a trailing space.
+fn escape_value(value: &str, out: &mut String) {
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        let special = matches!(c, ',' | '=' | '+' | '<' | '>' | '#' | ';' | '"' | '\\');
+        let edge_space = c == ' ' && (i == 0 || i == last);
+        if special || edge_space {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+/// Whether Java's `new X500Principal(id)` would accept `id` — what Apache's
+/// `X509AuthenticationProvider.isValid` asks of an `x509` ACL: comma- (or semicolon-)
+/// separated `keyword=value` names, `+` joining names within one, keywords from Java's
+/// list or OIDs. The empty string is a valid (empty) name.
+pub(crate) fn dn_is_valid(id: &str) -> bool {
+    if id.trim().is_empty() {
+        return true;
+    }
+    let mut ava = String::new();
+    let mut chars = id.chars();
+    let mut in_quotes = false;
+    let mut avas = Vec::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(next) => {
+                    ava.push('\\');
+                    ava.push(next);
+                }
+                None => return false,
+            },
+            '"' => {
+                in_quotes = !in_quotes;
+                ava.push(c);
+            }
+            ',' | ';' | '+' if !in_quotes => avas.push(std::mem::take(&mut ava)),
+            c => ava.push(c),
+        }
+    }
+    if in_quotes {
+        return false;
+    }
+    avas.push(ava);
+    avas.iter().all(|a| {
+        let Some((key, _value)) = a.split_once('=') else {
+            return false;
+        };
+        let key = key.trim();
+        let key = key
+            .strip_prefix("OID.")
+            .or_else(|| key.strip_prefix("oid."))
+            .unwrap_or(key);
+        let is_oid = !key.is_empty()
+            && key.split('.').count() >= 2
+            && key
+                .split('.')
+                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+        is_oid
+            || matches!(
+                key.to_ascii_uppercase().as_str(),
+                "CN" | "C"
+                    | "L"
+                    | "S"
+                    | "ST"
+                    | "O"
+                    | "OU"
+                    | "T"
+                    | "IP"
+                    | "STREET"
+                    | "DC"
+                    | "DNQUALIFIER"
+                    | "DNQ"
+                    | "SURNAME"
+                    | "GIVENNAME"
+                    | "INITIALS"
+                    | "GENERATION"
+                    | "EMAIL"
+                    | "EMAILADDRESS"
+                    | "UID"
+                    | "SERIALNUMBER"
+            )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_auth_and_versions_parse_apache_values() {
+        assert_eq!(ClientAuth::parse("NEED"), Some(ClientAuth::Need));
+        assert_eq!(ClientAuth::parse("want"), Some(ClientAuth::Want));
+        assert_eq!(ClientAuth::parse("none"), Some(ClientAuth::None));
+        assert_eq!(ClientAuth::parse("sometimes"), None);
+        assert_eq!(TlsVersions::parse("TLSv1.2"), Ok(TlsVersions::Tls12));
+        assert_eq!(
+            TlsVersions::parse("TLSv1.3, TLSv1.2"),
+            Ok(TlsVersions::Both)
+        );
+        assert!(TlsVersions::parse("TLSv1.1").is_err());
+        assert!(TlsVersions::parse("").is_err());
+    }
+
+    #[test]
+    fn subject_names_print_as_java_prints_them() {
+        let mut params = rcgen_params();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CountryName, "NL");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "zk, mesh");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, " alice#1 ");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("certificate");
+        assert_eq!(
+            subject_dn(cert.der()).as_deref(),
+            Some(r"CN=\ alice\#1\ ,O=zk\, mesh,C=NL")
+        );
+        assert_eq!(subject_dn(b"not a certificate"), None);
+    }
+
+    fn rcgen_params() -> rcgen::CertificateParams {
+        rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params")
+    }
+
+    #[test]
+    fn x509_acl_ids_are_checked_as_java_parses_names() {
+        assert!(dn_is_valid("CN=alice,O=zkmesh,C=NL"));
+        assert!(dn_is_valid("cn=alice; ou=dev"));
+        assert!(dn_is_valid(r"CN=a\,b+UID=7"));
+        assert!(dn_is_valid("2.5.4.3=alice"));
+        assert!(dn_is_valid(r#"CN="a,b""#));
+        assert!(dn_is_valid(""));
+        assert!(!dn_is_valid("alice"));
+        assert!(!dn_is_valid("XX=alice"));
+        assert!(!dn_is_valid("CN=alice,"));
+        assert!(!dn_is_valid(r#"CN="open"#));
+        assert!(!dn_is_valid("CN=a\\"));
+    }
+
+    #[test]
+    fn unreadable_or_encrypted_key_stores_are_named_errors() {
+        let dir = std::env::temp_dir().join(format!("zk-server-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let missing = dir.join("missing.pem");
+        let err = TlsSettings::new(&missing).server_config().unwrap_err();
+        assert!(err.to_string().contains("missing.pem"), "{err}");
+        let encrypted = dir.join("encrypted.pem");
+        std::fs::write(
+            &encrypted,
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        )
+        .expect("write");
+        let err = TlsSettings::new(&encrypted).server_config().unwrap_err();
+        assert!(err.to_string().contains("encrypted"), "{err}");
+        let garbage = dir.join("garbage.pem");
+        std::fs::write(&garbage, "hello").expect("write");
+        let err = TlsSettings::new(&garbage).server_config().unwrap_err();
+        assert!(err.to_string().contains("garbage.pem"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
