@@ -24,6 +24,19 @@
 //! Replies are matched to requests by order (ZooKeeper answers a session's requests in
 //! order), checked against the xid; pings (-2), auth (-4) and notifications (-1) have their
 //! own xids.
+//!
+//! # SASL
+//! With [`SessionConfig::sasl`], every handshake is followed by a DIGEST-MD5 exchange before
+//! anything else is sent, as the Java client does (its `ClientCnxnSocket` holds back every
+//! queued packet while `tunnelAuthInProgress`): `sasl` (102) requests with ordinary xids,
+//! each answered by a reply of the same xid carrying the server's token. Only when the
+//! server's `rspauth` verifies does the session replay credentials and watches, send the
+//! queued requests and report `Connected`, so an application never runs unauthenticated.
+//! A refusal (the server's `AuthFailed` or `SessionClosedRequireSaslAuth`, after which it
+//! closes the connection) or an answer that does not verify ends the session in
+//! [`SessionState::AuthFailed`]: no reconnect could fix credentials. Unlike Java, no
+//! `SyncConnected` precedes the exchange and no pings are sent during it (a server that
+//! enforces authentication refuses those from an unauthenticated connection).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -31,7 +44,8 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 use zk_proto::frame::{write_frame, FrameDecoder};
 use zk_proto::header::{AUTH_XID, NOTIFICATION_XID, PING_XID};
-use zk_proto::ops::{AuthPacket, SetWatches, SetWatches2, WatchesRequest};
+use zk_proto::ops::{AuthPacket, SaslPacket, SetWatches, SetWatches2, WatchesRequest};
+use zk_proto::sasl::{ClientStep, DigestMd5Client};
 use zk_proto::{
     ConnectRequest, ConnectResponse, Decode, Encode, ErrorCode, EventType, OpCode, ReplyHeader,
     Request, RequestHeader, Response, WatcherEvent, WatcherType,
@@ -40,6 +54,7 @@ use zk_proto::{
 use crate::chroot::Chroot;
 use crate::error::Error;
 use crate::rw_probe::ProbeSchedule;
+use crate::sasl::SaslOptions;
 use crate::state::{SessionState, WatchedEvent};
 use crate::watch::{WatchKind, WatchLists, WatchRegistry, WatcherId};
 
@@ -63,6 +78,8 @@ pub struct SessionConfig {
     pub chroot: Chroot,
     /// A session to resume: (id, password); id 0 for a new session.
     pub session: (i64, Vec<u8>),
+    /// SASL credentials to authenticate with after every handshake.
+    pub sasl: Option<SaslOptions>,
 }
 
 /// A watcher to register when a request's reply arrives.
@@ -108,6 +125,9 @@ enum Phase {
     Idle,
     /// ConnectRequest sent, waiting for the ConnectResponse.
     Handshaking { deadline: Instant },
+    /// Session established, SASL exchange under way (see the module docs); the
+    /// application's requests wait.
+    Authenticating { deadline: Instant },
     /// Session established on this transport.
     Connected,
 }
@@ -131,6 +151,17 @@ struct Pending<R> {
     responder: Option<R>,
     watch: Option<WatchRegistration>,
     post: Option<Post>,
+}
+
+/// One SASL exchange on the current transport.
+#[derive(Debug)]
+struct SaslExchange {
+    mechanism: DigestMd5Client,
+    /// The xid of the `sasl` request awaiting its reply.
+    xid: i32,
+    /// Whether the server is read-only (known from the ConnectResponse).
+    read_only: bool,
+    span: tracing::Span,
 }
 
 #[derive(Debug)]
@@ -167,6 +198,8 @@ pub struct Session<R> {
     seen_rw: bool,
     /// When to look for a read-write server while connected to a read-only one.
     rw_probe: ProbeSchedule,
+    /// The SASL exchange under way, in [`Phase::Authenticating`].
+    sasl: Option<SaslExchange>,
     watches: WatchRegistry,
     frames: FrameDecoder,
     read_buf: BytesMut,
@@ -198,6 +231,7 @@ impl<R> Session<R> {
             closing: false,
             seen_rw: session_id != 0,
             rw_probe: ProbeSchedule::default(),
+            sasl: None,
             watches: WatchRegistry::default(),
             read_buf: BytesMut::with_capacity(64 * 1024),
             write_buf: BytesMut::with_capacity(64 * 1024),
@@ -470,6 +504,7 @@ impl<R> Session<R> {
             };
             let ok = match self.phase {
                 Phase::Handshaking { .. } => self.handle_connect_response(now, frame),
+                Phase::Authenticating { .. } => self.handle_sasl_frame(now, frame),
                 Phase::Connected => self.handle_frame(frame),
                 Phase::Idle => return,
             };
@@ -508,6 +543,12 @@ impl<R> Session<R> {
             Phase::Handshaking { deadline } => {
                 if now >= deadline {
                     tracing::debug!("handshake timed out");
+                    self.drop_transport();
+                }
+            }
+            Phase::Authenticating { deadline } => {
+                if now >= deadline {
+                    tracing::info!("SASL exchange timed out; dropping connection");
                     self.drop_transport();
                 }
             }
@@ -556,7 +597,7 @@ impl<R> Session<R> {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.phase {
             Phase::Idle => None,
-            Phase::Handshaking { deadline } => Some(deadline),
+            Phase::Handshaking { deadline } | Phase::Authenticating { deadline } => Some(deadline),
             Phase::Connected => {
                 let liveness = (self.last_recv + self.read_timeout())
                     .min(self.last_send + self.ping_interval());
@@ -714,7 +755,6 @@ impl<R> Session<R> {
         self.session_id = response.session_id;
         self.password = response.password;
         self.negotiated = Duration::from_millis(response.timeout as u64);
-        self.phase = Phase::Connected;
         let read_only = response.read_only == Some(true);
         self.seen_rw |= !read_only;
         if read_only {
@@ -728,6 +768,36 @@ impl<R> Session<R> {
             read_only,
             "session established"
         );
+        match self.config.sasl.as_ref() {
+            Some(sasl) => {
+                self.phase = Phase::Authenticating {
+                    deadline: later(now, self.config.connect_timeout),
+                };
+                let span = tracing::info_span!(
+                    "sasl",
+                    mechanism = "DIGEST-MD5",
+                    user = %sasl.username()
+                );
+                let mechanism = sasl.mechanism();
+                let first = mechanism.initial_response();
+                let xid = self.write_sasl(now, first);
+                span.in_scope(|| tracing::debug!(xid, "SASL exchange started"));
+                self.sasl = Some(SaslExchange {
+                    mechanism,
+                    xid,
+                    read_only,
+                    span,
+                });
+            }
+            None => self.finish_establishing(now, read_only),
+        }
+        true
+    }
+
+    /// The session is established (and authenticated, with SASL): replays what must precede
+    /// the application's requests, sends those, and reports the state.
+    fn finish_establishing(&mut self, now: Instant, read_only: bool) {
+        self.phase = Phase::Connected;
         // Order matters: credentials, then watches, then the application's requests.
         for i in 0..self.auths.len() {
             let packet = self.auths[i].clone();
@@ -744,7 +814,95 @@ impl<R> Session<R> {
         } else {
             SessionState::Connected
         });
-        true
+    }
+
+    /// Writes a `sasl` request with the next xid and returns the xid.
+    fn write_sasl(&mut self, now: Instant, token: Vec<u8>) -> i32 {
+        let xid = self.take_xid();
+        write_frame(&mut self.write_buf, |b| {
+            RequestHeader {
+                xid,
+                opcode: OpCode::Sasl.code(),
+            }
+            .encode(b);
+            SaslPacket {
+                token: Some(token.into()),
+            }
+            .encode(b);
+        });
+        self.last_send = now;
+        xid
+    }
+
+    /// A frame during the SASL exchange. Returns false when the connection was dropped.
+    fn handle_sasl_frame(&mut self, now: Instant, mut frame: bytes::Bytes) -> bool {
+        let header = match ReplyHeader::decode(&mut frame) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "malformed reply header; dropping connection");
+                self.drop_transport();
+                return false;
+            }
+        };
+        match header.xid {
+            PING_XID => return true,
+            NOTIFICATION_XID => {
+                self.handle_notification(header, frame);
+                return true;
+            }
+            _ => {}
+        }
+        let Some(mut exchange) = self.sasl.take() else {
+            self.drop_transport();
+            return false;
+        };
+        let span = exchange.span.clone();
+        let _entered = span.enter();
+        if header.xid != exchange.xid {
+            tracing::warn!(
+                expected = exchange.xid,
+                got = header.xid,
+                "unexpected reply during SASL; dropping connection"
+            );
+            self.drop_transport();
+            return false;
+        }
+        if header.err != 0 {
+            // AuthFailed, or SessionClosedRequireSaslAuth: the server closes the connection
+            // after this reply and would refuse the same credentials again.
+            tracing::warn!(
+                error = %Error::from_code(header.err),
+                "server refused SASL authentication; session is over"
+            );
+            self.terminate(SessionState::AuthFailed);
+            return false;
+        }
+        let token = match SaslPacket::decode(&mut frame) {
+            Ok(packet) => packet.token.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "malformed SASL reply; dropping connection");
+                self.drop_transport();
+                return false;
+            }
+        };
+        match exchange.mechanism.step(&token) {
+            Ok(ClientStep::Respond(response)) => {
+                exchange.xid = self.write_sasl(now, response);
+                tracing::debug!(xid = exchange.xid, "SASL challenge answered");
+                self.sasl = Some(exchange);
+                true
+            }
+            Ok(ClientStep::Complete) => {
+                tracing::info!("SASL authenticated");
+                self.finish_establishing(now, exchange.read_only);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "SASL exchange failed; session is over");
+                self.terminate(SessionState::AuthFailed);
+                false
+            }
+        }
     }
 
     /// Re-registers every watch after a handshake.
@@ -965,6 +1123,7 @@ impl<R> Session<R> {
     fn drop_transport(&mut self) {
         let was_connected = self.phase == Phase::Connected;
         self.phase = Phase::Idle;
+        self.sasl = None;
         self.rw_probe.pause();
         self.read_buf.clear();
         self.write_buf.clear();
@@ -1010,6 +1169,7 @@ impl<R> Session<R> {
             _ => Error::Closed,
         };
         self.rw_probe.pause();
+        self.sasl = None;
         if self.phase != Phase::Idle {
             self.phase = Phase::Idle;
             self.read_buf.clear();
