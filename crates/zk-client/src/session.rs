@@ -44,8 +44,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 use zk_proto::frame::{write_frame, FrameDecoder};
 use zk_proto::header::{AUTH_XID, NOTIFICATION_XID, PING_XID};
-use zk_proto::ops::{AuthPacket, SaslPacket, SetWatches, SetWatches2, WatchesRequest};
-use zk_proto::sasl::{ClientStep, DigestMd5Client};
+use zk_proto::ops::{AuthPacket, SetWatches, SetWatches2, WatchesRequest};
 use zk_proto::{
     ConnectRequest, ConnectResponse, Decode, Encode, ErrorCode, EventType, OpCode, ReplyHeader,
     Request, RequestHeader, Response, WatcherEvent, WatcherType,
@@ -153,17 +152,6 @@ struct Pending<R> {
     post: Option<Post>,
 }
 
-/// One SASL exchange on the current transport.
-#[derive(Debug)]
-struct SaslExchange {
-    mechanism: DigestMd5Client,
-    /// The xid of the `sasl` request awaiting its reply.
-    xid: i32,
-    /// Whether the server is read-only (known from the ConnectResponse).
-    read_only: bool,
-    span: tracing::Span,
-}
-
 #[derive(Debug)]
 struct Queued<R> {
     request: Request,
@@ -199,7 +187,7 @@ pub struct Session<R> {
     /// When to look for a read-write server while connected to a read-only one.
     rw_probe: ProbeSchedule,
     /// The SASL exchange under way, in [`Phase::Authenticating`].
-    sasl: Option<SaslExchange>,
+    sasl: Option<sasl::SaslExchange>,
     watches: WatchRegistry,
     frames: FrameDecoder,
     read_buf: BytesMut,
@@ -768,27 +756,8 @@ impl<R> Session<R> {
             read_only,
             "session established"
         );
-        match self.config.sasl.as_ref() {
-            Some(sasl) => {
-                self.phase = Phase::Authenticating {
-                    deadline: later(now, self.config.connect_timeout),
-                };
-                let span = tracing::info_span!(
-                    "sasl",
-                    mechanism = "DIGEST-MD5",
-                    user = %sasl.username()
-                );
-                let mechanism = sasl.mechanism();
-                let first = mechanism.initial_response();
-                let xid = self.write_sasl(now, first);
-                span.in_scope(|| tracing::debug!(xid, "SASL exchange started"));
-                self.sasl = Some(SaslExchange {
-                    mechanism,
-                    xid,
-                    read_only,
-                    span,
-                });
-            }
+        match self.config.sasl.clone() {
+            Some(sasl) => self.start_sasl(now, &sasl, read_only),
             None => self.finish_establishing(now, read_only),
         }
         true
@@ -814,95 +783,6 @@ impl<R> Session<R> {
         } else {
             SessionState::Connected
         });
-    }
-
-    /// Writes a `sasl` request with the next xid and returns the xid.
-    fn write_sasl(&mut self, now: Instant, token: Vec<u8>) -> i32 {
-        let xid = self.take_xid();
-        write_frame(&mut self.write_buf, |b| {
-            RequestHeader {
-                xid,
-                opcode: OpCode::Sasl.code(),
-            }
-            .encode(b);
-            SaslPacket {
-                token: Some(token.into()),
-            }
-            .encode(b);
-        });
-        self.last_send = now;
-        xid
-    }
-
-    /// A frame during the SASL exchange. Returns false when the connection was dropped.
-    fn handle_sasl_frame(&mut self, now: Instant, mut frame: bytes::Bytes) -> bool {
-        let header = match ReplyHeader::decode(&mut frame) {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::warn!(error = %e, "malformed reply header; dropping connection");
-                self.drop_transport();
-                return false;
-            }
-        };
-        match header.xid {
-            PING_XID => return true,
-            NOTIFICATION_XID => {
-                self.handle_notification(header, frame);
-                return true;
-            }
-            _ => {}
-        }
-        let Some(mut exchange) = self.sasl.take() else {
-            self.drop_transport();
-            return false;
-        };
-        let span = exchange.span.clone();
-        let _entered = span.enter();
-        if header.xid != exchange.xid {
-            tracing::warn!(
-                expected = exchange.xid,
-                got = header.xid,
-                "unexpected reply during SASL; dropping connection"
-            );
-            self.drop_transport();
-            return false;
-        }
-        if header.err != 0 {
-            // AuthFailed, or SessionClosedRequireSaslAuth: the server closes the connection
-            // after this reply and would refuse the same credentials again.
-            tracing::warn!(
-                error = %Error::from_code(header.err),
-                "server refused SASL authentication; session is over"
-            );
-            self.terminate(SessionState::AuthFailed);
-            return false;
-        }
-        let token = match SaslPacket::decode(&mut frame) {
-            Ok(packet) => packet.token.unwrap_or_default(),
-            Err(e) => {
-                tracing::warn!(error = %e, "malformed SASL reply; dropping connection");
-                self.drop_transport();
-                return false;
-            }
-        };
-        match exchange.mechanism.step(&token) {
-            Ok(ClientStep::Respond(response)) => {
-                exchange.xid = self.write_sasl(now, response);
-                tracing::debug!(xid = exchange.xid, "SASL challenge answered");
-                self.sasl = Some(exchange);
-                true
-            }
-            Ok(ClientStep::Complete) => {
-                tracing::info!("SASL authenticated");
-                self.finish_establishing(now, exchange.read_only);
-                true
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "SASL exchange failed; session is over");
-                self.terminate(SessionState::AuthFailed);
-                false
-            }
-        }
     }
 
     /// Re-registers every watch after a handshake.
@@ -1270,5 +1150,6 @@ fn split_watch_lists(lists: WatchLists, limit: usize) -> Vec<WatchLists> {
     batches
 }
 
+mod sasl;
 #[cfg(test)]
 mod tests;

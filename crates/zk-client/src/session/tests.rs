@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use zk_proto::frame::{write_frame, FrameDecoder};
-use zk_proto::ops::{PathRequest, PathWatchRequest};
+use zk_proto::ops::{PathRequest, PathWatchRequest, SaslPacket};
 use zk_proto::{
     ConnectRequest, ConnectResponse, Decode, Encode, EventType, OpCode, ReplyHeader, Request,
     RequestHeader, Response, Stat, WatcherEvent, WatcherType,
