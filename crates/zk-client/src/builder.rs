@@ -12,6 +12,7 @@ use crate::driver::{Driver, Shared};
 use crate::error::{Error, Result};
 use crate::hosts::{ConnectString, HostPicker};
 use crate::metrics::Counters;
+use crate::sasl::SaslOptions;
 use crate::session::{Session, SessionConfig};
 use crate::state::SessionState;
 use crate::tls::TlsOptions;
@@ -33,6 +34,7 @@ pub struct ClientBuilder {
     max_backoff: Duration,
     watch_capacity: usize,
     tls: Option<TlsOptions>,
+    sasl: Option<SaslOptions>,
 }
 
 impl Default for ClientBuilder {
@@ -51,6 +53,7 @@ impl Default for ClientBuilder {
             max_backoff: Duration::from_secs(5),
             watch_capacity: watch_queue::DEFAULT_CAPACITY,
             tls: None,
+            sasl: None,
         }
     }
 }
@@ -150,6 +153,22 @@ impl ClientBuilder {
         self
     }
 
+    /// Authenticate with SASL (DIGEST-MD5) on every connection, before anything else is
+    /// sent, as the Java client does with a JAAS `Client` section: the server must have a
+    /// `SASLAuthenticationProvider` and a JAAS `Server` section listing the user. The
+    /// session then carries the id `sasl:<user>` for ACLs. Refused credentials end the
+    /// session: [`ClientBuilder::connect`] fails with [`Error::AuthFailed`] after one
+    /// attempt and the state is [`SessionState::AuthFailed`]; the client does not retry.
+    pub fn sasl(mut self, sasl: SaslOptions) -> Self {
+        self.sasl = Some(sasl);
+        self
+    }
+
+    /// The SASL settings, if any.
+    pub fn sasl_options(&self) -> Option<&SaslOptions> {
+        self.sasl.as_ref()
+    }
+
     /// The TLS settings, if any.
     pub fn tls_options(&self) -> Option<&TlsOptions> {
         self.tls.as_ref()
@@ -188,6 +207,7 @@ impl ClientBuilder {
             max_frame: self.max_frame,
             chroot: chroot.clone(),
             session: self.session.clone().unwrap_or((0, Vec::new())),
+            sasl: self.sasl.clone(),
         };
         let now = tokio::time::Instant::now().into_std();
         let mut session = Session::new(config, now);

@@ -69,7 +69,11 @@ pub enum Error {
     /// The ACL is invalid.
     #[error("invalid ACL")]
     InvalidAcl,
-    /// Authentication failed; this client will not reconnect.
+    /// Authentication failed; this client will not reconnect. The server refused the
+    /// credentials of an `addAuth`, or the SASL exchange
+    /// ([`ClientBuilder::sasl`](crate::ClientBuilder::sasl)) failed: wrong credentials, a
+    /// server that requires SASL refusing the client, or a server whose answers do not
+    /// verify. The session state becomes [`SessionState::AuthFailed`](crate::SessionState).
     #[error("authentication failed")]
     AuthFailed,
     /// The session moved to another server.
@@ -149,6 +153,10 @@ pub enum Error {
         /// rustls's explanation.
         detail: String,
     },
+    /// A JAAS login configuration file cannot be used (see [`crate::sasl`]); it names the
+    /// file and line.
+    #[error("{0}")]
+    Jaas(crate::sasl::JaasError),
     /// A retried write failed after an earlier attempt of it ended with its outcome unknown
     /// (connection loss or a timeout): that attempt may have been applied, and the retry's
     /// failure (`error`) may be its doing — e.g. `BadVersion` for a conditional setData,
@@ -240,7 +248,8 @@ impl Error {
             | Error::Closed
             | Error::Connect(_)
             | Error::TlsConfig(_)
-            | Error::Tls { .. } => return None,
+            | Error::Tls { .. }
+            | Error::Jaas(_) => return None,
         })
     }
 

@@ -29,6 +29,8 @@
 //! - TLS: [`TlsOptions`] on [`ClientBuilder::tls`] (what to trust, a client certificate,
 //!   host name checks), `transport` moves a connection's bytes, plain or TLS;
 //!   [`properties`] maps the Java client's property names (`zookeeper.client.secure`, …).
+//! - SASL: [`SaslOptions`] on [`ClientBuilder::sasl`] (DIGEST-MD5 credentials, given or read
+//!   from a JAAS file, see [`sasl`]); the exchange runs in the session after every handshake.
 //!
 //! # Guarantees
 //! - Requests go on the wire in call order and are pipelined on one connection.
@@ -83,6 +85,7 @@ mod options;
 pub mod properties;
 pub mod retry;
 mod rw_probe;
+pub mod sasl;
 pub mod session;
 pub mod state;
 mod tls;
@@ -97,6 +100,7 @@ pub use error::{Error, Result};
 pub use managed::{ManagedClient, SessionEvent};
 pub use metrics::Metrics;
 pub use options::{CreateOptions, Op, OpResult, ReadOp, ReadResult, MAX_TTL};
+pub use sasl::SaslOptions;
 pub use state::{EventType, SessionState, WatchedEvent};
 pub use tls::{TlsFailure, TlsOptions};
 pub use watcher::{Lagged, OneshotWatcher, PersistentWatcher};

@@ -12,6 +12,12 @@
 //! | `zookeeper.ssl.hostnameVerification` | `false`: [`TlsOptions::danger_accept_invalid_hostnames`] |
 //! | `zookeeper.request.timeout` (ms) | [`ClientBuilder::request_timeout`] |
 //! | `jute.maxbuffer` (bytes) | [`ClientBuilder::max_frame`] |
+//! | `java.security.auth.login.config` | JAAS file: SASL DIGEST-MD5 ([`ClientBuilder::sasl`], [`SaslOptions::from_jaas_file`]) |
+//! | `zookeeper.sasl.clientconfig` | the JAAS section (default `Client`) |
+//! | `zookeeper.sasl.client` | `false`: no SASL even with a JAAS file (default `true`) |
+//!
+//! As with Java, a JAAS file that is named but unusable (unreadable, no such section, a
+//! Kerberos-only section) is an error rather than a silent unauthenticated client.
 //!
 //! Only PEM stores exist here: a `.type` of `JKS`, `PKCS12` or `BCFKS` (or such a file
 //! extension when the type is not given, as Java infers it) is an error, as are
@@ -25,6 +31,7 @@ use std::time::Duration;
 
 use crate::builder::ClientBuilder;
 use crate::error::{Error, Result};
+use crate::sasl::SaslOptions;
 use crate::tls::TlsOptions;
 
 /// `zookeeper.client.secure`.
@@ -43,6 +50,13 @@ pub const HOSTNAME_VERIFICATION: &str = "zookeeper.ssl.hostnameVerification";
 pub const REQUEST_TIMEOUT: &str = "zookeeper.request.timeout";
 /// `jute.maxbuffer`, in bytes.
 pub const JUTE_MAX_BUFFER: &str = "jute.maxbuffer";
+
+/// `java.security.auth.login.config`: the JAAS file.
+pub const JAAS_CONFIG: &str = "java.security.auth.login.config";
+/// `zookeeper.sasl.clientconfig`: the JAAS section (default `Client`).
+pub const SASL_CLIENT_CONFIG: &str = "zookeeper.sasl.clientconfig";
+/// `zookeeper.sasl.client`: whether to use SASL at all (default `true`).
+pub const SASL_CLIENT: &str = "zookeeper.sasl.client";
 
 /// Revocation checks Java can do and this client cannot.
 const REVOCATION: [&str; 2] = ["zookeeper.ssl.crl", "zookeeper.ssl.ocsp"];
@@ -65,7 +79,8 @@ impl ClientBuilder {
     /// # Errors
     /// [`Error::InvalidArgument`] for a value that does not parse (a boolean other than
     /// `true`/`false`, a non-numeric timeout), [`Error::TlsConfig`] for a store that is not
-    /// PEM or a revocation check asked for.
+    /// PEM or a revocation check asked for, [`Error::Jaas`] for a JAAS file that cannot be
+    /// used (it is read here).
     pub fn from_properties<K, V>(properties: impl IntoIterator<Item = (K, V)>) -> Result<Self>
     where
         K: AsRef<str>,
@@ -87,6 +102,13 @@ impl ClientBuilder {
         }
         if let Some(bytes) = get(JUTE_MAX_BUFFER) {
             builder = builder.max_frame(number(JUTE_MAX_BUFFER, bytes)?);
+        }
+
+        if let Some(path) = get(JAAS_CONFIG) {
+            if boolean(SASL_CLIENT, get(SASL_CLIENT), true)? {
+                let sasl = SaslOptions::from_jaas_file(path, get(SASL_CLIENT_CONFIG))?;
+                builder = builder.sasl(sasl);
+            }
         }
 
         if !boolean(CLIENT_SECURE, get(CLIENT_SECURE), false)? {
@@ -205,6 +227,45 @@ mod tests {
             tls_of(&[("zookeeper.client.secure", "true")]),
             Some(TlsOptions::with_system_roots())
         );
+    }
+
+    #[test]
+    fn a_jaas_file_turns_sasl_on_unless_sasl_client_is_false() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jaas.conf");
+        std::fs::write(
+            &path,
+            "Client { org.apache.zookeeper.server.auth.DigestLoginModule required \
+             username=\"alice\" password=\"secret\"; };\n\
+             Mine { org.apache.zookeeper.server.auth.DigestLoginModule required \
+             username=\"bob\" password=\"pw\"; };",
+        )
+        .unwrap();
+        let file = path.to_str().unwrap();
+        let sasl_of = |props: &[(&str, &str)]| {
+            ClientBuilder::from_properties(props.iter().copied()).map(|b| b.sasl_options().cloned())
+        };
+        assert_eq!(
+            sasl_of(&[(JAAS_CONFIG, file)]),
+            Ok(Some(SaslOptions::digest_md5("alice", "secret")))
+        );
+        assert_eq!(
+            sasl_of(&[(JAAS_CONFIG, file), (SASL_CLIENT_CONFIG, "Mine")]),
+            Ok(Some(SaslOptions::digest_md5("bob", "pw")))
+        );
+        assert_eq!(
+            sasl_of(&[(JAAS_CONFIG, file), (SASL_CLIENT, "false")]),
+            Ok(None)
+        );
+        assert_eq!(
+            sasl_of(&[(SASL_CLIENT, "true")]),
+            Ok(None),
+            "no JAAS file, no SASL"
+        );
+        assert!(matches!(
+            sasl_of(&[(JAAS_CONFIG, file), (SASL_CLIENT_CONFIG, "Missing")]),
+            Err(Error::Jaas(_))
+        ));
     }
 
     #[test]

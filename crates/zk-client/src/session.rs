@@ -24,6 +24,19 @@
 //! Replies are matched to requests by order (ZooKeeper answers a session's requests in
 //! order), checked against the xid; pings (-2), auth (-4) and notifications (-1) have their
 //! own xids.
+//!
+//! # SASL
+//! With [`SessionConfig::sasl`], every handshake is followed by a DIGEST-MD5 exchange before
+//! anything else is sent, as the Java client does (its `ClientCnxnSocket` holds back every
+//! queued packet while `tunnelAuthInProgress`): `sasl` (102) requests with ordinary xids,
+//! each answered by a reply of the same xid carrying the server's token. Only when the
+//! server's `rspauth` verifies does the session replay credentials and watches, send the
+//! queued requests and report `Connected`, so an application never runs unauthenticated.
+//! A refusal (the server's `AuthFailed` or `SessionClosedRequireSaslAuth`, after which it
+//! closes the connection) or an answer that does not verify ends the session in
+//! [`SessionState::AuthFailed`]: no reconnect could fix credentials. Unlike Java, no
+//! `SyncConnected` precedes the exchange and no pings are sent during it (a server that
+//! enforces authentication refuses those from an unauthenticated connection).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -40,6 +53,7 @@ use zk_proto::{
 use crate::chroot::Chroot;
 use crate::error::Error;
 use crate::rw_probe::ProbeSchedule;
+use crate::sasl::SaslOptions;
 use crate::state::{SessionState, WatchedEvent};
 use crate::watch::{WatchKind, WatchLists, WatchRegistry, WatcherId};
 
@@ -63,6 +77,8 @@ pub struct SessionConfig {
     pub chroot: Chroot,
     /// A session to resume: (id, password); id 0 for a new session.
     pub session: (i64, Vec<u8>),
+    /// SASL credentials to authenticate with after every handshake.
+    pub sasl: Option<SaslOptions>,
 }
 
 /// A watcher to register when a request's reply arrives.
@@ -108,6 +124,9 @@ enum Phase {
     Idle,
     /// ConnectRequest sent, waiting for the ConnectResponse.
     Handshaking { deadline: Instant },
+    /// Session established, SASL exchange under way (see the module docs); the
+    /// application's requests wait.
+    Authenticating { deadline: Instant },
     /// Session established on this transport.
     Connected,
 }
@@ -167,6 +186,8 @@ pub struct Session<R> {
     seen_rw: bool,
     /// When to look for a read-write server while connected to a read-only one.
     rw_probe: ProbeSchedule,
+    /// The SASL exchange under way, in [`Phase::Authenticating`].
+    sasl: Option<sasl::SaslExchange>,
     watches: WatchRegistry,
     frames: FrameDecoder,
     read_buf: BytesMut,
@@ -198,6 +219,7 @@ impl<R> Session<R> {
             closing: false,
             seen_rw: session_id != 0,
             rw_probe: ProbeSchedule::default(),
+            sasl: None,
             watches: WatchRegistry::default(),
             read_buf: BytesMut::with_capacity(64 * 1024),
             write_buf: BytesMut::with_capacity(64 * 1024),
@@ -470,6 +492,7 @@ impl<R> Session<R> {
             };
             let ok = match self.phase {
                 Phase::Handshaking { .. } => self.handle_connect_response(now, frame),
+                Phase::Authenticating { .. } => self.handle_sasl_frame(now, frame),
                 Phase::Connected => self.handle_frame(frame),
                 Phase::Idle => return,
             };
@@ -508,6 +531,12 @@ impl<R> Session<R> {
             Phase::Handshaking { deadline } => {
                 if now >= deadline {
                     tracing::debug!("handshake timed out");
+                    self.drop_transport();
+                }
+            }
+            Phase::Authenticating { deadline } => {
+                if now >= deadline {
+                    tracing::info!("SASL exchange timed out; dropping connection");
                     self.drop_transport();
                 }
             }
@@ -556,7 +585,7 @@ impl<R> Session<R> {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.phase {
             Phase::Idle => None,
-            Phase::Handshaking { deadline } => Some(deadline),
+            Phase::Handshaking { deadline } | Phase::Authenticating { deadline } => Some(deadline),
             Phase::Connected => {
                 let liveness = (self.last_recv + self.read_timeout())
                     .min(self.last_send + self.ping_interval());
@@ -714,7 +743,6 @@ impl<R> Session<R> {
         self.session_id = response.session_id;
         self.password = response.password;
         self.negotiated = Duration::from_millis(response.timeout as u64);
-        self.phase = Phase::Connected;
         let read_only = response.read_only == Some(true);
         self.seen_rw |= !read_only;
         if read_only {
@@ -728,6 +756,17 @@ impl<R> Session<R> {
             read_only,
             "session established"
         );
+        match self.config.sasl.clone() {
+            Some(sasl) => self.start_sasl(now, &sasl, read_only),
+            None => self.finish_establishing(now, read_only),
+        }
+        true
+    }
+
+    /// The session is established (and authenticated, with SASL): replays what must precede
+    /// the application's requests, sends those, and reports the state.
+    fn finish_establishing(&mut self, now: Instant, read_only: bool) {
+        self.phase = Phase::Connected;
         // Order matters: credentials, then watches, then the application's requests.
         for i in 0..self.auths.len() {
             let packet = self.auths[i].clone();
@@ -744,7 +783,6 @@ impl<R> Session<R> {
         } else {
             SessionState::Connected
         });
-        true
     }
 
     /// Re-registers every watch after a handshake.
@@ -965,6 +1003,7 @@ impl<R> Session<R> {
     fn drop_transport(&mut self) {
         let was_connected = self.phase == Phase::Connected;
         self.phase = Phase::Idle;
+        self.sasl = None;
         self.rw_probe.pause();
         self.read_buf.clear();
         self.write_buf.clear();
@@ -1010,6 +1049,7 @@ impl<R> Session<R> {
             _ => Error::Closed,
         };
         self.rw_probe.pause();
+        self.sasl = None;
         if self.phase != Phase::Idle {
             self.phase = Phase::Idle;
             self.read_buf.clear();
@@ -1110,5 +1150,6 @@ fn split_watch_lists(lists: WatchLists, limit: usize) -> Vec<WatchLists> {
     batches
 }
 
+mod sasl;
 #[cfg(test)]
 mod tests;

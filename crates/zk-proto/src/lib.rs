@@ -7,7 +7,8 @@
 //! - opcode and error-code enums with their wire numbers ([`OpCode`], [`ErrorCode`]),
 //! - dispatch of bodies by opcode ([`Request`], [`Response`]),
 //! - length-prefixed framing with a maximum frame size checked before allocating ([`frame`]),
-//! - Apache's path rules ([`path`]) and digest ids ([`digest`]).
+//! - Apache's path rules ([`path`]) and digest ids ([`digest`]),
+//! - SASL: the DIGEST-MD5 mechanism, client and server, as sans-IO state machines ([`sasl`]).
 //!
 //! Decoding arbitrary bytes never panics and never allocates beyond the frame it reads:
 //! every length and count is checked against the bytes left before anything is reserved.
@@ -31,7 +32,9 @@
 //!
 //! Dependencies beyond `bytes`/`thiserror`: `sha1` and `base64` (RustCrypto and the
 //! standard base64 crate) compute digest ids exactly as Apache's
-//! `DigestAuthenticationProvider` does; writing our own SHA-1 would buy nothing.
+//! `DigestAuthenticationProvider` does; writing our own SHA-1 would buy nothing. `md-5`
+//! (RustCrypto, the same `digest` traits as `sha1`) is the hash DIGEST-MD5 is defined on, and
+//! `rand` draws its nonces and cnonces.
 
 #![warn(missing_docs)]
 
@@ -50,6 +53,7 @@ pub mod ops;
 pub mod path;
 mod record;
 pub mod request;
+pub mod sasl;
 pub mod stat;
 
 pub use acl::{perms, Acl, ClientInfo, Id};

@@ -192,6 +192,14 @@ impl ApacheZkOptions {
         self
     }
 
+    /// Adds the JVM system property `-Dkey=value` to [`ApacheZkOptions::java_opts`] (set
+    /// those first), e.g. `java.security.auth.login.config` for SASL. No spaces in either.
+    pub fn jvm_property(mut self, key: &str, value: impl fmt::Display) -> Self {
+        let opts = self.java_opts.take().unwrap_or_default();
+        self.java_opts = Some(format!("{opts} -D{key}={value}"));
+        self
+    }
+
     /// Replaces the test-oriented JVM defaults (a 256 MiB heap, serial GC and the C1
     /// compiler only, chosen for a fast start) — e.g. `-Xmx1g` for a benchmark that must
     /// measure Apache ZooKeeper at its best.

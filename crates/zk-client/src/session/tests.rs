@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use zk_proto::frame::{write_frame, FrameDecoder};
-use zk_proto::ops::{PathRequest, PathWatchRequest};
+use zk_proto::ops::{PathRequest, PathWatchRequest, SaslPacket};
 use zk_proto::{
     ConnectRequest, ConnectResponse, Decode, Encode, EventType, OpCode, ReplyHeader, Request,
     RequestHeader, Response, Stat, WatcherEvent, WatcherType,
@@ -23,6 +23,7 @@ fn config() -> SessionConfig {
         max_frame: zk_proto::frame::DEFAULT_MAX_FRAME,
         chroot: Chroot::default(),
         session: (0, Vec::new()),
+        sasl: None,
     }
 }
 
@@ -819,4 +820,119 @@ fn a_read_only_servers_refusal_of_a_new_session_is_a_failed_attempt() {
     ));
     assert_eq!(s.state(), SessionState::Connecting);
     assert!(s.wants_transport());
+}
+
+/// A session with SASL credentials, handshaken: returns it with the first `sasl` request.
+fn sasl_handshaken(now: Instant, password: &str) -> (Session<u32>, RequestHeader, Vec<u8>) {
+    let mut cfg = config();
+    cfg.sasl = Some(SaslOptions::digest_md5("alice", password));
+    let mut s = Session::new(cfg, now);
+    s.start_handshake(now);
+    written(&mut s);
+    s.submit(now, get_data("/queued", false), 1, None);
+    feed(&mut s, now, |b| {
+        ConnectResponse {
+            protocol_version: 0,
+            timeout: 30_000,
+            session_id: 0x55,
+            password: vec![7; 16],
+            read_only: Some(false),
+        }
+        .encode(b)
+    });
+    assert!(outputs(&mut s).is_empty(), "no Connected before SASL");
+    let (h, token) = only_sasl(&mut s);
+    (s, h, token)
+}
+
+/// The one frame written, which must be a `sasl` request.
+fn only_sasl(s: &mut Session<u32>) -> (RequestHeader, Vec<u8>) {
+    let mut frames = written(s);
+    assert_eq!(frames.len(), 1, "only the sasl request goes out");
+    let h = RequestHeader::decode(&mut frames[0]).unwrap();
+    assert_eq!(h.opcode, OpCode::Sasl.code());
+    let p = SaslPacket::decode(&mut frames[0]).unwrap();
+    (h, p.token.unwrap_or_default().to_vec())
+}
+
+fn sasl_reply(s: &mut Session<u32>, now: Instant, xid: i32, err: i32, token: Option<Vec<u8>>) {
+    feed(s, now, |b| {
+        ReplyHeader { xid, zxid: 0, err }.encode(b);
+        SaslPacket {
+            token: token.map(Bytes::from),
+        }
+        .encode(b);
+    });
+}
+
+#[test]
+fn sasl_runs_before_queued_requests_and_then_reports_connected() {
+    use zk_proto::sasl::{DigestMd5Server, ServerStep};
+    let now = Instant::now();
+    let mut server = DigestMd5Server::new(|u: &str| (u == "alice").then(|| "secret".to_owned()));
+    let (mut s, h, token) = sasl_handshaken(now, "secret");
+    assert!(token.is_empty(), "DIGEST-MD5 starts with an empty token");
+    let ServerStep::Challenge(challenge) = server.evaluate_response(&token).unwrap() else {
+        panic!("challenge expected")
+    };
+    sasl_reply(&mut s, now, h.xid, 0, Some(challenge));
+    let (h2, response) = only_sasl(&mut s);
+    assert_eq!(h2.xid, h.xid + 1, "ordinary xids, as Java's getXid()");
+    let ServerStep::Complete { token, .. } = server.evaluate_response(&response).unwrap() else {
+        panic!("completion expected")
+    };
+    assert_eq!(s.poll_timeout(), Some(later(now, config().connect_timeout)));
+    sasl_reply(&mut s, now, h2.xid, 0, Some(token));
+    assert!(matches!(
+        outputs(&mut s).as_slice(),
+        [Output::State(SessionState::Connected)]
+    ));
+    let sent = requests(&mut s);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1, get_data("/queued", false));
+}
+
+#[test]
+fn sasl_refusal_ends_the_session_in_auth_failed_without_reconnecting() {
+    let now = Instant::now();
+    let (mut s, h, _) = sasl_handshaken(now, "wrong");
+    let challenge =
+        br#"realm="zk-sasl-md5",nonce="n1",qop="auth",charset=utf-8,algorithm=md5-sess"#;
+    sasl_reply(&mut s, now, h.xid, 0, Some(challenge.to_vec()));
+    let (h2, _) = only_sasl(&mut s);
+    sasl_reply(&mut s, now, h2.xid, ErrorCode::AuthFailed.code(), None);
+    let out = outputs(&mut s);
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Reply(1, Err(Error::AuthFailed)))));
+    assert!(out.iter().any(|o| matches!(o, Output::CloseTransport)));
+    assert!(matches!(
+        out.last(),
+        Some(Output::State(SessionState::AuthFailed))
+    ));
+    assert!(
+        !s.wants_transport(),
+        "no reconnect after refused credentials"
+    );
+}
+
+#[test]
+fn an_unverifiable_server_answer_or_a_stray_xid_is_not_trusted() {
+    let now = Instant::now();
+    let (mut s, h, _) = sasl_handshaken(now, "secret");
+    sasl_reply(&mut s, now, h.xid, 0, None);
+    assert_eq!(s.state(), SessionState::AuthFailed, "empty challenge");
+
+    let (mut s, h, _) = sasl_handshaken(now, "secret");
+    sasl_reply(&mut s, now, h.xid + 7, 0, None);
+    assert_eq!(s.state(), SessionState::Connecting);
+    assert!(!s.has_transport(), "dropped; reconnecting is allowed");
+    assert!(s.wants_transport());
+
+    let (mut s, _, _) = sasl_handshaken(now, "secret");
+    s.handle_timeout(later(now, Duration::from_secs(60)));
+    assert!(
+        !s.has_transport(),
+        "a stalled exchange times out like a handshake"
+    );
 }

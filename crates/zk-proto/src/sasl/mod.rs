@@ -1,0 +1,29 @@
+//! SASL for the client port: the `sasl` (102) records and the DIGEST-MD5 mechanism that
+//! Apache ZooKeeper offers without Kerberos.
+//!
+//! Owns: the mechanism's state machines for both ends ([`digest_md5`]) and the token
+//! directive syntax they share (private). The wire record is one opaque token each way,
+//! [`SaslPacket`] (jute's `GetSASLRequest` and `SetSASLResponse`, aliased below).
+//!
+//! # Exchange on the wire (Apache 3.8 `ZooKeeperSaslClient`, `ZooKeeperServer.processSasl`)
+//! After the ConnectResponse, before any other request, the client sends `sasl` requests
+//! with ordinary xids, each holding the mechanism's next token, and the server answers each
+//! with a reply of the same xid holding its token:
+//! 1. client: empty token; server: the challenge (`realm`, `nonce`, `qop`, …);
+//! 2. client: the digest response; server: `rspauth=…`, or error `AuthFailed` (-115, or
+//!    `SessionClosedRequireSaslAuth` -124 when the server requires SASL) with a null token,
+//!    after which it closes the connection.
+
+pub mod digest_md5;
+mod directives;
+
+pub use crate::ops::SaslPacket;
+pub use digest_md5::{
+    ClientStep, DigestMd5Client, DigestMd5Config, DigestMd5Error, DigestMd5Server, PasswordLookup,
+    ServerStep, MAX_TOKEN,
+};
+
+/// jute `GetSASLRequest`: the client's token.
+pub type GetSaslRequest = SaslPacket;
+/// jute `SetSASLResponse`: the server's token.
+pub type SetSaslResponse = SaslPacket;
