@@ -3,6 +3,7 @@
 //! legitimately differs between the two (times, session ids) so results can be compared
 //! field by field.
 
+pub mod clients;
 pub mod raw;
 
 pub use raw::RawConnExt;
