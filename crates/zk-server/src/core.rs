@@ -501,9 +501,9 @@ impl ServerCore {
         let mut ids = vec![Id::new("ip", remote.ip().to_canonical().to_string())];
         for id in proven {
             // Apache's X509AuthenticationProvider: the configured super user's certificate
-            // is also `super`.
+            // is also `super` (whoAmI lists it with an empty name, as for superDigest).
             if id.scheme == "x509" && self.config.x509_super_user.as_deref() == Some(&id.id) {
-                ids.push(Id::new("super", id.id.clone()));
+                ids.push(Id::new("super", ""));
             }
             ids.push(id);
         }

@@ -79,6 +79,23 @@ impl TestCa {
     /// alternative names) for both server and client authentication, written as
     /// `dir/<ca>-<file>.pem` and friends.
     pub fn issue(&self, file: &str, names: &[&str]) -> Result<Issued> {
+        self.issue_with(file, names, |_| {})
+    }
+
+    /// Like [`TestCa::issue`], for a certificate that expired in 2001.
+    pub fn issue_expired(&self, file: &str, names: &[&str]) -> Result<Issued> {
+        self.issue_with(file, names, |params| {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        })
+    }
+
+    fn issue_with(
+        &self,
+        file: &str,
+        names: &[&str],
+        adjust: impl FnOnce(&mut CertificateParams),
+    ) -> Result<Issued> {
         let key = KeyPair::generate().map_err(cert_error)?;
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let mut params = CertificateParams::new(names).map_err(cert_error)?;
@@ -93,6 +110,7 @@ impl TestCa {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
+        adjust(&mut params);
         let cert = params
             .signed_by(&key, &self.cert, &self.key)
             .map_err(cert_error)?;
