@@ -467,3 +467,51 @@ async fn stalled_handshakes_time_out_without_holding_up_anyone() {
     client.close().await.expect("close");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_ensemble_with_ssl_quorum_from_one_zoo_cfg_serves_on_both_servers() {
+    let certs = certs();
+    for kind in [Kind::Apache, Kind::Bundled] {
+        let key_store = certs.server.key_store.display().to_string();
+        let trust_store = certs.ca.cert_path().display().to_string();
+        let zk = ApacheZk::options(3)
+            .tick_time(TICK)
+            .servers(kind.servers())
+            .expect("server binary")
+            .config("sslQuorum=true")
+            .config("serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory")
+            .config(format!("ssl.quorum.keyStore.location={key_store}"))
+            .config("ssl.quorum.keyStore.type=PEM")
+            .config(format!("ssl.quorum.trustStore.location={trust_store}"))
+            .config("ssl.quorum.trustStore.type=PEM")
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("start a {kind:?} ensemble with sslQuorum: {e}"));
+        // Written through one member, read through another: replicated over TLS.
+        let first = Client::builder()
+            .connect(&zk.client_addr(0).to_string())
+            .await
+            .expect("connect");
+        let second = Client::builder()
+            .connect(&zk.client_addr(2).to_string())
+            .await
+            .expect("connect");
+        within(
+            "a write over the TLS quorum",
+            first.create("/quorum-tls", b"", &CreateOptions::persistent()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{kind:?}: create: {e}"));
+        second.sync("/quorum-tls").await.expect("sync");
+        assert!(
+            second
+                .exists("/quorum-tls")
+                .await
+                .expect("exists")
+                .is_some(),
+            "{kind:?}: the write did not reach another member"
+        );
+        first.close().await.expect("close");
+        second.close().await.expect("close");
+    }
+}

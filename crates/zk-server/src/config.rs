@@ -6,7 +6,7 @@
 //! id in `dataDir/myid`), decided as Apache's `QuorumPeerMain` decides. Unknown keys are
 //! reported, not fatal (Apache ignores keys it does not use, too); keys naming features
 //! the bundled server does not have (observers, reconfiguration, local sessions, quorum
-//! TLS, SASL, key stores other than PEM) are refused with a message saying so, rather
+//! SASL, key stores other than PEM) are refused with a message saying so, rather
 //! than silently ignored. The `ssl.*` keys may also carry Apache's `zookeeper.` prefix
 //! (the system-property spelling).
 
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::ensemble::{EnsembleSpec, PeerSpec};
 use crate::server::{ServerBuilder, ServerError};
-use crate::tls::{ClientAuth, TlsSettings, TlsVersions};
+use crate::tls::{ClientAuth, QuorumTls, TlsSettings, TlsVersions};
 use crate::zab::message::Sid;
 
 /// Everything the binary can be told.
@@ -91,6 +91,16 @@ pub struct TlsConfig {
     pub protocol: Option<TlsVersions>,
     /// `X509AuthenticationProvider.superUser`.
     pub super_user: Option<String>,
+    /// `sslQuorum`: TLS between ensemble members.
+    pub quorum: bool,
+    /// `ssl.quorum.keyStore.location`.
+    pub quorum_key_store: Option<PathBuf>,
+    /// `ssl.quorum.trustStore.location`.
+    pub quorum_trust_store: Option<PathBuf>,
+    /// `ssl.quorum.enabledProtocols`, or else `ssl.quorum.protocol`.
+    pub quorum_versions: Option<TlsVersions>,
+    /// `ssl.quorum.hostnameVerification` (default true).
+    pub quorum_hostname_verification: Option<bool>,
 }
 
 /// A key store or trust store type: only PEM is read (Apache 3.8 also reads JKS and
@@ -378,15 +388,37 @@ impl ServerConfig {
                     ));
                 }
             }
-            "sslQuorum" => {
-                if flag(key, value)? {
-                    return Err(unsupported(
-                        key,
-                        value,
-                        "TLS between ensemble members is not supported by this zk-server yet",
-                    ));
+            "sslQuorum" => self.tls.quorum = flag(key, value)?,
+            "ssl.quorum.keyStore.location" => {
+                self.tls.quorum_key_store = Some(PathBuf::from(value))
+            }
+            "ssl.quorum.trustStore.location" => {
+                self.tls.quorum_trust_store = Some(PathBuf::from(value))
+            }
+            "ssl.quorum.keyStore.type" | "ssl.quorum.trustStore.type" => pem_store(key, value)?,
+            "ssl.quorum.keyStore.password" | "ssl.quorum.trustStore.password" => {
+                self.ignored_keys.push((
+                    key.to_owned(),
+                    "PEM stores are read unencrypted; an encrypted key is refused at start",
+                ))
+            }
+            "ssl.quorum.hostnameVerification" => {
+                self.tls.quorum_hostname_verification = Some(flag(key, value)?)
+            }
+            "ssl.quorum.enabledProtocols" | "ssl.quorum.protocol" => {
+                let v = TlsVersions::parse(value).map_err(|why| unsupported(key, value, &why))?;
+                if key.ends_with("enabledProtocols") || self.tls.quorum_versions.is_none() {
+                    self.tls.quorum_versions = Some(v);
                 }
             }
+            "ssl.quorum.ciphersuites" => self.ignored_keys.push((
+                key.to_owned(),
+                "rustls offers its own set of modern cipher suites",
+            )),
+            "ssl.quorum.clientAuth" | "sslQuorumReloadCertFiles" => self.ignored_keys.push((
+                key.to_owned(),
+                "members always require each other's certificates; files are read at start",
+            )),
             "portUnification" | "client.portUnification" => {
                 if flag(key, value)? {
                     return Err(unsupported(
@@ -459,13 +491,6 @@ impl ServerConfig {
                 key.to_owned(),
                 "zk-server reports metrics by four-letter words",
             )),
-            k if k.starts_with("ssl.quorum.") => {
-                return Err(unsupported(
-                    key,
-                    value,
-                    "TLS between ensemble members is not supported by this zk-server yet",
-                ))
-            }
             k if k.starts_with("ssl.") => {
                 return Err(unsupported(key, value, "not a TLS setting zk-server knows"))
             }
@@ -705,7 +730,32 @@ impl ServerConfig {
         if let Some(ms) = self.connect_timeout_ms {
             spec.connect_timeout = Duration::from_millis(ms.max(1));
         }
+        spec.quorum_tls = self.quorum_tls()?;
         Ok(b.ensemble(spec))
+    }
+
+    /// TLS between members when `sslQuorum=true`: both stores are required.
+    fn quorum_tls(&self) -> Result<Option<QuorumTls>, ServerError> {
+        if !self.tls.quorum {
+            return Ok(None);
+        }
+        let (Some(key_store), Some(trust_store)) =
+            (&self.tls.quorum_key_store, &self.tls.quorum_trust_store)
+        else {
+            return Err(ServerError::Config(
+                "sslQuorum=true needs ssl.quorum.keyStore.location and \
+                 ssl.quorum.trustStore.location"
+                    .into(),
+            ));
+        };
+        let mut settings = TlsSettings::new(key_store.clone()).trust_store(trust_store.clone());
+        if let Some(v) = self.tls.quorum_versions {
+            settings = settings.versions(v);
+        }
+        Ok(Some(QuorumTls {
+            settings,
+            verify_host_names: self.tls.quorum_hostname_verification.unwrap_or(true),
+        }))
     }
 }
 
@@ -826,7 +876,7 @@ mod tests {
         refused(
             "sslQuorum=true\n",
             Some("1"),
-            "TLS between ensemble members",
+            "needs ssl.quorum.keyStore.location",
         );
         refused(
             "ssl.keyStore.type=JKS\n",
@@ -888,6 +938,7 @@ mod tests {
                 versions: None,
                 protocol: Some(TlsVersions::Tls12),
                 super_user: Some("CN=admin".into()),
+                ..TlsConfig::default()
             }
         );
         assert!(cfg.unknown_keys.is_empty(), "{:?}", cfg.unknown_keys);

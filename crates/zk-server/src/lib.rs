@@ -136,4 +136,4 @@ pub mod zab;
 pub use ensemble::{Ensemble, EnsembleBuilder, EnsembleSpec, PeerSpec};
 pub use net::{Mode, Snapshot};
 pub use server::{ServerBuilder, ServerError, ServerHandle};
-pub use tls::{ClientAuth, TlsSettings, TlsVersions};
+pub use tls::{ClientAuth, QuorumTls, TlsSettings, TlsVersions};

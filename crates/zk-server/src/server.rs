@@ -403,6 +403,7 @@ impl ServerBuilder {
         let shutdown_tx = Arc::new(shutdown_tx);
         let (failure_tx, failure_rx) = watch::channel(None);
         let cut = Arc::new(AtomicBool::new(false));
+        let peer_tls = spec.quorum_tls.as_ref().map(|t| t.load()).transpose()?;
         let transport = Transport::new(
             spec.sid,
             peers,
@@ -410,6 +411,7 @@ impl ServerBuilder {
             spec.connect_timeout,
             cut.clone(),
             shutdown_rx.clone(),
+            peer_tls,
         );
         let runtime = Runtime::new(
             member,

@@ -1,20 +1,26 @@
-//! TLS on the client port (Apache's `secureClientPort`): the server's key and certificate,
-//! which client certificates it asks for and trusts, and the identity a trusted client
-//! certificate gives its connection (the `x509` auth scheme).
+//! TLS on the client port (Apache's `secureClientPort`) and between ensemble members
+//! (`sslQuorum`): the key and certificate presented, which certificates are asked for
+//! and trusted, and the identity a trusted client certificate gives its connection (the
+//! `x509` auth scheme).
 //!
-//! Owns loading [`TlsSettings`] into a rustls configuration (PEM files, as Apache reads
+//! Owns loading [`TlsSettings`] into rustls configurations (PEM files, as Apache reads
 //! them with `ssl.keyStore.type=PEM`), and turning a certificate's subject into the
 //! string Java's `X500Principal.getName()` prints, which is what Apache's
 //! `X509AuthenticationProvider` uses as the id. Running handshakes on sockets is `net`'s
-//! job; checking ACLs is `acl`'s.
+//! and the ensemble transport's job; checking ACLs is `acl`'s.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig,
+    SignatureScheme,
+};
 use x509_parser::der_parser::asn1_rs::ToDer;
 
 use crate::server::ServerError;
@@ -186,6 +192,124 @@ impl TlsSettings {
             }
         }
         Ok(roots)
+    }
+}
+
+/// TLS between ensemble members (`sslQuorum=true` with the `ssl.quorum.*` stores): every
+/// member presents its certificate on every connection it dials and demands one on every
+/// connection it accepts, both checked against the trust store, so a stranger can neither
+/// join nor be heard on the quorum and election ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumTls {
+    /// The member's key store, the trust store and the TLS versions (client authentication
+    /// is always required).
+    pub settings: TlsSettings,
+    /// Whether a dialled member's certificate must name the host it was dialled at
+    /// (`ssl.quorum.hostnameVerification`, default true).
+    pub verify_host_names: bool,
+}
+
+/// Both ends of member-to-member TLS, ready to use.
+#[derive(Clone)]
+pub(crate) struct PeerTls {
+    pub connector: tokio_rustls::TlsConnector,
+    pub acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl std::fmt::Debug for PeerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PeerTls")
+    }
+}
+
+impl QuorumTls {
+    /// Reads the files and builds both ends.
+    pub(crate) fn load(&self) -> Result<PeerTls, ServerError> {
+        let accepting = TlsSettings {
+            client_auth: ClientAuth::Need,
+            ..self.settings.clone()
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(accepting.server_config()?);
+        #[allow(deprecated)] // ring's provider: see `server_config`.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let roots = Arc::new(self.settings.roots()?);
+        let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+            .build()
+            .map_err(|e| ServerError::Tls(format!("quorum trust store: {e}")))?;
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(self.settings.versions.list())
+            .map_err(|e| ServerError::Tls(e.to_string()))?;
+        let builder = if self.verify_host_names {
+            builder.with_webpki_verifier(webpki)
+        } else {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyHostName(webpki)))
+        };
+        let (chain, key) = key_store(&self.settings.key_store)?;
+        let config = builder.with_client_auth_cert(chain, key).map_err(|e| {
+            ServerError::Tls(format!(
+                "{}: the key does not fit the certificate: {e}",
+                self.settings.key_store.display()
+            ))
+        })?;
+        Ok(PeerTls {
+            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            acceptor,
+        })
+    }
+}
+
+/// The name a dialled member's certificate is checked against: its host as configured.
+pub(crate) fn peer_name(host: &str) -> Option<ServerName<'static>> {
+    ServerName::try_from(host.to_owned()).ok()
+}
+
+/// Checks a member's certificate chain but not the name in it
+/// (`ssl.quorum.hostnameVerification=false`).
+#[derive(Debug)]
+struct AnyHostName(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for AnyHostName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let checked = self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now);
+        match checked {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
     }
 }
 

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use super::{EnsembleSpec, PeerSpec};
 use crate::net::Mode;
 use crate::server::{ServerBuilder, ServerError, ServerHandle};
+use crate::tls::QuorumTls;
 
 /// How long [`Ensemble::leader`] and [`Ensemble::wait_serving`] wait by default.
 const WAIT: Duration = Duration::from_secs(30);
@@ -32,7 +33,11 @@ pub struct EnsembleBuilder {
     sync_limit: u32,
     history_kept: usize,
     customize: Option<Box<dyn Fn(ServerBuilder) -> ServerBuilder + Send + Sync>>,
+    quorum_tls: Option<QuorumTlsFn>,
 }
+
+/// Chooses member `i`'s quorum TLS, each time it starts.
+type QuorumTlsFn = Box<dyn Fn(usize) -> Option<QuorumTls> + Send + Sync>;
 
 impl std::fmt::Debug for EnsembleBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -54,6 +59,7 @@ impl Default for EnsembleBuilder {
             sync_limit: 5,
             history_kept: 10_000,
             customize: None,
+            quorum_tls: None,
         }
     }
 }
@@ -91,6 +97,16 @@ impl EnsembleBuilder {
         f: impl Fn(ServerBuilder) -> ServerBuilder + Send + Sync + 'static,
     ) -> Self {
         self.customize = Some(Box::new(f));
+        self
+    }
+
+    /// TLS between members: `f(i)` is member `i`'s, asked each time it starts (so a test
+    /// can restart a member with another certificate).
+    pub fn quorum_tls(
+        mut self,
+        f: impl Fn(usize) -> Option<QuorumTls> + Send + Sync + 'static,
+    ) -> Self {
+        self.quorum_tls = Some(Box::new(f));
         self
     }
 
@@ -156,12 +172,13 @@ impl Ensemble {
 
     async fn start_member(&self, i: usize) -> Result<ServerHandle, ServerError> {
         let b = &self.builder;
-        let spec = EnsembleSpec::new(
+        let mut spec = EnsembleSpec::new(
             self.peers[i].sid,
             self.peers.clone(),
             b.init_limit,
             b.sync_limit,
         );
+        spec.quorum_tls = b.quorum_tls.as_ref().and_then(|f| f(i));
         let mut server = ServerHandle::builder()
             .bind(self.clients[i])
             .tick_time(b.tick)
@@ -172,6 +189,11 @@ impl Ensemble {
             server = f(server);
         }
         server.start().await
+    }
+
+    /// Member `i`'s listing: its id and its quorum and election ports.
+    pub fn peer(&self, i: usize) -> Option<&PeerSpec> {
+        self.peers.get(i)
     }
 
     /// Number of members.

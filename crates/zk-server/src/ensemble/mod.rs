@@ -67,6 +67,8 @@ pub struct EnsembleSpec {
     pub election: Option<ElectionTiming>,
     /// Txns kept in memory for DIFF syncs.
     pub history_kept: usize,
+    /// TLS on the quorum and election ports (`sslQuorum`); `None`: plain TCP.
+    pub quorum_tls: Option<crate::tls::QuorumTls>,
 }
 
 impl EnsembleSpec {
@@ -81,6 +83,7 @@ impl EnsembleSpec {
             connect_timeout: Duration::from_secs(5),
             election: None,
             history_kept: 10_000,
+            quorum_tls: None,
         }
     }
 

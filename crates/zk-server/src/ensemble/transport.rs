@@ -13,9 +13,13 @@
 //! never waits for it). A link whose peer stops reading is closed once 256 MiB are queued
 //! for it.
 //!
+//! **TLS** (`sslQuorum`): every connection, on both ports, is mutual TLS before its first
+//! byte is read; the handshake runs in the connection's own task, bounded by the dial
+//! timeout or [`HELLO_TIMEOUT`]. A peer without a trusted certificate is never heard.
+//!
 //! Anything unreadable — a stranger, an unknown or mismatched id, a malformed or
-//! oversized frame — closes that one connection with a log line; the member never sees
-//! it and nothing else is affected (ZOOKEEPER-3769).
+//! oversized frame, a failed handshake — closes that one connection with a log line; the
+//! member never sees it and nothing else is affected (ZOOKEEPER-3769).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,13 +28,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify};
 use zk_proto::frame::FrameDecoder;
 
 use super::run::Event;
 use crate::persist::{decode_snapshot, encode_snapshot};
+use crate::tls::{peer_name, PeerTls};
 use crate::zab::member::{Input, LinkId};
 use crate::zab::message::{Notification, QuorumMsg, Sid, SnapChunk, WireMsg, MAX_PEER_FRAME};
 
@@ -46,6 +51,11 @@ const MAX_LINK_QUEUE: usize = 256 * 1024 * 1024;
 const MAX_SNAPSHOT: usize = 8 * 1024 * 1024 * 1024;
 /// Size of the pieces a snapshot is streamed in.
 const SNAP_CHUNK: usize = 1024 * 1024;
+
+/// The reading half of a peer connection (TCP or TLS).
+type PeerRead = Box<dyn AsyncRead + Unpin + Send>;
+/// The writing half of a peer connection (TCP or TLS); written data must be flushed.
+type PeerWrite = Box<dyn AsyncWrite + Unpin + Send>;
 
 /// Where a peer listens: its host is resolved at each dial, so a peer whose name does
 /// not resolve yet (DNS still coming up) is simply unreachable for now, as in Apache.
@@ -81,6 +91,7 @@ struct Inner {
     connect_timeout: Duration,
     next_link: AtomicU64,
     shutdown: watch::Receiver<bool>,
+    tls: Option<PeerTls>,
 }
 
 /// What the member task holds for one quorum link.
@@ -133,6 +144,7 @@ impl Transport {
         connect_timeout: Duration,
         cut: Arc<AtomicBool>,
         shutdown: watch::Receiver<bool>,
+        tls: Option<PeerTls>,
     ) -> Transport {
         let slots = peers
             .keys()
@@ -149,6 +161,7 @@ impl Transport {
                 connect_timeout,
                 next_link: AtomicU64::new(1),
                 shutdown,
+                tls,
             }),
         };
         for (&sid, slot) in &transport.inner.slots {
@@ -180,25 +193,12 @@ impl Transport {
                 .get(&to)
                 .map(|p| (p.host.clone(), p.quorum_port));
             let stream = match addr {
-                Some((host, port)) if !this.cut() => {
-                    let dial = TcpStream::connect((host.as_str(), port));
-                    match tokio::time::timeout(this.inner.connect_timeout, dial).await {
-                        Ok(Ok(s)) => Some(s),
-                        Ok(Err(e)) => {
-                            tracing::debug!(peer = to, %host, port, error = %e, "cannot reach the leader's quorum port");
-                            None
-                        }
-                        Err(_) => {
-                            tracing::debug!(peer = to, %host, port, "timed out dialling the leader's quorum port");
-                            None
-                        }
-                    }
-                }
+                Some((host, port)) if !this.cut() => this.dial(to, &host, port, "quorum").await,
                 _ => None,
             };
             match stream {
-                Some(stream) if !this.cut() => {
-                    let handle = this.open_link(stream, link);
+                Some((reader, writer)) if !this.cut() => {
+                    let handle = this.open_link(reader, writer, link);
                     let _ = this
                         .inner
                         .events
@@ -211,10 +211,71 @@ impl Transport {
         });
     }
 
-    /// Starts a link's reader and writer over `stream`.
-    fn open_link(&self, stream: TcpStream, link: LinkId) -> LinkHandle {
+    /// Dials `peer`'s `port` and, with quorum TLS, runs the handshake; both within the
+    /// dial timeout. `None` (logged) if the peer cannot be reached or is not trusted.
+    async fn dial(
+        &self,
+        peer: Sid,
+        host: &str,
+        port: u16,
+        which: &str,
+    ) -> Option<(PeerRead, PeerWrite)> {
+        let dial = async {
+            let stream = TcpStream::connect((host, port)).await?;
+            let _ = stream.set_nodelay(true);
+            let Some(tls) = &self.inner.tls else {
+                let (r, w) = stream.into_split();
+                return Ok::<(PeerRead, PeerWrite), std::io::Error>((Box::new(r), Box::new(w)));
+            };
+            let name = peer_name(host).ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("{host} is not a name a certificate can carry"),
+                )
+            })?;
+            let tls = tls.connector.connect(name, stream).await?;
+            let (r, w) = tokio::io::split(tls);
+            Ok((Box::new(r), Box::new(w)))
+        };
+        match tokio::time::timeout(self.inner.connect_timeout, dial).await {
+            Ok(Ok(halves)) => Some(halves),
+            Ok(Err(e)) => {
+                tracing::debug!(peer, %host, port, error = %e, "cannot reach a peer's {which} port");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(peer, %host, port, "timed out dialling a peer's {which} port");
+                None
+            }
+        }
+    }
+
+    /// With quorum TLS, runs the handshake of an accepted connection (a certificate is
+    /// required); `None` (logged) if it fails or stalls.
+    async fn secure(&self, stream: TcpStream, remote: SocketAddr) -> Option<(PeerRead, PeerWrite)> {
         let _ = stream.set_nodelay(true);
-        let (reader, writer) = stream.into_split();
+        let Some(tls) = &self.inner.tls else {
+            let (r, w) = stream.into_split();
+            return Some((Box::new(r), Box::new(w)));
+        };
+        match tokio::time::timeout(HELLO_TIMEOUT, tls.acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => {
+                let (r, w) = tokio::io::split(tls);
+                Some((Box::new(r), Box::new(w)))
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(%remote, error = %e, "a peer failed the quorum TLS handshake; closing");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(%remote, "a peer stalled in the quorum TLS handshake; closing");
+                None
+            }
+        }
+    }
+
+    /// Starts a link's reader and writer.
+    fn open_link(&self, reader: PeerRead, writer: PeerWrite, link: LinkId) -> LinkHandle {
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let write = tokio::spawn(link_writer(writer, rx, queued.clone()));
@@ -242,10 +303,20 @@ impl Transport {
                         if self.cut() {
                             continue;
                         }
-                        let link = self.inner.next_link.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(%remote, link, "quorum connection accepted");
-                        let handle = self.open_link(stream, link);
-                        let _ = self.inner.events.send(Event::LinkOpened(link, handle, true));
+                        // The handshake runs apart, so a stalled peer holds up no one.
+                        let this = self.clone();
+                        tokio::spawn(async move {
+                            let Some((reader, writer)) = this.secure(stream, remote).await else {
+                                return;
+                            };
+                            if this.cut() {
+                                return;
+                            }
+                            let link = this.inner.next_link.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(%remote, link, "quorum connection accepted");
+                            let handle = this.open_link(reader, writer, link);
+                            let _ = this.inner.events.send(Event::LinkOpened(link, handle, true));
+                        });
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "quorum port accept failed");
@@ -282,7 +353,7 @@ impl Transport {
 async fn election_sender(transport: Transport, peer: Sid, slot: Arc<Slot>) {
     let inner = &transport.inner;
     let mut shutdown = inner.shutdown.clone();
-    let mut conn: Option<TcpStream> = None;
+    let mut conn: Option<PeerWrite> = None;
     loop {
         tokio::select! {
             _ = slot.ready.notified() => {}
@@ -303,28 +374,22 @@ async fn election_sender(transport: Transport, peer: Sid, slot: Arc<Slot>) {
             else {
                 return;
             };
-            let dial = TcpStream::connect((host.as_str(), port));
-            match tokio::time::timeout(inner.connect_timeout, dial).await {
-                Ok(Ok(mut s)) => {
-                    let _ = s.set_nodelay(true);
-                    let mut hello = BytesMut::with_capacity(14);
-                    hello.put_slice(ELECTION_MAGIC);
-                    hello.put_u16(ELECTION_VERSION);
-                    hello.put_u64(inner.me);
-                    if s.write_all(&hello).await.is_ok() {
-                        conn = Some(s);
-                    }
-                }
-                _ => {
-                    tracing::trace!(peer, %host, port, "cannot reach a peer's election port");
-                    continue;
-                }
+            // Only the writing half is used: votes come back on the peer's own dial.
+            let Some((_, mut s)) = transport.dial(peer, &host, port, "election").await else {
+                continue;
+            };
+            let mut hello = BytesMut::with_capacity(14);
+            hello.put_slice(ELECTION_MAGIC);
+            hello.put_u16(ELECTION_VERSION);
+            hello.put_u64(inner.me);
+            if s.write_all(&hello).await.is_ok() {
+                conn = Some(s);
             }
         }
         let mut frame = BytesMut::with_capacity(64);
         n.encode_frame(&mut frame);
         if let Some(s) = &mut conn {
-            if s.write_all(&frame).await.is_err() {
+            if s.write_all(&frame).await.is_err() || s.flush().await.is_err() {
                 conn = None;
             }
         }
@@ -332,8 +397,11 @@ async fn election_sender(transport: Transport, peer: Sid, slot: Arc<Slot>) {
 }
 
 /// Reads votes from one peer's connection.
-async fn election_receiver(transport: Transport, mut stream: TcpStream, remote: SocketAddr) {
+async fn election_receiver(transport: Transport, stream: TcpStream, remote: SocketAddr) {
     let inner = &transport.inner;
+    let Some((mut stream, _)) = transport.secure(stream, remote).await else {
+        return;
+    };
     let mut hello = [0u8; 14];
     match tokio::time::timeout(HELLO_TIMEOUT, stream.read_exact(&mut hello)).await {
         Ok(Ok(_)) => {}
@@ -394,7 +462,7 @@ async fn election_receiver(transport: Transport, mut stream: TcpStream, remote: 
 
 /// Writes one link's queue, coalescing what is ready into one write.
 async fn link_writer(
-    mut writer: tokio::net::tcp::OwnedWriteHalf,
+    mut writer: PeerWrite,
     mut rx: mpsc::UnboundedReceiver<LinkOut>,
     queued: Arc<AtomicUsize>,
 ) {
@@ -409,7 +477,9 @@ async fn link_writer(
                     released += 64;
                     // Flush what is before it, then stream the tree, encoded off the
                     // runtime's threads.
-                    if !out.is_empty() && writer.write_all(&out).await.is_err() {
+                    if !out.is_empty()
+                        && (writer.write_all(&out).await.is_err() || writer.flush().await.is_err())
+                    {
                         return;
                     }
                     out.clear();
@@ -441,7 +511,8 @@ async fn link_writer(
             next = rx.try_recv().ok();
         }
         if !out.is_empty() {
-            if writer.write_all(&out).await.is_err() {
+            // TLS holds records back until flushed; for TCP the flush does nothing.
+            if writer.write_all(&out).await.is_err() || writer.flush().await.is_err() {
                 return;
             }
             out.clear();
@@ -460,11 +531,7 @@ async fn link_writer(
     }
 }
 
-async fn write_snapshot(
-    writer: &mut tokio::net::tcp::OwnedWriteHalf,
-    zxid: i64,
-    bytes: &Bytes,
-) -> std::io::Result<()> {
+async fn write_snapshot(writer: &mut PeerWrite, zxid: i64, bytes: &Bytes) -> std::io::Result<()> {
     let mut offset = 0;
     loop {
         let end = (offset + SNAP_CHUNK).min(bytes.len());
@@ -477,7 +544,7 @@ async fn write_snapshot(
         chunk.encode_frame(&mut frame);
         writer.write_all(&frame).await?;
         if chunk.last {
-            return Ok(());
+            return writer.flush().await;
         }
         offset = end;
     }
@@ -486,7 +553,7 @@ async fn write_snapshot(
 /// Reads one link's frames into the member; reassembles and decodes a snapshot before
 /// reading on, so nothing overtakes it.
 async fn link_reader(
-    mut reader: tokio::net::tcp::OwnedReadHalf,
+    mut reader: PeerRead,
     link: LinkId,
     events: mpsc::UnboundedSender<Event>,
     cut: Arc<AtomicBool>,

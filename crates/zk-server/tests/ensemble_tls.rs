@@ -1,0 +1,172 @@
+//! An ensemble whose members speak TLS to each other (`sslQuorum`): it elects, replicates
+//! and fails over as over TCP; a peer without a certificate from the ensemble's CA — a
+//! plaintext stranger, or a member started with another CA's certificate — is never heard
+//! on the quorum or election ports and cannot join, while the rest serve on.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use zk_client::{Client, CreateOptions};
+use zk_server::{Ensemble, Mode, QuorumTls, TlsSettings};
+use zk_testkit::{Issued, TestCa};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "zk_server=warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+fn quorum_tls(ca: &TestCa, member: &Issued) -> QuorumTls {
+    QuorumTls {
+        settings: TlsSettings::new(&member.key_store).trust_store(ca.cert_path()),
+        verify_host_names: true,
+    }
+}
+
+async fn client(connect: &str) -> Client {
+    Client::builder()
+        .session_timeout(Duration::from_secs(4))
+        .connect(connect)
+        .await
+        .expect("connect")
+}
+
+/// Whether the server closes a connection that sent `bytes`, within the test's patience.
+async fn closed_after(addr: SocketAddr, bytes: &[u8]) -> bool {
+    let Ok(mut s) = TcpStream::connect(addr).await else {
+        return false;
+    };
+    let _ = s.write_all(bytes).await;
+    let mut buf = [0u8; 1024];
+    let to_end = async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, to_end).await.is_ok()
+}
+
+/// Writes until it succeeds (the ensemble may be electing).
+async fn write_until_ok(c: &Client, path: &str) {
+    let deadline = Instant::now() + WAIT;
+    while c
+        .create(path, b"", &CreateOptions::persistent())
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "no write of {path} succeeded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_speak_only_tls_and_strangers_are_never_heard() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ca = TestCa::new(dir.path(), "quorum").expect("CA");
+    let other = TestCa::new(dir.path(), "other").expect("another CA");
+    let member = ca.issue("member", &["127.0.0.1"]).expect("certificate");
+    let stranger = other
+        .issue("stranger", &["127.0.0.1"])
+        .expect("certificate");
+    let (good, bad) = (quorum_tls(&ca, &member), quorum_tls(&other, &stranger));
+    // Member 2 starts with the stranger's certificate while this is set.
+    let untrusted = Arc::new(AtomicBool::new(false));
+    let flag = untrusted.clone();
+    let mut ensemble = Ensemble::builder()
+        .members(3)
+        .quorum_tls(move |i| {
+            Some(if i == 2 && flag.load(Ordering::SeqCst) {
+                bad.clone()
+            } else {
+                good.clone()
+            })
+        })
+        .start()
+        .await
+        .expect("a TLS ensemble elects a leader");
+
+    // Replication over TLS: written through one member, read through another.
+    let a = client(&ensemble.client_addr(0).to_string()).await;
+    let b = client(&ensemble.client_addr(1).to_string()).await;
+    write_until_ok(&a, "/over-tls").await;
+    b.sync("/over-tls").await.expect("sync");
+    assert!(b.exists("/over-tls").await.expect("exists").is_some());
+
+    // Plaintext strangers on every peer port, even ones saying a member's hello, are
+    // closed without being heard.
+    let mut hello = b"ZKEL".to_vec();
+    hello.extend_from_slice(&1u16.to_be_bytes());
+    hello.extend_from_slice(&1u64.to_be_bytes());
+    for i in 0..3 {
+        let peer = ensemble.peer(i).expect("member").clone();
+        for port in [peer.quorum_port, peer.election_port] {
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            assert!(
+                closed_after(addr, &hello).await,
+                "member {i} kept a plaintext connection on port {port}"
+            );
+        }
+    }
+
+    // Fail-over over TLS: the leader dies, the others elect and go on.
+    let leader = ensemble.leader().await.expect("leader");
+    ensemble.kill(leader).await;
+    let survivor = (leader + 1) % 3;
+    let c = client(&ensemble.client_addr(survivor).to_string()).await;
+    write_until_ok(&c, "/after-failover").await;
+    ensemble.restart(leader).await.expect("restart");
+    ensemble
+        .wait_serving(WAIT)
+        .await
+        .expect("the old leader rejoins");
+
+    // A member restarted with another CA's certificate cannot join: for longer than
+    // initLimit (10 ticks of 200 ms) it is never a follower, while the two others serve.
+    untrusted.store(true, Ordering::SeqCst);
+    ensemble
+        .restart(2)
+        .await
+        .expect("restart with an untrusted certificate");
+    let writer = client(&ensemble.client_addr(0).to_string()).await;
+    let until = Instant::now() + Duration::from_secs(4);
+    let mut n = 0;
+    while Instant::now() < until {
+        assert!(
+            !matches!(ensemble.mode(2).await, Some(Mode::Follower | Mode::Leader)),
+            "a member with an untrusted certificate joined the ensemble"
+        );
+        write_until_ok(&writer, &format!("/without-2-{n}")).await;
+        n += 1;
+    }
+    // With the ensemble's certificate again, it joins and has every write.
+    untrusted.store(false, Ordering::SeqCst);
+    ensemble
+        .restart(2)
+        .await
+        .expect("restart with the good certificate");
+    ensemble.wait_serving(WAIT).await.expect("member 2 joins");
+    let third = client(&ensemble.client_addr(2).to_string()).await;
+    third.sync("/").await.expect("sync");
+    for i in 0..n {
+        let path = format!("/without-2-{i}");
+        assert!(
+            third.exists(&path).await.expect("exists").is_some(),
+            "{path}"
+        );
+    }
+    ensemble.shutdown().await;
+}
