@@ -36,7 +36,8 @@
 //!   broadcast, global sessions — whole members driven by inputs, answering with actions.
 //! - [`storage`], [`persist`], [`journal`]: disk jobs and their completions, the file
 //!   formats and recovery, the writer thread with group commit.
-//! - [`watches`], [`sessions`], [`acl`], [`quota`], [`fourlw`]: one concept each.
+//! - [`watches`], [`sessions`], [`acl`], [`quota`], [`fourlw`]: one concept each;
+//!   [`tls`]: TLS settings and certificate identities.
 //! - `net` (private) and [`ensemble`]: the tokio shells — client sockets; peer sockets,
 //!   the member task and the in-process [`Ensemble`] harness.
 //! - [`ServerHandle`]: embedding and the test harness (expire a session, drop every
@@ -96,16 +97,34 @@
 //! - `checkWatches` answers for the calling connection only; 3.6–3.8's
 //!   `containsWatcher` also reported watches of *other* connections (a bug, not copied).
 //!
+//! # TLS
+//! `secureClientPort` serves TLS (rustls) beside or instead of `clientPort`, from the
+//! same `ssl.*` keys as Apache (PEM stores, `ssl.clientAuth`, protocols); a trusted client
+//! certificate gives its connection the `x509` id of its subject, printed as Java prints
+//! it, and `x509` ACLs work as in Apache (`X509AuthenticationProvider.superUser` too).
+//! `sslQuorum=true` puts mutual TLS on the quorum and election ports. Differences:
+//! - Key and trust stores are PEM only: JKS and PKCS12 are refused at start with the
+//!   conversion to use; an encrypted PEM key is refused too.
+//! - No port unification (`portUnification`), no CRL or OCSP checks (refused by name);
+//!   `ssl.ciphersuites` is ignored (rustls's modern suites are offered).
+//! - Client certificates are checked against the trust store, not against the client's
+//!   host name (Apache's `ssl.clientHostnameVerification`).
+//! - The `x509` provider is always on for TLS connections; Apache needs
+//!   `authProvider.x509=…X509AuthenticationProvider` and drops TLS clients without it.
+//!
 //! # Limits worth knowing
 //! - A connection whose client stops reading is closed once 64 MiB of replies are queued
 //!   for it; connections per client address are capped (`maxClientCnxns`, default 60);
-//!   a connection must send its first request within the handshake timeout (10 s). A
+//!   a connection must finish its TLS handshake and send its first request within the
+//!   handshake timeout (10 s). A
 //!   learner that stops reading its quorum link is dropped once 256 MiB are queued.
 //!
 //! Dependencies beyond the workspace's: `imbl` (the children maps of the copy-on-write
 //! tree), `triomphe` (shared nodes and data without a weak count, see `tree/node.rs`),
-//! `crc32fast` (log and snapshot checksums), and for the binary `tracing-subscriber`
-//! (logging) and `mimalloc` (the allocator, see `src/bin/zk-server.rs`).
+//! `crc32fast` (log and snapshot checksums), rustls with `tokio-rustls`,
+//! `rustls-pki-types`, `rustls-native-certs` and `x509-parser` (TLS without OpenSSL, see
+//! the crate's `Cargo.toml`), and for the binary `tracing-subscriber` (logging) and
+//! `mimalloc` (the allocator, see `src/bin/zk-server.rs`).
 
 #![warn(missing_docs)]
 

@@ -15,7 +15,7 @@
 //!
 //! **TLS** (`sslQuorum`): every connection, on both ports, is mutual TLS before its first
 //! byte is read; the handshake runs in the connection's own task, bounded by the dial
-//! timeout or [`HELLO_TIMEOUT`]. A peer without a trusted certificate is never heard.
+//! timeout or `HELLO_TIMEOUT`. A peer without a trusted certificate is never heard.
 //!
 //! Anything unreadable — a stranger, an unknown or mismatched id, a malformed or
 //! oversized frame, a failed handshake — closes that one connection with a log line; the
