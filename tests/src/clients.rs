@@ -103,4 +103,3 @@ pub fn assert_same(what: &str, apache: &[String], bundled: &[String]) {
         apache.join("\n")
     );
 }
-

@@ -124,6 +124,7 @@ mod pipeline;
 pub mod prep;
 pub mod quota;
 mod reads;
+pub mod sasl;
 mod server;
 pub mod sessions;
 pub mod storage;
@@ -135,5 +136,6 @@ pub mod zab;
 
 pub use ensemble::{Ensemble, EnsembleBuilder, EnsembleSpec, PeerSpec};
 pub use net::{Mode, Snapshot};
+pub use sasl::SaslSettings;
 pub use server::{ServerBuilder, ServerError, ServerHandle};
 pub use tls::{ClientAuth, TlsSettings, TlsVersions};
