@@ -16,8 +16,9 @@ if [[ ! -f /usr/share/java/curator-x-discovery.jar || ! -f /usr/share/java/curat
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcurator-discovery-java libcurator-recipes-java
 fi
 # The Python kazoo client tests the bundled server as a real third-party client would.
-if ! python3 -c "import kazoo" >/dev/null 2>&1; then
-    python3 -m pip install --quiet --disable-pip-version-check kazoo
+if ! python3 -c "import kazoo, puresasl" >/dev/null 2>&1; then
+    # pure-sasl: kazoo's SASL (DIGEST-MD5) support.
+    python3 -m pip install --quiet --disable-pip-version-check kazoo pure-sasl
 fi
 if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest

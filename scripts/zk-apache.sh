@@ -27,7 +27,8 @@
 #   ZK_SERVER_CMD     if set, each member runs "$ZK_SERVER_CMD zoo.cfg" instead of the JVM:
 #                     the bundled zk-server, started from the very zoo.cfg and myid an
 #                     Apache member gets (plus the equivalents of the JVM's -D flags as
-#                     zoo.cfg keys); kill, restart, status and 4lw work the same
+#                     zoo.cfg keys; the -D words of ZK_JAVA_OPTS are passed as arguments);
+#                     kill, restart, status and 4lw work the same
 #
 # DIR/cluster.env (shell-sourceable) records MEMBERS, CLIENT_PORTS, SECURE_CLIENT_PORTS,
 # QUORUM_PORTS, ELECTION_PORTS, PIDS, WATCHDOG_PID and CONNECT_STRING.
@@ -232,7 +233,12 @@ launch_member() {
     if [[ -n ${ZK_SERVER_CMD:-} ]]; then
         {
             echo "==== $(date '+%F %T') starting member $i ($ZK_SERVER_CMD)"
-            RUST_LOG=${RUST_LOG:-info} NO_COLOR=1 exec $ZK_SERVER_CMD "$mdir/zoo.cfg"
+            # The JVM's system properties (-Dkey=value) go to zk-server as they are.
+            local props=() w
+            for w in ${ZK_JAVA_OPTS:-}; do
+                [[ $w == -D* ]] && props+=("$w")
+            done
+            RUST_LOG=${RUST_LOG:-info} NO_COLOR=1 exec $ZK_SERVER_CMD ${props[@]+"${props[@]}"} "$mdir/zoo.cfg"
         } </dev/null >>"$mdir/zk.log" 2>&1 &
         local pid=$!
         echo "$pid" >"$mdir/zk.pid"

@@ -2,7 +2,8 @@
 //! a user name and password, given directly or read from a JAAS file as the Java client
 //! reads `java.security.auth.login.config`.
 //!
-//! Owns: [`SaslOptions`] and the JAAS file parser with its [`JaasError`]. The exchange
+//! Owns: [`SaslOptions`] and the JAAS errors ([`JaasError`]); the JAAS syntax itself is
+//! [`zk_proto::sasl::jaas`], shared with the server. The exchange
 //! itself is the session's (see [`crate::session`]); the mechanism is
 //! [`zk_proto::sasl::digest_md5`].
 //!
@@ -98,8 +99,8 @@ impl SaslOptions {
                 kind,
             })
         };
-        let sections =
-            parse_jaas(text).map_err(|(line, msg)| err(line, JaasErrorKind::Syntax(msg)))?;
+        let sections = zk_proto::sasl::jaas::parse(text)
+            .map_err(|e| err(e.line, JaasErrorKind::Syntax(e.message)))?;
         let Some(found) = sections.iter().find(|s| s.name == section) else {
             return Err(err(0, JaasErrorKind::NoSection(section.to_owned())));
         };
@@ -181,175 +182,6 @@ pub enum JaasErrorKind {
     /// The DigestLoginModule entry lacks an option.
     #[error("DigestLoginModule has no {0} option")]
     MissingOption(&'static str),
-}
-
-#[derive(Debug)]
-struct Section {
-    name: String,
-    line: usize,
-    modules: Vec<Module>,
-}
-
-#[derive(Debug)]
-struct Module {
-    class: String,
-    line: usize,
-    options: Vec<(String, String)>,
-}
-
-#[derive(Debug, PartialEq)]
-enum Tok {
-    Word(String),
-    Quoted(String),
-    Punct(char),
-}
-
-/// Splits JAAS text into tokens with their lines; comments are dropped.
-fn tokenize(text: &str) -> Result<Vec<(usize, Tok)>, (usize, String)> {
-    let mut out = Vec::new();
-    let mut line = 1;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\n' => line += 1,
-            c if c.is_whitespace() => {}
-            '/' if chars.peek() == Some(&'/') => {
-                while chars.peek().is_some_and(|&c| c != '\n') {
-                    chars.next();
-                }
-            }
-            '/' if chars.peek() == Some(&'*') => {
-                let start = line;
-                chars.next();
-                let mut prev = '\0';
-                loop {
-                    match chars.next() {
-                        Some('/') if prev == '*' => break,
-                        Some(c) => {
-                            if c == '\n' {
-                                line += 1;
-                            }
-                            prev = c;
-                        }
-                        None => return Err((start, "unterminated /* comment".into())),
-                    }
-                }
-            }
-            '"' => {
-                let start = line;
-                let mut value = String::new();
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c) => value.push(c),
-                            None => return Err((start, "unterminated quoted string".into())),
-                        },
-                        Some(c) => {
-                            if c == '\n' {
-                                line += 1;
-                            }
-                            value.push(c);
-                        }
-                        None => return Err((start, "unterminated quoted string".into())),
-                    }
-                }
-                out.push((start, Tok::Quoted(value)));
-            }
-            '{' | '}' | ';' | '=' => out.push((line, Tok::Punct(c))),
-            c => {
-                let mut word = String::from(c);
-                while chars
-                    .peek()
-                    .is_some_and(|&c| !c.is_whitespace() && !"{};=\"".contains(c))
-                {
-                    word.extend(chars.next());
-                }
-                out.push((line, Tok::Word(word)));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Parses `Name { module flag key=value ...; ... };` sections.
-fn parse_jaas(text: &str) -> Result<Vec<Section>, (usize, String)> {
-    let tokens = tokenize(text)?;
-    let last_line = tokens.last().map_or(1, |(l, _)| *l);
-    let mut it = tokens.into_iter().peekable();
-    let mut sections = Vec::new();
-    let unexpected = |what: &str, got: Option<(usize, Tok)>| match got {
-        Some((line, tok)) => (line, format!("expected {what}, found {tok:?}")),
-        None => (
-            last_line,
-            format!("expected {what}, found the end of the file"),
-        ),
-    };
-    while let Some((line, tok)) = it.next() {
-        let Tok::Word(name) = tok else {
-            return Err(unexpected("a section name", Some((line, tok))));
-        };
-        match it.next() {
-            Some((_, Tok::Punct('{'))) => {}
-            other => return Err(unexpected("'{'", other)),
-        }
-        let mut modules = Vec::new();
-        loop {
-            match it.next() {
-                Some((_, Tok::Punct('}'))) => break,
-                Some((mline, Tok::Word(class))) => {
-                    match it.next() {
-                        Some((_, Tok::Word(flag)))
-                            if ["required", "requisite", "sufficient", "optional"]
-                                .contains(&flag.to_ascii_lowercase().as_str()) => {}
-                        other => {
-                            return Err(unexpected(
-                                "a control flag (required, requisite, sufficient, optional)",
-                                other,
-                            ))
-                        }
-                    }
-                    let mut options = Vec::new();
-                    loop {
-                        match it.next() {
-                            Some((_, Tok::Punct(';'))) => break,
-                            Some((_, Tok::Word(key))) => {
-                                match it.next() {
-                                    Some((_, Tok::Punct('='))) => {}
-                                    other => {
-                                        return Err(unexpected("'=' after an option name", other))
-                                    }
-                                }
-                                match it.next() {
-                                    Some((_, Tok::Quoted(v) | Tok::Word(v))) => {
-                                        options.push((key, v))
-                                    }
-                                    other => return Err(unexpected("an option value", other)),
-                                }
-                            }
-                            other => return Err(unexpected("an option or ';'", other)),
-                        }
-                    }
-                    modules.push(Module {
-                        class,
-                        line: mline,
-                        options,
-                    });
-                }
-                other => return Err(unexpected("a login module or '}'", other)),
-            }
-        }
-        match it.next() {
-            Some((_, Tok::Punct(';'))) => {}
-            other => return Err(unexpected("';' after '}'", other)),
-        }
-        sections.push(Section {
-            name,
-            line,
-            modules,
-        });
-    }
-    Ok(sections)
 }
 
 #[cfg(test)]

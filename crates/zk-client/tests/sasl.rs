@@ -1,5 +1,7 @@
-//! SASL DIGEST-MD5 against real Apache ZooKeeper 3.8: a JAAS `Server` section listing
-//! `alice`, `SASLAuthenticationProvider` registered, and optionally SASL enforced
+//! SASL DIGEST-MD5 against real Apache ZooKeeper 3.8 and against zk-server started from
+//! the very same options (each scenario runs on both, so their outcomes — error codes,
+//! `whoAmI`, ACL results — must agree): a JAAS `Server` section listing `alice`,
+//! `SASLAuthenticationProvider` registered, and optionally SASL enforced
 //! (`zookeeper.sessionRequireClientSASLAuth`). Credentials come from a JAAS `Client`
 //! section as a Java client's would.
 
@@ -10,6 +12,31 @@ use std::time::Duration;
 
 use common::*;
 use zk_client::{perms, Acl, Client, ClientBuilder, CreateOptions, Error, Id, SaslOptions};
+use zk_testkit::Servers;
+
+macro_rules! on_both_servers {
+    ($($scenario:ident),* $(,)?) => {
+        mod apache {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(zk_testkit::Servers::Apache).await
+            })*
+        }
+        mod bundled {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(zk_testkit::Servers::Bundled).await
+            })*
+        }
+    };
+}
+
+on_both_servers!(
+    credentials_from_a_jaas_file_authenticate_and_a_sasl_acl_admits_only_that_user,
+    every_reconnection_authenticates_again,
+    a_wrong_password_fails_once_with_auth_failed_and_is_not_retried,
+    a_server_requiring_sasl_refuses_unauthenticated_clients_and_serves_authenticated_ones,
+);
 
 /// The server's and the client's sections, in one file as a shared JAAS file would be.
 const JAAS: &str = r#"
@@ -31,7 +58,7 @@ struct Sasl {
 }
 
 /// A standalone server with SASL on; `require` makes it refuse unauthenticated clients.
-async fn sasl_server(require: bool) -> Sasl {
+async fn sasl_server(servers: Servers, require: bool) -> Sasl {
     init_tracing();
     let dir = tempfile::tempdir().expect("temporary directory");
     let jaas = dir.path().join("jaas.conf");
@@ -44,6 +71,8 @@ async fn sasl_server(require: bool) -> Sasl {
         options = options.jvm_property("zookeeper.sessionRequireClientSASLAuth", true);
     }
     let zk = options
+        .servers(servers)
+        .expect("the bundled zk-server binary")
         .start()
         .await
         .expect("start Apache ZooKeeper with SASL");
@@ -66,9 +95,10 @@ fn alice_only() -> CreateOptions {
     CreateOptions::persistent().with_acl(vec![Acl::new(perms::ALL, Id::new("sasl", "alice"))])
 }
 
-#[tokio::test]
-async fn credentials_from_a_jaas_file_authenticate_and_a_sasl_acl_admits_only_that_user() {
-    let s = sasl_server(false).await;
+async fn credentials_from_a_jaas_file_authenticate_and_a_sasl_acl_admits_only_that_user(
+    servers: Servers,
+) {
+    let s = sasl_server(servers, false).await;
     let sasl = SaslOptions::from_jaas_file(&s.jaas, None).expect("JAAS Client section");
     let alice = within(
         "connect as alice",
@@ -76,10 +106,38 @@ async fn credentials_from_a_jaas_file_authenticate_and_a_sasl_acl_admits_only_th
     )
     .await
     .expect("alice authenticates");
+    let mut me: Vec<(String, String)> = alice
+        .whoami()
+        .await
+        .expect("whoami")
+        .into_iter()
+        .map(|i| (i.auth_scheme, i.user))
+        .collect();
+    me.sort();
+    assert_eq!(
+        me,
+        [
+            ("ip".into(), "127.0.0.1".into()),
+            ("sasl".into(), "alice".into())
+        ]
+    );
     alice
         .create("/alice", b"hers", &alice_only())
         .await
         .expect("create a node only alice may read");
+    // `auth` expands to the sasl id; a name Kerberos' syntax cannot parse is refused.
+    let creator = CreateOptions::persistent().with_acl(Acl::creator_all());
+    alice.create("/mine", b"", &creator).await.unwrap();
+    assert_eq!(
+        alice.get_acl("/mine").await.unwrap().0,
+        vec![Acl::new(perms::ALL, Id::new("sasl", "alice"))]
+    );
+    let unparsable =
+        CreateOptions::persistent().with_acl(vec![Acl::new(perms::ALL, Id::new("sasl", "a@b@c"))]);
+    assert_eq!(
+        alice.create("/bad", b"", &unparsable).await,
+        Err(Error::InvalidAcl)
+    );
     assert_eq!(
         &alice.get_data("/alice").await.expect("alice reads").0[..],
         b"hers"
@@ -89,9 +147,8 @@ async fn credentials_from_a_jaas_file_authenticate_and_a_sasl_acl_admits_only_th
     assert_eq!(anyone.get_data("/alice").await, Err(Error::NoAuth));
 }
 
-#[tokio::test]
-async fn every_reconnection_authenticates_again() {
-    let s = sasl_server(false).await;
+async fn every_reconnection_authenticates_again(servers: Servers) {
+    let s = sasl_server(servers, false).await;
     let proxy = FaultProxy::start(s.zk.client_addr(0)).await.expect("proxy");
     let alice = within(
         "connect as alice",
@@ -124,9 +181,8 @@ async fn every_reconnection_authenticates_again() {
     );
 }
 
-#[tokio::test]
-async fn a_wrong_password_fails_once_with_auth_failed_and_is_not_retried() {
-    let s = sasl_server(false).await;
+async fn a_wrong_password_fails_once_with_auth_failed_and_is_not_retried(servers: Servers) {
+    let s = sasl_server(servers, false).await;
     let proxy = FaultProxy::start(s.zk.client_addr(0)).await.expect("proxy");
     let result = within(
         "the refusal",
@@ -153,9 +209,10 @@ async fn a_wrong_password_fails_once_with_auth_failed_and_is_not_retried() {
     assert!(matches!(unknown, Err(Error::AuthFailed)), "{unknown:?}");
 }
 
-#[tokio::test]
-async fn a_server_requiring_sasl_refuses_unauthenticated_clients_and_serves_authenticated_ones() {
-    let s = sasl_server(true).await;
+async fn a_server_requiring_sasl_refuses_unauthenticated_clients_and_serves_authenticated_ones(
+    servers: Servers,
+) {
+    let s = sasl_server(servers, true).await;
     let anyone = client(s.zk.connect_string()).await;
     assert_eq!(
         anyone.exists("/").await.map(|_| ()),

@@ -24,6 +24,9 @@ pub fn check(acl: &[Acl], ids: &[Id], perm: i32) -> bool {
 fn matches(scheme: &str, id: &str, acl_id: &str) -> bool {
     match scheme {
         "ip" => ip_matches(id, acl_id),
+        // Apache's SASLAuthenticationProvider.matches: the SASL user named `super` passes
+        // every sasl ACL.
+        "sasl" => id == "super" || id == acl_id,
         _ => id == acl_id,
     }
 }
@@ -83,8 +86,9 @@ fn is_authenticated(scheme: &str) -> bool {
 /// (expansion may still repeat an entry, as in Apache), `world:anyone`
 /// kept, `auth:` replaced by the connection's authenticated ids, `digest` ids must be
 /// `user:hash`, `ip` ids valid IPv4 (with optional `/bits`), `x509` ids (when `x509` is
-/// on) names Java's `X500Principal` accepts. Anything else is INVALIDACL.
-pub fn fixup(acl: &[Acl], ids: &[Id], x509: bool) -> Result<Vec<Acl>, ErrorCode> {
+/// on) names Java's `X500Principal` accepts, `sasl` ids (when `sasl` is on) names
+/// [`sasl_id_valid`] accepts. Anything else is INVALIDACL.
+pub fn fixup(acl: &[Acl], ids: &[Id], x509: bool, sasl: bool) -> Result<Vec<Acl>, ErrorCode> {
     let mut unique: Vec<&Acl> = Vec::with_capacity(acl.len());
     for entry in acl {
         if !unique.contains(&entry) {
@@ -111,6 +115,7 @@ pub fn fixup(acl: &[Acl], ids: &[Id], x509: bool) -> Result<Vec<Acl>, ErrorCode>
             "x509" if x509 && crate::tls::dn_is_valid(&entry.id.id) => {
                 push(entry.clone(), &mut out)
             }
+            "sasl" if sasl && sasl_id_valid(&entry.id.id) => push(entry.clone(), &mut out),
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }
@@ -121,6 +126,19 @@ pub fn fixup(acl: &[Acl], ids: &[Id], x509: bool) -> Result<Vec<Acl>, ErrorCode>
 }
 
 /// Java's `id.split(":").length == 2` (which ignores trailing empty parts).
+/// Whether a `sasl` ACL id is valid: Apache's `SASLAuthenticationProvider.isValid` takes
+/// any name its `KerberosName` parses, that is any name without `@`, or one matching
+/// `primary[/instance]@realm` (no further `/` or `@`).
+pub fn sasl_id_valid(id: &str) -> bool {
+    let Some((principal, realm)) = id.split_once('@') else {
+        return true;
+    };
+    let mut parts = principal.split('/');
+    parts.next();
+    parts.next();
+    parts.next().is_none() && !realm.contains(['/', '@'])
+}
+
 fn digest_id_valid(id: &str) -> bool {
     let trimmed = id.trim_end_matches(':');
     trimmed.split(':').count() == 2
@@ -237,34 +255,40 @@ mod tests {
     fn fixup_expands_auth_and_rejects_bad_ids() {
         let me = ids(&[("ip", "127.0.0.1"), ("digest", "alice:h")]);
         assert_eq!(
-            fixup(&Acl::creator_all(), &me, false).unwrap(),
+            fixup(&Acl::creator_all(), &me, false, false).unwrap(),
             vec![Acl::new(perms::ALL, Id::new("digest", "alice:h"))]
         );
         let only_ip = ids(&[("ip", "127.0.0.1")]);
         assert_eq!(
-            fixup(&Acl::creator_all(), &only_ip, false),
+            fixup(&Acl::creator_all(), &only_ip, false, false),
             Err(ErrorCode::InvalidAcl)
         );
-        assert_eq!(fixup(&[], &me, false), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[], &me, false, false), Err(ErrorCode::InvalidAcl));
         let bad = vec![Acl::new(perms::ALL, Id::new("digest", "nocolon"))];
-        assert_eq!(fixup(&bad, &me, false), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&bad, &me, false, false), Err(ErrorCode::InvalidAcl));
         let world_other = vec![Acl::new(perms::ALL, Id::new("world", "someone"))];
-        assert_eq!(fixup(&world_other, &me, false), Err(ErrorCode::InvalidAcl));
+        assert_eq!(
+            fixup(&world_other, &me, false, false),
+            Err(ErrorCode::InvalidAcl)
+        );
         let dup = vec![Acl::open_unsafe()[0].clone(), Acl::open_unsafe()[0].clone()];
-        assert_eq!(fixup(&dup, &me, false).unwrap().len(), 1);
+        assert_eq!(fixup(&dup, &me, false, false).unwrap().len(), 1);
     }
 
     #[test]
     fn x509_acls_need_the_scheme_on_and_a_well_formed_name() {
         let me = ids(&[("ip", "127.0.0.1"), ("x509", "CN=alice,O=zkmesh")]);
         let named = vec![Acl::new(perms::ALL, Id::new("x509", "CN=bob,O=zkmesh"))];
-        assert_eq!(fixup(&named, &me, true).unwrap(), named);
-        assert_eq!(fixup(&named, &me, false), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&named, &me, true, false).unwrap(), named);
+        assert_eq!(fixup(&named, &me, false, false), Err(ErrorCode::InvalidAcl));
         let garbled = vec![Acl::new(perms::ALL, Id::new("x509", "bob"))];
-        assert_eq!(fixup(&garbled, &me, true), Err(ErrorCode::InvalidAcl));
+        assert_eq!(
+            fixup(&garbled, &me, true, false),
+            Err(ErrorCode::InvalidAcl)
+        );
         // `auth` stands for the certificate's subject, like any authenticated id.
         assert_eq!(
-            fixup(&Acl::creator_all(), &me, true).unwrap(),
+            fixup(&Acl::creator_all(), &me, true, false).unwrap(),
             vec![Acl::new(perms::ALL, Id::new("x509", "CN=alice,O=zkmesh"))]
         );
         // Ids match exactly, as Apache's provider compares them.
@@ -278,6 +302,33 @@ mod tests {
             &ids(&[("x509", "CN=bob, O=zkmesh")]),
             perms::READ
         ));
+    }
+
+    #[test]
+    fn sasl_acls_need_the_scheme_on_and_a_kerberos_parsable_name() {
+        let me = ids(&[("sasl", "alice")]);
+        let acl = |id: &str| vec![Acl::new(perms::ALL, Id::new("sasl", id))];
+        for good in ["alice", "a/b", "svc/host@REALM", "alice@", "@"] {
+            assert_eq!(fixup(&acl(good), &me, false, true), Ok(acl(good)), "{good}");
+        }
+        for bad in ["a@b@c", "a/b/c@R", "a@R/x"] {
+            assert_eq!(
+                fixup(&acl(bad), &me, false, true),
+                Err(ErrorCode::InvalidAcl),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            fixup(&acl("alice"), &me, false, false),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup(&Acl::creator_all(), &me, false, true).unwrap(),
+            vec![Acl::new(perms::ALL, Id::new("sasl", "alice"))]
+        );
+        assert!(check(&acl("alice"), &me, perms::READ));
+        assert!(!check(&acl("bob"), &me, perms::READ));
+        assert!(check(&acl("bob"), &ids(&[("sasl", "super")]), perms::READ));
     }
 
     #[test]

@@ -6,9 +6,9 @@
 //! id in `dataDir/myid`), decided as Apache's `QuorumPeerMain` decides. Unknown keys are
 //! reported, not fatal (Apache ignores keys it does not use, too); keys naming features
 //! the bundled server does not have (observers, reconfiguration, local sessions, quorum
-//! SASL, key stores other than PEM) are refused with a message saying so, rather
-//! than silently ignored. The `ssl.*` keys may also carry Apache's `zookeeper.` prefix
-//! (the system-property spelling).
+//! SASL, SASL mechanisms other than DIGEST-MD5, key stores other than PEM) are refused
+//! with a message saying so, rather than silently ignored. The `ssl.*` keys may also
+//! carry Apache's `zookeeper.` prefix (the system-property spelling).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -18,6 +18,10 @@ use crate::ensemble::{EnsembleSpec, PeerSpec};
 use crate::server::{ServerBuilder, ServerError};
 use crate::tls::{ClientAuth, QuorumTls, TlsSettings, TlsVersions};
 use crate::zab::message::Sid;
+
+#[path = "config_auth.rs"]
+mod auth;
+pub use auth::{AuthConfig, JAAS_PROPERTY};
 
 /// Everything the binary can be told.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,6 +70,8 @@ pub struct ServerConfig {
     pub force_sync: Option<bool>,
     /// TLS on the client port (`secureClientPort`, `ssl.*`).
     pub tls: TlsConfig,
+    /// SASL and authentication enforcement (`authProvider.*`, the JAAS file, …).
+    pub auth: AuthConfig,
     /// Keys that were not understood.
     pub unknown_keys: Vec<String>,
     /// Keys understood and deliberately ignored, with why (logged at start).
@@ -429,22 +435,24 @@ impl ServerConfig {
                     ));
                 }
             }
-            k if k.starts_with("authProvider.") => {
-                let class = value.trim();
-                if !matches!(
-                    class,
-                    "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
-                        | "org.apache.zookeeper.server.auth.DigestAuthenticationProvider"
-                        | "org.apache.zookeeper.server.auth.IPAuthenticationProvider"
-                ) {
+            k if k.starts_with("authProvider.") => match value.trim() {
+                "org.apache.zookeeper.server.auth.SASLAuthenticationProvider" => {
+                    self.auth.sasl_provider = true
+                }
+                "org.apache.zookeeper.server.auth.X509AuthenticationProvider" => {
+                    self.auth.x509_provider = true
+                }
+                "org.apache.zookeeper.server.auth.DigestAuthenticationProvider"
+                | "org.apache.zookeeper.server.auth.IPAuthenticationProvider" => {}
+                _ => {
                     return Err(unsupported(
                         key,
                         value,
-                        "zk-server has the digest, ip and x509 providers built in and loads \
-                         no others",
-                    ));
+                        "zk-server has the digest, ip, sasl and x509 providers built in and \
+                         loads no others",
+                    ))
                 }
-            }
+            },
             "quorum.auth.enableSasl"
             | "quorum.auth.learnerRequireSasl"
             | "quorum.auth.serverRequireSasl" => {
@@ -508,6 +516,7 @@ impl ServerConfig {
                     "hierarchical quorums are not supported",
                 ))
             }
+            k if self.auth.set(k, value)? => {}
             other => self.unknown_keys.push(other.to_owned()),
         }
         Ok(())
@@ -515,7 +524,34 @@ impl ServerConfig {
 
     /// Parses command-line flags (`--port 2181 --data-dir d --config zoo.cfg …`); a
     /// `--config` file is read first and flags override it.
+    ///
+    /// `-Dkey=value` arguments anywhere are the JVM system properties an Apache server
+    /// would be given: `-Dzookeeper.<key>=…` sets `zoo.cfg` key `<key>` and
+    /// `-Djava.security.auth.login.config=…` names the JAAS file; they apply after the
+    /// file, other properties are reported as unknown.
     pub fn from_args(args: &[String]) -> Result<Self, ServerError> {
+        let (properties, args): (Vec<&String>, Vec<&String>) =
+            args.iter().partition(|a| a.starts_with("-D"));
+        let args: Vec<String> = args.into_iter().cloned().collect();
+        let mut cfg = Self::from_plain_args(&args)?;
+        for property in properties {
+            let Some((key, value)) = property["-D".len()..].split_once('=') else {
+                return Err(ServerError::Config(format!(
+                    "{property}: expected -Dkey=value"
+                )));
+            };
+            if key == JAAS_PROPERTY {
+                cfg.auth.set(key, value)?;
+            } else if let Some(key) = key.strip_prefix("zookeeper.") {
+                cfg.set(key, value)?;
+            } else {
+                cfg.unknown_keys.push(format!("-D{key}"));
+            }
+        }
+        Ok(cfg)
+    }
+
+    fn from_plain_args(args: &[String]) -> Result<Self, ServerError> {
         // `zk-server zoo.cfg`: the one argument Apache's QuorumPeerMain takes.
         if let [path] = args {
             if !path.starts_with("--") {
@@ -608,6 +644,7 @@ impl ServerConfig {
             b = b.force_sync(force);
         }
         b = self.secure(b)?;
+        b = self.auth.apply(b, self.tls.port.is_some())?;
         self.ensemble(b)
     }
 

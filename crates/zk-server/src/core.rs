@@ -46,6 +46,7 @@ use crate::sessions::{initial_session_id, SessionTracker};
 use crate::tree::{Applied, DataTree, TreeSnapshot};
 use crate::txn::{Txn, TxnHeader};
 use crate::watches::{ConnId, Table, WatchManager};
+use zk_proto::sasl::ServerStep;
 
 /// Settings of the core.
 #[derive(Debug, Clone)]
@@ -76,6 +77,15 @@ pub struct CoreConfig {
     /// The certificate subject that is also granted `super`
     /// (`zookeeper.X509AuthenticationProvider.superUser`).
     pub x509_super_user: Option<String>,
+    /// SASL DIGEST-MD5 users (Apache: a JAAS `Server` section); `None` answers every
+    /// `sasl` request with an empty token, as Apache without SASL does.
+    pub sasl: Option<crate::sasl::SaslSettings>,
+    /// Whether `sasl` ACLs are accepted (Apache: `authProvider.N=…SASLAuthenticationProvider`).
+    pub sasl_acls: bool,
+    /// Schemes one of which a connection must have authenticated with before any request
+    /// other than `auth` and `sasl` (Apache's `enforce.auth.schemes` with
+    /// `enforce.auth.enabled`, or `sasl` for `sessionRequireClientSASLAuth`); empty = off.
+    pub enforce_auth_schemes: Vec<String>,
 }
 
 impl Default for CoreConfig {
@@ -94,6 +104,9 @@ impl Default for CoreConfig {
             snap_count: 100_000,
             x509_acls: false,
             x509_super_user: None,
+            sasl: None,
+            sasl_acls: false,
+            enforce_auth_schemes: Vec::new(),
         }
     }
 }
@@ -221,6 +234,8 @@ pub(crate) struct Conn {
     pub stats: ConnStats,
     /// Frames received while the session is being established, replayed after.
     pub(crate) early: VecDeque<Bytes>,
+    /// The SASL exchange, from the connection's first `sasl` request on.
+    pub(crate) sasl: Option<Box<crate::sasl::Exchange>>,
 }
 
 impl Conn {
@@ -519,6 +534,7 @@ impl ServerCore {
                     ..Default::default()
                 },
                 early: VecDeque::new(),
+                sasl: None,
             },
         );
     }
@@ -648,6 +664,9 @@ impl ServerCore {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.last_cxid = xid;
         }
+        if !self.enforce_authentication(conn, xid, header.opcode) {
+            return;
+        }
         let opcode = match OpCode::from_code(header.opcode) {
             // A standalone check has no reply shape: Apache 3.8.5+ refuses it like an
             // unknown opcode.
@@ -672,9 +691,9 @@ impl ServerCore {
         debug_assert!(body_start.len() >= body.len());
         let request = match Request::decode_body(opcode, &mut frame) {
             Ok(r) => r,
-            // Apache reads auth packets on the I/O thread and drops the connection when one
+            // Apache reads auth and sasl packets on the I/O thread and drops the connection when one
             // cannot be read, without a reply.
-            Err(_) if opcode == OpCode::Auth => {
+            Err(_) if opcode == OpCode::Auth || opcode == OpCode::Sasl => {
                 self.stats.bad_input += 1;
                 self.close(conn);
                 return;
@@ -703,6 +722,7 @@ impl ServerCore {
             time: now.wall_ms,
             extended_types: self.config.extended_types,
             x509_acls: self.config.x509_acls,
+            sasl_acls: self.config.sasl_acls,
         }
     }
 
@@ -730,21 +750,7 @@ impl ServerCore {
                 self.send(conn, frame);
             }
             Request::Auth(packet) => self.auth(conn, xid, packet),
-            Request::Sasl(_) => {
-                // No SASL is configured: Apache then answers (zxid 0, like auth) with an
-                // empty token and keeps the connection open.
-                let mut buf = BytesMut::with_capacity(24);
-                write_frame(&mut buf, |b| {
-                    ReplyHeader {
-                        xid,
-                        zxid: 0,
-                        err: 0,
-                    }
-                    .encode(b);
-                    SaslPacket { token: None }.encode(b);
-                });
-                self.send(conn, buf.freeze());
-            }
+            Request::Sasl(packet) => self.sasl(conn, xid, packet.token),
             Request::CloseSession => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     // Nothing the client sends after its close is read, as in Apache.
@@ -804,6 +810,92 @@ impl ServerCore {
         }
     }
 
+    /// Apache's `AuthenticationHelper.enforceAuthentication`: with enforcement on, any
+    /// request but `auth` and `sasl` from a connection without an id of an enforced
+    /// scheme is answered `SessionClosedRequireSaslAuth` (zxid 0, no body) and the
+    /// connection closed. Returns whether the request may proceed.
+    fn enforce_authentication(&mut self, conn: ConnId, xid: i32, opcode: i32) -> bool {
+        let schemes = &self.config.enforce_auth_schemes;
+        if schemes.is_empty() || opcode == OpCode::Auth as i32 || opcode == OpCode::Sasl as i32 {
+            return true;
+        }
+        let Some(c) = self.conns.get(&conn) else {
+            return false;
+        };
+        if c.ids.iter().any(|id| schemes.contains(&id.scheme)) {
+            return true;
+        }
+        tracing::warn!(
+            conn,
+            remote = %c.remote,
+            ?schemes,
+            "client has not authenticated with an enforced scheme; closing"
+        );
+        self.stats.errors += 1;
+        let err = ErrorCode::SessionClosedRequireSaslAuth.code();
+        self.send(conn, header_frame(xid, 0, err));
+        self.close(conn);
+        false
+    }
+
+    /// One `sasl` request: the connection's next DIGEST-MD5 token (see [`crate::sasl`]).
+    fn sasl(&mut self, conn: ConnId, xid: i32, token: Option<Bytes>) {
+        let Some(settings) = self.config.sasl.clone() else {
+            // No SASL configured: Apache answers (zxid 0, like auth) with an empty token
+            // and keeps the connection open.
+            self.send(conn, sasl_frame(xid, ErrorCode::Ok, None));
+            return;
+        };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(token) = token else {
+            // Apache's processSasl takes the length of the null token, catches the
+            // NullPointerException and answers OK with a null token: nothing changes.
+            self.send(conn, sasl_frame(xid, ErrorCode::Ok, None));
+            return;
+        };
+        let exchange = c.sasl.get_or_insert_with(|| Box::new(settings.exchange()));
+        match exchange.evaluate_response(&token) {
+            Ok(ServerStep::Challenge(challenge)) => {
+                self.send(conn, sasl_frame(xid, ErrorCode::Ok, Some(challenge)));
+            }
+            Ok(ServerStep::Complete {
+                token,
+                authorization_id,
+            }) => {
+                tracing::info!(conn, user = %authorization_id, "SASL authenticated");
+                let mut new_ids = vec![Id::new("sasl", authorization_id.clone())];
+                if settings.is_super_user(&authorization_id) {
+                    new_ids.push(Id::new("super", ""));
+                }
+                for id in new_ids {
+                    if !c.ids.contains(&id) {
+                        c.ids.push(id);
+                    }
+                }
+                self.send(conn, sasl_frame(xid, ErrorCode::Ok, Some(token)));
+            }
+            Err(e) => {
+                let required = self.config.enforce_auth_schemes.iter().any(|s| s == "sasl");
+                tracing::warn!(conn, remote = %c.remote, error = %e, "SASL authentication failed");
+                if settings.allows_failed_clients() && !required {
+                    // Kept, unauthenticated; Apache then answers OK with a null token.
+                    self.send(conn, sasl_frame(xid, ErrorCode::Ok, None));
+                    return;
+                }
+                let err = if required {
+                    ErrorCode::SessionClosedRequireSaslAuth
+                } else {
+                    ErrorCode::AuthFailed
+                };
+                self.stats.errors += 1;
+                self.send(conn, sasl_frame(xid, err, None));
+                self.close(conn);
+            }
+        }
+    }
+
     fn reply_auth_failed(&mut self, conn: ConnId, xid: i32) {
         self.send(conn, header_frame(xid, 0, ErrorCode::AuthFailed.code()));
         self.close(conn);
@@ -855,6 +947,25 @@ impl ServerCore {
 pub(crate) fn header_frame(xid: i32, zxid: i64, err: i32) -> Bytes {
     let mut buf = BytesMut::with_capacity(20);
     write_frame(&mut buf, |b| ReplyHeader { xid, zxid, err }.encode(b));
+    buf.freeze()
+}
+
+/// A `sasl` reply: zxid 0 and a token even after an error (Apache's processSasl sends a
+/// `SetSASLResponse` with a null token along with AuthFailed).
+fn sasl_frame(xid: i32, err: ErrorCode, token: Option<Vec<u8>>) -> Bytes {
+    let mut buf = BytesMut::with_capacity(24 + token.as_ref().map_or(0, Vec::len));
+    write_frame(&mut buf, |b| {
+        ReplyHeader {
+            xid,
+            zxid: 0,
+            err: err.code(),
+        }
+        .encode(b);
+        SaslPacket {
+            token: token.map(Bytes::from),
+        }
+        .encode(b);
+    });
     buf.freeze()
 }
 

@@ -94,6 +94,14 @@
 //!   order that clients must not rely on.
 //! - Four-letter words give Apache's formats with fewer `mntr` metrics; latency figures
 //!   are not measured.
+//! - SASL is DIGEST-MD5 only (a JAAS `Server` section of `DigestLoginModule` users; no
+//!   Kerberos/GSSAPI, no `zookeeper.letAnySaslUserDoX`, no
+//!   `SASLAuthenticationProvider.superPassword`). The JAAS file comes from zk-server's
+//!   `jaasLoginConfig` key or a `-Djava.security.auth.login.config=` argument. An unknown
+//!   user is refused; 3.8.0 checks it against the last looked-up user's password
+//!   (ZOOKEEPER-4839, fixed in 3.8.5). A `sasl` request after the exchange completed is
+//!   answered AuthFailed and closed; Java's `SaslServer` throws an unchecked exception
+//!   there, which drops the connection without a reply.
 //! - `checkWatches` answers for the calling connection only; 3.6–3.8's
 //!   `containsWatcher` also reported watches of *other* connections (a bug, not copied).
 //!
@@ -143,6 +151,7 @@ mod pipeline;
 pub mod prep;
 pub mod quota;
 mod reads;
+pub mod sasl;
 mod server;
 pub mod sessions;
 pub mod storage;
@@ -154,5 +163,6 @@ pub mod zab;
 
 pub use ensemble::{Ensemble, EnsembleBuilder, EnsembleSpec, PeerSpec};
 pub use net::{Mode, Snapshot};
+pub use sasl::SaslSettings;
 pub use server::{ServerBuilder, ServerError, ServerHandle};
 pub use tls::{ClientAuth, QuorumTls, TlsSettings, TlsVersions};

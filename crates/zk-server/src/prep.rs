@@ -117,6 +117,8 @@ pub struct Ctx<'a> {
     pub extended_types: bool,
     /// Whether `x509` ACLs are accepted.
     pub x509_acls: bool,
+    /// Whether `sasl` ACLs are accepted.
+    pub sasl_acls: bool,
 }
 
 /// What a successful write reports back.
@@ -185,7 +187,7 @@ pub fn create(
         _ => {}
     }
     let parent_path = raw_parent(&req.path)?;
-    let acl = acl::fixup(&req.acl, ctx.ids, ctx.x509_acls)?;
+    let acl = acl::fixup(&req.acl, ctx.ids, ctx.x509_acls, ctx.sasl_acls)?;
     let parent = view.get(parent_path).ok_or(ErrorCode::NoNode)?;
     check_perm(&parent, ctx, perms::CREATE)?;
     let parent_cversion = parent.stat.cversion;
@@ -323,7 +325,7 @@ pub fn set_data(view: &mut View, ctx: &Ctx, req: &SetDataRequest) -> Prepped {
 /// setACL (7): the version is compared with aversion.
 pub fn set_acl(view: &mut View, ctx: &Ctx, req: &SetAclRequest) -> Prepped {
     valid_path(&req.path)?;
-    let acl = acl::fixup(&req.acl, ctx.ids, ctx.x509_acls)?;
+    let acl = acl::fixup(&req.acl, ctx.ids, ctx.x509_acls, ctx.sasl_acls)?;
     let mut node = view.get(&req.path).ok_or(ErrorCode::NoNode)?;
     check_perm(&node, ctx, perms::ADMIN)?;
     let version = check_version(node.stat.aversion, req.version)?;

@@ -21,6 +21,7 @@ use crate::ensemble::EnsembleSpec;
 use crate::journal::Journal;
 use crate::net::{self, Input, Mode, Snapshot};
 use crate::persist::{self, FileStorage};
+use crate::sasl::SaslSettings;
 use crate::storage::{Storage, StorageError};
 use crate::tls::TlsSettings;
 use crate::tree::DataTree;
@@ -208,6 +209,32 @@ impl ServerBuilder {
     /// (`zookeeper.X509AuthenticationProvider.superUser`).
     pub fn x509_super_user(mut self, subject: impl Into<String>) -> Self {
         self.core.x509_super_user = Some(subject.into());
+        self
+    }
+
+    /// Accepts SASL DIGEST-MD5 from the users of `sasl` and `sasl` ACLs, as Apache with a
+    /// JAAS `Server` section and `authProvider.N=…SASLAuthenticationProvider`. A client
+    /// that authenticates gets the id `sasl:<user>` on its connection.
+    pub fn sasl(mut self, sasl: SaslSettings) -> Self {
+        self.core.sasl = Some(sasl);
+        self.core.sasl_acls = true;
+        self
+    }
+
+    /// Whether `sasl` ACLs are accepted (set by [`ServerBuilder::sasl`]; Apache accepts
+    /// them when its SASL provider is registered, with or without a JAAS `Server` section).
+    pub fn sasl_acls(mut self, accept: bool) -> Self {
+        self.core.sasl_acls = accept;
+        self
+    }
+
+    /// Refuses every request but `auth` and `sasl` from a connection that has no id of one
+    /// of `schemes` with `SessionClosedRequireSaslAuth`, closing it (Apache's
+    /// `enforce.auth.enabled` and `enforce.auth.schemes`; `["sasl"]` is
+    /// `sessionRequireClientSASLAuth`). A failed SASL exchange then answers
+    /// `SessionClosedRequireSaslAuth` rather than `AuthFailed`. Empty turns it off.
+    pub fn enforce_auth(mut self, schemes: Vec<String>) -> Self {
+        self.core.enforce_auth_schemes = schemes;
         self
     }
 

@@ -271,6 +271,7 @@ impl DigestMd5Client {
             nonce,
             &self.cnonce,
             utf8,
+            None,
         )?;
         let response = kd_hex(&ha1, nonce, &self.cnonce, &format!("AUTHENTICATE:{uri}"));
         let expected = kd_hex(&ha1, nonce, &self.cnonce, &format!(":{uri}"));
@@ -448,17 +449,18 @@ impl<L: PasswordLookup> DigestMd5Server<L> {
         if response.len() != 32 || !response.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(invalid("response", "not 32 hex digits"));
         }
-        if let Some(authzid) = directives::single(&d, "authzid")? {
-            if authzid != username {
-                return Err(DigestMd5Error::AuthzidNotAllowed);
-            }
+        // Java's client always sends `authzid` (equal to the user name), and RFC 2831
+        // then hashes it into A1.
+        let authzid = directives::single(&d, "authzid")?;
+        if authzid.is_some_and(|a| a != username) {
+            return Err(DigestMd5Error::AuthzidNotAllowed);
         }
         let password = self
             .lookup
             .password(username)
             .ok_or(DigestMd5Error::UnknownUser)?;
         let nonce = self.nonce.as_str();
-        let ha1 = hash_a1(username, realm, &password, nonce, cnonce, utf8)?;
+        let ha1 = hash_a1(username, realm, &password, nonce, cnonce, utf8, authzid)?;
         let expected = kd_hex(&ha1, nonce, cnonce, &format!("AUTHENTICATE:{uri}"));
         if !constant_time_eq_hex(response, &expected) {
             return Err(DigestMd5Error::ResponseMismatch);
@@ -506,7 +508,7 @@ fn credential_bytes(s: &str, utf8: bool) -> Result<Vec<u8>, DigestMd5Error> {
     }
 }
 
-/// `HEX(H(A1))` for md5-sess: `A1 = H(user:realm:password):nonce:cnonce`.
+/// `HEX(H(A1))` for md5-sess: `A1 = H(user:realm:password):nonce:cnonce[:authzid]`.
 fn hash_a1(
     username: &str,
     realm: &str,
@@ -514,6 +516,7 @@ fn hash_a1(
     nonce: &str,
     cnonce: &str,
     utf8: bool,
+    authzid: Option<&str>,
 ) -> Result<String, DigestMd5Error> {
     let mut inner = Md5::new();
     inner.update(credential_bytes(username, utf8)?);
@@ -524,6 +527,9 @@ fn hash_a1(
     let mut a1 = Md5::new();
     a1.update(inner.finalize());
     a1.update(format!(":{nonce}:{cnonce}"));
+    if let Some(authzid) = authzid {
+        a1.update(format!(":{authzid}"));
+    }
     Ok(hex(&a1.finalize()))
 }
 

@@ -2,7 +2,8 @@
 //! Apache ZooKeeper offers without Kerberos.
 //!
 //! Owns: the mechanism's state machines for both ends ([`digest_md5`]) and the token
-//! directive syntax they share (private). The wire record is one opaque token each way,
+//! directive syntax they share (private), and the JAAS file syntax ([`jaas`]) both ends
+//! read their credentials from. The wire record is one opaque token each way,
 //! [`SaslPacket`] (jute's `GetSASLRequest` and `SetSASLResponse`, aliased below).
 //!
 //! # Exchange on the wire (Apache 3.8 `ZooKeeperSaslClient`, `ZooKeeperServer.processSasl`)
@@ -16,6 +17,7 @@
 
 pub mod digest_md5;
 mod directives;
+pub mod jaas;
 
 pub use crate::ops::SaslPacket;
 pub use digest_md5::{

@@ -1,7 +1,7 @@
 //! The bundled ZooKeeper-compatible server.
 //!
 //! ```text
-//! zk-server zoo.cfg
+//! zk-server [-Dkey=value ...] zoo.cfg
 //! zk-server [--port 2181] [--address 0.0.0.0] [--data-dir DIR] [--tick-time 2000]
 //!           [--min-session-timeout MS] [--max-session-timeout MS] [--max-frame BYTES]
 //!           [--snap-count N] [--4lw ruok,srvr,...] [--config zoo.cfg]
@@ -11,6 +11,10 @@
 //! ensemble its `server.N` lines list. Without a data directory everything is kept in
 //! memory (standalone only); with one, writes are logged and fsync'd before they are
 //! acknowledged and recovered on restart.
+//! `-Dkey=value` arguments stand for the JVM's system properties: `-Dzookeeper.<key>=v`
+//! is `zoo.cfg`'s `<key>=v`, and `-Djava.security.auth.login.config=jaas.conf` names the
+//! JAAS file whose `Server` section lists the SASL DIGEST-MD5 users (also settable in
+//! `zoo.cfg` as zk-server's own `jaasLoginConfig=jaas.conf`).
 //! Logs one `zk-server ready` line with the bound address once it serves, and shuts down
 //! cleanly on SIGTERM or Ctrl-C. `RUST_LOG` sets the log level (default `info`).
 //!
@@ -28,7 +32,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: zk-server zoo.cfg\n\
+        "usage: zk-server [-Dkey=value ...] zoo.cfg\n\
          \x20      zk-server [--port N] [--address IP] [--data-dir DIR] [--tick-time MS]\n\
          \x20                [--min-session-timeout MS] [--max-session-timeout MS]\n\
          \x20                [--max-frame BYTES] [--snap-count N] [--4lw WORDS] [--config zoo.cfg]"
