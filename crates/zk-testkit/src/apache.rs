@@ -241,7 +241,8 @@ impl ApacheZkOptions {
 
 /// The `zk-server` binary of this build: `$ZK_SERVER_BIN`, or `zk-server` next to the
 /// running test's `deps/` directory (where cargo puts a workspace's binaries), built
-/// there with cargo first if a crate's tests run on their own.
+/// there with cargo first if a crate's tests or benchmarks run on their own and it is
+/// missing or older than the server's sources (a stale binary would test old code).
 pub fn bundled_server_binary() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("ZK_SERVER_BIN") {
         return Ok(PathBuf::from(path));
@@ -261,12 +262,12 @@ pub fn bundled_server_binary() -> Result<PathBuf> {
             TestkitError::Parse(format!("no target directory above {}", exe.display()))
         })?;
     let bin = dir.join("zk-server");
-    if bin.is_file() {
+    if is_current(&bin) {
         return Ok(bin);
     }
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = BUILD.lock().unwrap_or_else(|p| p.into_inner());
-    if !bin.is_file() {
+    if !is_current(&bin) {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let release = dir.file_name().is_some_and(|n| n == "release");
         let mut build = std::process::Command::new(cargo);
@@ -285,6 +286,31 @@ pub fn bundled_server_binary() -> Result<PathBuf> {
         }
     }
     Ok(bin)
+}
+
+/// Whether `bin` exists and is newer than every source file of zk-server and zk-proto.
+fn is_current(bin: &Path) -> bool {
+    let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
+        return false;
+    };
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut dirs = vec![crates.join("zk-server/src"), crates.join("zk-proto/src")];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Ok(changed) = entry.metadata().and_then(|m| m.modified()) {
+                if changed > built {
+                    return false;
+                }
+            }
+        }
+    }
+    true
 }
 
 /// A running throwaway Apache ZooKeeper cluster on loopback ports.
