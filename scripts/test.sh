@@ -10,6 +10,8 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/zk-apache.sh install
+# MIT Kerberos (KDC tools, libgssapi_krb5 headers) for the Kerberos tests; see the last run.
+scripts/krb5-kdc.sh install
 # Apache Curator's own service discovery and recipes, for the interoperability tests.
 if [[ ! -f /usr/share/java/curator-x-discovery.jar || ! -f /usr/share/java/curator-recipes.jar ]]; then
     apt-get update -qq

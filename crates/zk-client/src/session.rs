@@ -188,6 +188,9 @@ pub struct Session<R> {
     rw_probe: ProbeSchedule,
     /// The SASL exchange under way, in [`Phase::Authenticating`].
     sasl: Option<sasl::SaslExchange>,
+    /// The host name of the server being connected to, as the connect string gives it
+    /// (GSSAPI names the service principal after it).
+    server_host: String,
     watches: WatchRegistry,
     frames: FrameDecoder,
     read_buf: BytesMut,
@@ -220,6 +223,7 @@ impl<R> Session<R> {
             seen_rw: session_id != 0,
             rw_probe: ProbeSchedule::default(),
             sasl: None,
+            server_host: String::new(),
             watches: WatchRegistry::default(),
             read_buf: BytesMut::with_capacity(64 * 1024),
             write_buf: BytesMut::with_capacity(64 * 1024),
@@ -436,6 +440,13 @@ impl<R> Session<R> {
     }
 
     // ----- transport events -----
+
+    /// Names the server the next transport goes to (its host as the connect string gives
+    /// it); SASL GSSAPI asks for a ticket to `zookeeper/<host>`. Call before
+    /// [`Session::start_handshake`].
+    pub fn set_server_host(&mut self, host: &str) {
+        host.clone_into(&mut self.server_host);
+    }
 
     /// A transport to a server is open: writes the ConnectRequest.
     pub fn start_handshake(&mut self, now: Instant) {
@@ -758,9 +769,11 @@ impl<R> Session<R> {
         );
         match self.config.sasl.clone() {
             Some(sasl) => self.start_sasl(now, &sasl, read_only),
-            None => self.finish_establishing(now, read_only),
+            None => {
+                self.finish_establishing(now, read_only);
+                true
+            }
         }
-        true
     }
 
     /// The session is established (and authenticated, with SASL): replays what must precede
