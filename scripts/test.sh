@@ -26,6 +26,11 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# Kerberos (SASL GSSAPI) is zk-client's optional `kerberos` feature (building it needs the MIT
+# headers and libclang): lint it and run its unit, doc and interop tests (each test starts a KDC).
+cargo clippy -p zk-client --all-targets --features kerberos -- -D warnings
+cargo test -p zk-client --features kerberos --doc kerberos
+cargo nextest run -p zk-client --features kerberos --lib --test kerberos --no-fail-fast
 # Doctests first, so the last line printed is nextest's summary of the whole suite.
 cargo test --workspace --doc
 cargo nextest run --workspace --no-fail-fast

@@ -566,6 +566,46 @@ Other { org.apache.zookeeper.server.auth.DigestLoginModule optional username=bob
         );
     }
 
+    #[cfg(feature = "kerberos")]
+    #[test]
+    fn krb5_login_module_sections_are_kerberos_credentials() {
+        use crate::kerberos::KerberosOptions;
+        let keytab = SaslOptions::from_jaas_str(FILE, Some("Kerberos"));
+        assert_eq!(
+            keytab.map_err(|e| e.to_string()),
+            Err("JAAS configuration:15: login module has no principal option".into())
+        );
+        let text = r#"
+A { com.sun.security.auth.module.Krb5LoginModule required
+    useKeyTab=true keyTab="/k" storeKey=true principal="alice@R"; };
+B { com.sun.security.auth.module.Krb5LoginModule required
+    useTicketCache=true ticketCache="/tmp/cc" principal="bob@R"; };
+C { com.sun.security.auth.module.Krb5LoginModule required; };
+D { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true principal="p"; };
+"#;
+        let of = |s| SaslOptions::from_jaas_str(text, Some(s));
+        assert_eq!(
+            of("A").unwrap(),
+            KerberosOptions::new("alice@R").with_keytab("/k").into()
+        );
+        assert_eq!(
+            of("B").unwrap(),
+            KerberosOptions::new("bob@R").with_ccache("/tmp/cc").into()
+        );
+        assert_eq!(
+            of("C").unwrap(),
+            KerberosOptions::default_principal().into()
+        );
+        assert!(matches!(
+            of("D"),
+            Err(Error::Jaas(JaasError {
+                line: 7,
+                kind: JaasErrorKind::MissingOption("keyTab"),
+                ..
+            }))
+        ));
+    }
+
     #[test]
     fn malformed_files_name_the_line() {
         let cases = [
