@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need (Apache
-# ZooKeeper and Curator from Debian, the kazoo Python client, cargo-nextest if missing), checks
-# formatting and lints, then runs every test and doctest. Tests start their own servers;
+# ZooKeeper, Curator and MIT Kerberos from Debian, the kazoo Python client, cargo-nextest if
+# missing), checks formatting and lints, then runs every test and doctest. Tests start their own servers;
 # nothing needs to be running.
 set -euo pipefail
 # Incremental caches only help repeated local builds; on a fresh machine they double the disk

@@ -44,7 +44,7 @@ pub const DIGEST_LOGIN_MODULE: &str = "org.apache.zookeeper.server.auth.DigestLo
 pub const KRB5_LOGIN_MODULE: &str = "com.sun.security.auth.module.Krb5LoginModule";
 
 /// How a client authenticates with SASL: DIGEST-MD5 credentials, or Kerberos ones for
-/// GSSAPI (feature `kerberos`, [`SaslOptions::kerberos`]).
+/// GSSAPI (feature `kerberos`, `SaslOptions::kerberos`).
 ///
 /// ```
 /// let sasl = zk_client::SaslOptions::digest_md5("alice", "secret");

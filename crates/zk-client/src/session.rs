@@ -26,14 +26,18 @@
 //! own xids.
 //!
 //! # SASL
-//! With [`SessionConfig::sasl`], every handshake is followed by a DIGEST-MD5 exchange before
+//! With [`SessionConfig::sasl`], every handshake is followed by a SASL exchange (DIGEST-MD5,
+//! or GSSAPI with the `kerberos` feature, named after [`Session::set_server_host`]) before
 //! anything else is sent, as the Java client does (its `ClientCnxnSocket` holds back every
 //! queued packet while `tunnelAuthInProgress`): `sasl` (102) requests with ordinary xids,
 //! each answered by a reply of the same xid carrying the server's token. Only when the
-//! server's `rspauth` verifies does the session replay credentials and watches, send the
+//! server's `rspauth` verifies (DIGEST-MD5), or the server's last reply after the security
+//! layer negotiation arrives without error (GSSAPI), does the session replay credentials and watches, send the
 //! queued requests and report `Connected`, so an application never runs unauthenticated.
 //! A refusal (the server's `AuthFailed` or `SessionClosedRequireSaslAuth`, after which it
-//! closes the connection) or an answer that does not verify ends the session in
+//! closes the connection), an answer that does not verify, or a mechanism that cannot
+//! start (GSSAPI without usable Kerberos credentials, or a service principal the KDC does
+//! not know: nothing is sent then) ends the session in
 //! [`SessionState::AuthFailed`]: no reconnect could fix credentials. Unlike Java, no
 //! `SyncConnected` precedes the exchange and no pings are sent during it (a server that
 //! enforces authentication refuses those from an unauthenticated connection).
