@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need (Apache
 # ZooKeeper, Curator and MIT Kerberos from Debian, the kazoo Python client, cargo-nextest if
-# missing), checks formatting and lints, then runs every test and doctest. Tests start their own servers;
-# nothing needs to be running.
+# missing), checks formatting and lints, then runs every test and doctest. Tests start their
+# own servers (and Kerberos KDCs); nothing needs to be running.
 set -euo pipefail
 # Incremental caches only help repeated local builds; on a fresh machine they double the disk
 # the build needs.

@@ -26,6 +26,11 @@ struct Kerberized {
 /// A realm, then a standalone Apache server that logs in to it as `zookeeper/localhost`.
 /// The JAAS file also has a `Client` section for alice, as a Java client's would.
 async fn kerberized() -> Kerberized {
+    kerberized_with(&[]).await
+}
+
+/// [`kerberized`] with extra JVM properties for the server.
+async fn kerberized_with(properties: &[(&str, &str)]) -> Kerberized {
     init_tracing();
     let kdc = TestKdc::start().await.expect("start a KDC");
     kdc.apply_env();
@@ -58,12 +63,16 @@ Client {{
         ),
     )
     .expect("write the JAAS file");
-    let zk = ApacheZk::options(1)
+    let mut options = ApacheZk::options(1)
         .tick_time(Duration::from_millis(500))
         .config("authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider")
         .jvm_property("java.security.auth.login.config", jaas.display())
         .jvm_property("java.security.krb5.conf", kdc.krb5_conf().display())
-        .jvm_property("sun.security.krb5.disableReferrals", true)
+        .jvm_property("sun.security.krb5.disableReferrals", true);
+    for (key, value) in properties {
+        options = options.jvm_property(key, value);
+    }
+    let zk = options
         .start()
         .await
         .expect("start Apache ZooKeeper with Kerberos");
@@ -156,6 +165,32 @@ async fn the_credential_cache_of_kinit_serves_and_every_reconnection_authenticat
             .0[..],
         b"hers"
     );
+}
+
+#[tokio::test]
+async fn a_server_removing_the_realm_knows_alice_by_her_short_name() {
+    let k = kerberized_with(&[("zookeeper.kerberos.removeRealmFromPrincipal", "true")]).await;
+    let sasl = KerberosOptions::new(k.kdc.client_principal()).with_keytab(k.kdc.client_keytab());
+    let alice = within(
+        "connect as alice",
+        builder().sasl(sasl.into()).connect(&localhost(&k)),
+    )
+    .await
+    .expect("alice authenticates");
+    let me = alice.whoami().await.expect("whoami");
+    assert!(
+        me.iter()
+            .any(|i| i.auth_scheme == "sasl" && i.user == "alice"),
+        "{me:?}"
+    );
+    alice
+        .create("/alice", b"", &only("alice"))
+        .await
+        .expect("create");
+    alice
+        .get_data("/alice")
+        .await
+        .expect("the short-name ACL admits alice");
 }
 
 /// Connects through a proxy with `sasl`, expects `AuthFailed`, and checks the client
