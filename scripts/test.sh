@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need (Apache
-# ZooKeeper and Curator from Debian, the kazoo Python client, cargo-nextest if missing), checks
-# formatting and lints, then runs every test and doctest. Tests start their own servers;
-# nothing needs to be running.
+# ZooKeeper, Curator and MIT Kerberos from Debian, the kazoo Python client, cargo-nextest if
+# missing), checks formatting and lints, then runs every test and doctest. Tests start their
+# own servers (and Kerberos KDCs); nothing needs to be running.
 set -euo pipefail
 # Incremental caches only help repeated local builds; on a fresh machine they double the disk
 # the build needs.
@@ -10,6 +10,8 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/zk-apache.sh install
+# MIT Kerberos (KDC tools, libgssapi_krb5 headers) for the Kerberos tests; see the last run.
+scripts/krb5-kdc.sh install
 # Apache Curator's own service discovery and recipes, for the interoperability tests.
 if [[ ! -f /usr/share/java/curator-x-discovery.jar || ! -f /usr/share/java/curator-recipes.jar ]]; then
     apt-get update -qq
@@ -25,6 +27,11 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# Kerberos (SASL GSSAPI) is zk-client's optional `kerberos` feature (building it needs the MIT
+# headers and libclang): lint it and run its unit, doc and interop tests (each test starts a KDC).
+cargo clippy -p zk-client --all-targets --features kerberos -- -D warnings
+cargo test -p zk-client --features kerberos --doc kerberos
+cargo nextest run -p zk-client --features kerberos --lib --test kerberos --no-fail-fast
 # Doctests first, so the last line printed is nextest's summary of the whole suite.
 cargo test --workspace --doc
 cargo nextest run --workspace --no-fail-fast

@@ -259,6 +259,7 @@ impl Driver {
     /// Runs one connection to `server` until the session gives it up.
     async fn serve(&mut self, mut stream: Transport, server: (String, u16)) {
         self.peer = stream.peer_addr();
+        self.session.set_server_host(&server.0);
         self.session.start_handshake(Instant::now().into_std());
         self.transport_closed = false;
         self.probe_wanted = false;

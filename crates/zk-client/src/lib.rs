@@ -30,7 +30,14 @@
 //!   host name checks), `transport` moves a connection's bytes, plain or TLS;
 //!   [`properties`] maps the Java client's property names (`zookeeper.client.secure`, …).
 //! - SASL: [`SaslOptions`] on [`ClientBuilder::sasl`] (DIGEST-MD5 credentials, given or read
-//!   from a JAAS file, see [`sasl`]); the exchange runs in the session after every handshake.
+//!   from a JAAS file, see [`sasl`]; Kerberos/GSSAPI with the `kerberos` feature, see
+//!   `kerberos`); the exchange runs in the session after every handshake.
+//!
+//! # Features
+//! - `kerberos` (off by default): SASL GSSAPI with MIT Kerberos through the `libgssapi`
+//!   crate, which links libgssapi_krb5 and runs bindgen at build time, so it needs the
+//!   MIT headers and libclang (Debian: `libkrb5-dev libclang-dev pkg-config`). Off by
+//!   default so that the default build needs nothing beyond a C compiler.
 //!
 //! # Guarantees
 //! - Requests go on the wire in call order and are pipelined on one connection.
@@ -79,6 +86,8 @@ mod client;
 mod driver;
 pub mod error;
 pub mod hosts;
+#[cfg(feature = "kerberos")]
+pub mod kerberos;
 pub mod managed;
 mod metrics;
 mod options;

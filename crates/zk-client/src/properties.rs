@@ -12,12 +12,18 @@
 //! | `zookeeper.ssl.hostnameVerification` | `false`: [`TlsOptions::danger_accept_invalid_hostnames`] |
 //! | `zookeeper.request.timeout` (ms) | [`ClientBuilder::request_timeout`] |
 //! | `jute.maxbuffer` (bytes) | [`ClientBuilder::max_frame`] |
-//! | `java.security.auth.login.config` | JAAS file: SASL DIGEST-MD5 ([`ClientBuilder::sasl`], [`SaslOptions::from_jaas_file`]) |
+//! | `java.security.auth.login.config` | JAAS file: SASL DIGEST-MD5, or GSSAPI with the `kerberos` feature ([`ClientBuilder::sasl`], [`SaslOptions::from_jaas_file`]) |
 //! | `zookeeper.sasl.clientconfig` | the JAAS section (default `Client`) |
 //! | `zookeeper.sasl.client` | `false`: no SASL even with a JAAS file (default `true`) |
+//! | `zookeeper.sasl.client.username` | GSSAPI: the server principal's service part (default `zookeeper`) |
+//! | `zookeeper.sasl.client.canonicalize.hostname` | GSSAPI: `false` to name the server by the connect string's host as is |
+//! | `zookeeper.server.principal` | GSSAPI: the server's whole principal |
+//! | `zookeeper.server.realm` | GSSAPI: the realm of a server principal that names none |
 //!
 //! As with Java, a JAAS file that is named but unusable (unreadable, no such section, a
-//! Kerberos-only section) is an error rather than a silent unauthenticated client.
+//! Kerberos-only section in a build without the `kerberos` feature) is an error rather
+//! than a silent unauthenticated client. The four GSSAPI properties are ignored unless the
+//! JAAS section is Kerberos'.
 //!
 //! Only PEM stores exist here: a `.type` of `JKS`, `PKCS12` or `BCFKS` (or such a file
 //! extension when the type is not given, as Java infers it) is an error, as are
@@ -57,6 +63,15 @@ pub const JAAS_CONFIG: &str = "java.security.auth.login.config";
 pub const SASL_CLIENT_CONFIG: &str = "zookeeper.sasl.clientconfig";
 /// `zookeeper.sasl.client`: whether to use SASL at all (default `true`).
 pub const SASL_CLIENT: &str = "zookeeper.sasl.client";
+
+/// `zookeeper.sasl.client.username`: the service part of the server's Kerberos principal.
+pub const SASL_CLIENT_USERNAME: &str = "zookeeper.sasl.client.username";
+/// `zookeeper.sasl.client.canonicalize.hostname` (default `true`).
+pub const SASL_CLIENT_CANONICALIZE_HOSTNAME: &str = "zookeeper.sasl.client.canonicalize.hostname";
+/// `zookeeper.server.principal`: the server's whole Kerberos principal.
+pub const SERVER_PRINCIPAL: &str = "zookeeper.server.principal";
+/// `zookeeper.server.realm`: the server's realm, when its principal names none.
+pub const SERVER_REALM: &str = "zookeeper.server.realm";
 
 /// Revocation checks Java can do and this client cannot.
 const REVOCATION: [&str; 2] = ["zookeeper.ssl.crl", "zookeeper.ssl.ocsp"];
@@ -107,6 +122,27 @@ impl ClientBuilder {
         if let Some(path) = get(JAAS_CONFIG) {
             if boolean(SASL_CLIENT, get(SASL_CLIENT), true)? {
                 let sasl = SaslOptions::from_jaas_file(path, get(SASL_CLIENT_CONFIG))?;
+                #[cfg(feature = "kerberos")]
+                let sasl = match sasl.kerberos_options() {
+                    Some(k) => {
+                        let mut k = k.clone().canonicalize_hostname(boolean(
+                            SASL_CLIENT_CANONICALIZE_HOSTNAME,
+                            get(SASL_CLIENT_CANONICALIZE_HOSTNAME),
+                            true,
+                        )?);
+                        if let Some(service) = get(SASL_CLIENT_USERNAME) {
+                            k = k.with_service(service);
+                        }
+                        if let Some(principal) = get(SERVER_PRINCIPAL) {
+                            k = k.with_server_principal(principal);
+                        }
+                        if let Some(realm) = get(SERVER_REALM) {
+                            k = k.with_server_realm(realm);
+                        }
+                        SaslOptions::from(k)
+                    }
+                    None => sasl,
+                };
                 builder = builder.sasl(sasl);
             }
         }

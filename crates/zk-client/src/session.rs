@@ -26,14 +26,18 @@
 //! own xids.
 //!
 //! # SASL
-//! With [`SessionConfig::sasl`], every handshake is followed by a DIGEST-MD5 exchange before
+//! With [`SessionConfig::sasl`], every handshake is followed by a SASL exchange (DIGEST-MD5,
+//! or GSSAPI with the `kerberos` feature, named after [`Session::set_server_host`]) before
 //! anything else is sent, as the Java client does (its `ClientCnxnSocket` holds back every
 //! queued packet while `tunnelAuthInProgress`): `sasl` (102) requests with ordinary xids,
 //! each answered by a reply of the same xid carrying the server's token. Only when the
-//! server's `rspauth` verifies does the session replay credentials and watches, send the
+//! server's `rspauth` verifies (DIGEST-MD5), or the server's last reply after the security
+//! layer negotiation arrives without error (GSSAPI), does the session replay credentials and watches, send the
 //! queued requests and report `Connected`, so an application never runs unauthenticated.
 //! A refusal (the server's `AuthFailed` or `SessionClosedRequireSaslAuth`, after which it
-//! closes the connection) or an answer that does not verify ends the session in
+//! closes the connection), an answer that does not verify, or a mechanism that cannot
+//! start (GSSAPI without usable Kerberos credentials, or a service principal the KDC does
+//! not know: nothing is sent then) ends the session in
 //! [`SessionState::AuthFailed`]: no reconnect could fix credentials. Unlike Java, no
 //! `SyncConnected` precedes the exchange and no pings are sent during it (a server that
 //! enforces authentication refuses those from an unauthenticated connection).
@@ -188,6 +192,9 @@ pub struct Session<R> {
     rw_probe: ProbeSchedule,
     /// The SASL exchange under way, in [`Phase::Authenticating`].
     sasl: Option<sasl::SaslExchange>,
+    /// The host name of the server being connected to, as the connect string gives it
+    /// (GSSAPI names the service principal after it).
+    server_host: String,
     watches: WatchRegistry,
     frames: FrameDecoder,
     read_buf: BytesMut,
@@ -220,6 +227,7 @@ impl<R> Session<R> {
             seen_rw: session_id != 0,
             rw_probe: ProbeSchedule::default(),
             sasl: None,
+            server_host: String::new(),
             watches: WatchRegistry::default(),
             read_buf: BytesMut::with_capacity(64 * 1024),
             write_buf: BytesMut::with_capacity(64 * 1024),
@@ -436,6 +444,13 @@ impl<R> Session<R> {
     }
 
     // ----- transport events -----
+
+    /// Names the server the next transport goes to (its host as the connect string gives
+    /// it); SASL GSSAPI asks for a ticket to `zookeeper/<host>`. Call before
+    /// [`Session::start_handshake`].
+    pub fn set_server_host(&mut self, host: &str) {
+        host.clone_into(&mut self.server_host);
+    }
 
     /// A transport to a server is open: writes the ConnectRequest.
     pub fn start_handshake(&mut self, now: Instant) {
@@ -758,9 +773,11 @@ impl<R> Session<R> {
         );
         match self.config.sasl.clone() {
             Some(sasl) => self.start_sasl(now, &sasl, read_only),
-            None => self.finish_establishing(now, read_only),
+            None => {
+                self.finish_establishing(now, read_only);
+                true
+            }
         }
-        true
     }
 
     /// The session is established (and authenticated, with SASL): replays what must precede

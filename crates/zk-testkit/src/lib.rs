@@ -13,6 +13,8 @@
 //!   partition (pause/resume), refused connections and per-chunk delay.
 //! - [`tls`]: a throwaway certificate authority issuing PEM certificates for TLS tests
 //!   (and [`ServerTls`] to serve Apache's `secureClientPort` with them).
+//! - [`TestKdc`] ([`kerberos`]): a throwaway MIT Kerberos realm and KDC on loopback,
+//!   driven through `scripts/krb5-kdc.sh`, for the Kerberos (SASL GSSAPI) tests.
 //! - [`cpu`]: the process's CPU time, for tests and benchmarks that compare costs.
 //! - [`linearizable`]: a linearizability check for a single-register history,
 //!   for fail-over tests against either server.
@@ -23,6 +25,7 @@
 
 pub mod apache;
 pub mod cpu;
+pub mod kerberos;
 pub mod linearizable;
 pub mod proxy;
 pub mod tls;
@@ -31,6 +34,7 @@ pub use apache::{
     bundled_server_binary, ApacheZk, ApacheZkOptions, ClientAuth, Mode, ServerTls, Servers,
 };
 pub use cpu::process_cpu_time;
+pub use kerberos::TestKdc;
 pub use proxy::FaultProxy;
 pub use tls::{Issued, TestCa};
 

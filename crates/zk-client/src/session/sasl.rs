@@ -1,25 +1,25 @@
 //! The SASL exchange that follows a handshake when [`SessionConfig::sasl`](super::SessionConfig::sasl) is set: the
 //! session's part of it (xids, phases, what a refusal does). The module docs of
-//! [`crate::session`] describe the behaviour; the mechanism is
-//! [`zk_proto::sasl::digest_md5`].
+//! [`crate::session`] describe the behaviour; the mechanisms are
+//! [`zk_proto::sasl::digest_md5`] and [`zk_proto::sasl::gssapi`].
 
 use std::time::Instant;
 
 use zk_proto::frame::write_frame;
 use zk_proto::header::{NOTIFICATION_XID, PING_XID};
 use zk_proto::ops::SaslPacket;
-use zk_proto::sasl::{ClientStep, DigestMd5Client};
+use zk_proto::sasl::ClientStep;
 use zk_proto::{Decode, Encode, OpCode, ReplyHeader, RequestHeader};
 
 use super::{later, Phase, Session};
 use crate::error::Error;
-use crate::sasl::SaslOptions;
+use crate::sasl::{Mechanism, SaslOptions};
 use crate::state::SessionState;
 
 /// One SASL exchange on the current transport.
 #[derive(Debug)]
 pub(super) struct SaslExchange {
-    mechanism: DigestMd5Client,
+    mechanism: Mechanism,
     /// The xid of the `sasl` request awaiting its reply.
     xid: i32,
     /// Whether the server is read-only (known from the ConnectResponse).
@@ -29,13 +29,31 @@ pub(super) struct SaslExchange {
 
 impl<R> Session<R> {
     /// The session is established on this transport: authenticate before anything else.
-    pub(super) fn start_sasl(&mut self, now: Instant, sasl: &SaslOptions, read_only: bool) {
+    /// Returns false when the mechanism cannot even start (GSSAPI without credentials):
+    /// the session is then over, in `AuthFailed`, before anything was sent.
+    pub(super) fn start_sasl(&mut self, now: Instant, sasl: &SaslOptions, read_only: bool) -> bool {
         self.phase = Phase::Authenticating {
             deadline: later(now, self.config.connect_timeout),
         };
-        let span = tracing::info_span!("sasl", mechanism = "DIGEST-MD5", user = %sasl.username());
-        let mechanism = sasl.mechanism();
-        let first = mechanism.initial_response();
+        let span = tracing::info_span!(
+            "sasl",
+            mechanism = sasl.mechanism_name(),
+            user = %sasl.username(),
+            host = %self.server_host
+        );
+        let started = span.in_scope(|| {
+            let mut mechanism = sasl.mechanism(&self.server_host)?;
+            let first = mechanism.initial_response()?;
+            Ok::<_, String>((mechanism, first))
+        });
+        let (mechanism, first) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                span.in_scope(|| tracing::warn!(error = %e, "SASL cannot start; session is over"));
+                self.terminate(SessionState::AuthFailed);
+                return false;
+            }
+        };
         let xid = self.write_sasl(now, first);
         span.in_scope(|| tracing::debug!(xid, "SASL exchange started"));
         self.sasl = Some(SaslExchange {
@@ -44,6 +62,7 @@ impl<R> Session<R> {
             read_only,
             span,
         });
+        true
     }
 
     /// Writes a `sasl` request with the next xid and returns the xid.

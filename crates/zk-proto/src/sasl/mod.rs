@@ -1,9 +1,10 @@
-//! SASL for the client port: the `sasl` (102) records and the DIGEST-MD5 mechanism that
-//! Apache ZooKeeper offers without Kerberos.
+//! SASL for the client port: the `sasl` (102) records, the DIGEST-MD5 mechanism that
+//! Apache ZooKeeper offers without Kerberos, and the client's side of GSSAPI (Kerberos).
 //!
-//! Owns: the mechanism's state machines for both ends ([`digest_md5`]) and the token
-//! directive syntax they share (private), and the JAAS file syntax ([`jaas`]) both ends
-//! read their credentials from. The wire record is one opaque token each way,
+//! Owns: the DIGEST-MD5 state machines for both ends ([`digest_md5`]) and the token
+//! directive syntax they share (private); the GSSAPI client state machine over an abstract
+//! GSS-API context ([`gssapi`]); and the JAAS file syntax ([`jaas`]) both ends read their
+//! credentials from. The wire record is one opaque token each way,
 //! [`SaslPacket`] (jute's `GetSASLRequest` and `SetSASLResponse`, aliased below).
 //!
 //! # Exchange on the wire (Apache 3.8 `ZooKeeperSaslClient`, `ZooKeeperServer.processSasl`)
@@ -17,6 +18,7 @@
 
 pub mod digest_md5;
 mod directives;
+pub mod gssapi;
 pub mod jaas;
 
 pub use crate::ops::SaslPacket;
@@ -24,6 +26,7 @@ pub use digest_md5::{
     ClientStep, DigestMd5Client, DigestMd5Config, DigestMd5Error, DigestMd5Server, PasswordLookup,
     ServerStep, MAX_TOKEN,
 };
+pub use gssapi::{GssInitiator, GssapiClient, GssapiError};
 
 /// jute `GetSASLRequest`: the client's token.
 pub type GetSaslRequest = SaslPacket;
