@@ -19,7 +19,8 @@ Environment:
   ZK_HOSTS     default for --server
   ZK_CHROOT    default for --chroot
   ZK_AUTH      default for --auth
-  ZK_TLS, ZK_TLS_CA, ZK_TLS_CERT, ZK_TLS_KEY   defaults for the --tls options";
+  ZK_TLS, ZK_TLS_CA, ZK_TLS_CERT, ZK_TLS_KEY   defaults for the --tls options
+  ZK_SASL, ZK_JAAS   defaults for --sasl and --jaas";
 
 /// zkctl: inspect and change a ZooKeeper ensemble — nodes, ACLs, watches, discovered
 /// services, routing rules and member status.
@@ -78,6 +79,22 @@ pub struct Cli {
         requires = "tls_cert"
     )]
     pub tls_key: Option<std::path::PathBuf>,
+
+    /// SASL DIGEST-MD5 credentials to authenticate every connection with.
+    #[arg(
+        long,
+        global = true,
+        env = "ZK_SASL",
+        value_name = "USER:PASSWORD",
+        hide_env_values = true,
+        conflicts_with = "jaas"
+    )]
+    pub sasl: Option<String>,
+
+    /// SASL credentials from the `Client` section of this JAAS file, as the Java client
+    /// reads `java.security.auth.login.config`.
+    #[arg(long, global = true, env = "ZK_JAAS", value_name = "FILE")]
+    pub jaas: Option<std::path::PathBuf>,
 
     /// Seconds to wait for a session, and for each request.
     #[arg(long, global = true, default_value_t = 5, value_name = "SECONDS",

@@ -1,11 +1,11 @@
-//! Turning the global options (`--server`, `--chroot`, `--auth`, `--tls*`, `--timeout`)
-//! into a ZooKeeper session or a discovery service.
+//! Turning the global options (`--server`, `--chroot`, `--auth`, `--tls*`, `--sasl`,
+//! `--jaas`, `--timeout`) into a ZooKeeper session or a discovery service.
 
 use std::time::Duration;
 
 use std::path::PathBuf;
 
-use zk_client::{Client, ClientBuilder, TlsOptions};
+use zk_client::{Client, ClientBuilder, SaslOptions, TlsOptions};
 use zk_discovery::ServiceDiscovery;
 
 use crate::cli::Cli;
@@ -19,7 +19,17 @@ pub struct Connection {
     chroot: Option<String>,
     auth: Option<String>,
     tls: Option<Tls>,
+    sasl: Option<Sasl>,
     timeout: Duration,
+}
+
+/// Where SASL credentials come from.
+#[derive(Debug, Clone)]
+enum Sasl {
+    /// `USER:PASSWORD` for DIGEST-MD5.
+    Digest(String),
+    /// A JAAS file's `Client` section.
+    Jaas(PathBuf),
 }
 
 /// How to connect over TLS.
@@ -56,6 +66,11 @@ impl Connection {
                 ca: cli.tls_ca.clone(),
                 client: cli.tls_cert.clone().zip(cli.tls_key.clone()),
             }),
+            sasl: match (&cli.sasl, &cli.jaas) {
+                (Some(credentials), _) => Some(Sasl::Digest(credentials.clone())),
+                (None, Some(file)) => Some(Sasl::Jaas(file.clone())),
+                (None, None) => None,
+            },
             timeout: Duration::from_secs(cli.timeout),
         }
     }
@@ -84,6 +99,22 @@ impl Connection {
         }
         if let Some(tls) = &self.tls {
             b = b.tls(tls.options());
+        }
+        match &self.sasl {
+            Some(Sasl::Digest(credentials)) => {
+                let Some((user, password)) = credentials.split_once(':') else {
+                    return Err(CtlError::Usage(
+                        "--sasl must be USER:PASSWORD (DIGEST-MD5 credentials)".into(),
+                    ));
+                };
+                b = b.sasl(SaslOptions::digest_md5(user, password));
+            }
+            Some(Sasl::Jaas(file)) => {
+                let options = SaslOptions::from_jaas_file(file, None)
+                    .map_err(CtlError::zk(format!("read {}", file.display())))?;
+                b = b.sasl(options);
+            }
+            None => {}
         }
         Ok(b)
     }

@@ -127,7 +127,7 @@ fn zk_exit_code(e: &ZkError) -> ExitCode {
         // A TLS handshake that failed (untrusted, wrong name, refused) is a connection
         // that could not be made; a TLS file that cannot be used is a bad option.
         | ZkError::Tls { .. } => ExitCode::Connection,
-        ZkError::TlsConfig(_) => ExitCode::Usage,
+        ZkError::TlsConfig(_) | ZkError::Jaas(_) => ExitCode::Usage,
         ZkError::InvalidPath { .. } | ZkError::InvalidArgument(_) | ZkError::InvalidAcl => {
             ExitCode::Usage
         }

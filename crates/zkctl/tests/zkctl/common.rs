@@ -65,6 +65,8 @@ pub fn command() -> Command {
         .env_remove("ZK_TLS_CA")
         .env_remove("ZK_TLS_CERT")
         .env_remove("ZK_TLS_KEY")
+        .env_remove("ZK_SASL")
+        .env_remove("ZK_JAAS")
         .kill_on_drop(true)
         .stdin(Stdio::null());
     cmd

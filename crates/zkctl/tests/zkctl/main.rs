@@ -6,5 +6,6 @@ mod ensemble;
 mod nodes;
 mod route;
 mod routes;
+mod sasl;
 mod services;
 mod tls;
