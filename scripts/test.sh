@@ -10,6 +10,11 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/zk-apache.sh install
+# openssl (with the JDK's keytool) makes the Java key stores of the TLS interop tests.
+if ! command -v openssl >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl
+fi
 # MIT Kerberos (KDC tools, libgssapi_krb5 headers) for the Kerberos tests; see the last run.
 scripts/krb5-kdc.sh install
 # Apache Curator's own service discovery and recipes, for the interoperability tests.

@@ -11,7 +11,8 @@
 //!
 //! `cargo bench -p zk-client --bench client_tls`; `ZK_BENCH_SECS` sets the measuring time
 //! per cell (default 2), `ZK_BENCH_ROUNDS` the rounds per cell (default 3), medians
-//! printed as in the `client` benchmark.
+//! printed as in the `client` benchmark; `ZK_BENCH_SERVERS=apache` or `bundled` runs
+//! against one server only.
 
 mod support;
 
@@ -48,7 +49,11 @@ async fn async_main() {
     );
     println!("plain = zk-client over TCP; tls = zk-client over TLS; peer = zookeeper-client 0.11 over TLS");
     println!("overhead = tls CPU / plain CPU (goal <= 1.20 at 256); vs peer = tls CPU / peer CPU (goal <= 1.00)");
+    let only: String = env_or("ZK_BENCH_SERVERS", String::new());
     for servers in [Servers::Apache, Servers::Bundled] {
+        if !only.is_empty() && !format!("{servers:?}").eq_ignore_ascii_case(&only) {
+            continue;
+        }
         let zk = ApacheZk::options(1)
             .jvm_opts("-Xmx1g")
             .servers(servers)

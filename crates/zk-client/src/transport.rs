@@ -121,23 +121,35 @@ impl Transport {
     }
 
     fn try_read_tls(tls: &mut Tls, tcp: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+        // Everything decrypted so far goes out in one call: a server that sends each reply
+        // as its own small record (Netty does) would otherwise cost a round through the
+        // driver per record.
+        let mut total = 0;
         loop {
-            // Plaintext rustls already has goes first.
-            let mut reader = tls.conn.reader();
-            match reader.fill_buf() {
-                Ok([]) => return Ok(0), // close_notify
-                Ok(plain) => {
-                    let n = plain.len();
-                    buf.extend_from_slice(plain);
-                    reader.consume(n);
-                    return Ok(n);
+            loop {
+                let mut reader = tls.conn.reader();
+                match reader.fill_buf() {
+                    Ok([]) => return Ok(total), // close_notify (0 once nothing is left)
+                    Ok(plain) => {
+                        let n = plain.len();
+                        buf.extend_from_slice(plain);
+                        reader.consume(n);
+                        total += n;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    // The socket closed without close_notify: a lost connection all the same.
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(total),
+                    Err(e) if total > 0 => {
+                        tracing::trace!(error = %e, "TLS read error after data; reported next");
+                        return Ok(total);
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // The socket closed without close_notify: a lost connection all the same.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
-                Err(e) => return Err(e),
             }
             if tls.inbox.is_empty() {
+                if total > 0 {
+                    return Ok(total);
+                }
                 tls.inbox.reserve(CIPHER_CHUNK);
                 if tcp.try_read_buf(&mut tls.inbox)? == 0 {
                     return Ok(0);
@@ -149,8 +161,11 @@ impl Transport {
             let taken = before - staged.len();
             tls.inbox.advance(taken);
             if let Err(e) = tls.conn.process_new_packets() {
-                // Tell the server why (best effort), then report it.
+                // Tell the server why (best effort), then report it (after what was read).
                 let _ = write_records(&mut tls.conn, tcp);
+                if total > 0 {
+                    return Ok(total);
+                }
                 return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use zk_client::{Client, CreateOptions, Error, EventType, SessionState, TlsFailure, TlsOptions};
-use zk_testkit::{ClientAuth, Issued, Mode, ServerTls, Servers, TestCa};
+use zk_testkit::{ClientAuth, Issued, JavaStore, Mode, ServerTls, Servers, TestCa};
 
 /// Runs each named scenario (an `async fn(Servers)`) as a test against Apache ZooKeeper
 /// and as a test against zk-server.
@@ -364,4 +364,61 @@ async fn a_read_only_client_over_tls_probes_for_a_read_write_server_and_moves_to
     c.create("/moved", b"", &CreateOptions::persistent())
         .await
         .expect("create on the read-write server");
+}
+
+#[tokio::test]
+async fn apache_serving_java_key_stores_made_with_openssl_and_keytool_takes_our_pem_client() {
+    // The stores most Apache deployments have: a JKS key store converted by keytool from
+    // an openssl PKCS#12 export, and a JKS trust store of the CA.
+    init_tracing();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ca = TestCa::new(dir.path(), "ca").expect("test CA");
+    let server = ca
+        .issue("server", &["127.0.0.1"])
+        .expect("server certificate");
+    let client = ca
+        .issue("client", &["client.test"])
+        .expect("client certificate");
+    let key_store = ca
+        .java_key_store(&server, JavaStore::Jks, "changeit")
+        .expect("openssl and keytool make a JKS key store");
+    let trust_store = ca.java_trust_store("changeit").expect("a JKS trust store");
+    let tls = ServerTls {
+        key_store,
+        trust_store,
+        client_auth: ClientAuth::Need,
+    };
+    let options = || {
+        ApacheZk::options(1)
+            .tick_time(Duration::from_millis(500))
+            .config("ssl.keyStore.password=changeit")
+            .config("ssl.trustStore.password=changeit")
+            .tls(tls.clone())
+    };
+    let zk = options().start().await.expect("Apache with JKS stores");
+    let addr = format!("127.0.0.1:{}", zk.secure_port(0).expect("port"));
+    let ours = TlsOptions::with_ca_pem_file(ca.cert_path())
+        .client_cert_pem_files(&client.cert, &client.key);
+    let c = within("mTLS connect", builder(ours).connect(&addr))
+        .await
+        .expect("our client, with PEM files, reaches a JKS-configured Apache");
+    c.create("/jks", b"", &CreateOptions::ephemeral())
+        .await
+        .expect("create");
+    c.close().await.expect("close");
+
+    // zk-server reads PEM only: the same zoo.cfg is refused at start, saying how to convert.
+    let refused = options()
+        .start_timeout(Duration::from_secs(20))
+        .servers(Servers::Bundled)
+        .expect("server binary")
+        .start()
+        .await
+        .expect_err("zk-server does not read JKS");
+    assert!(
+        refused
+            .to_string()
+            .contains("PEM key and trust stores only"),
+        "{refused}"
+    );
 }

@@ -108,7 +108,9 @@ pub enum Servers {
 }
 
 /// TLS on every member's `secureClientPort` (plain `clientPort` stays, for the kit's
-/// four-letter words): Netty's connection factory, PEM key and trust stores.
+/// four-letter words): Netty's connection factory, key and trust stores — PEM, or Java
+/// stores by their extension (`.p12`: PKCS12, `.jks`: JKS; their passwords go in
+/// [`ApacheZkOptions::config`] lines, `ssl.keyStore.password=…`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerTls {
     /// The server's private key and certificate in one PEM file.
@@ -129,11 +131,20 @@ impl ServerTls {
             // drops the connection if it is not registered.
             "authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider".into(),
             format!("ssl.keyStore.location={}", self.key_store.display()),
-            "ssl.keyStore.type=PEM".into(),
+            format!("ssl.keyStore.type={}", store_type(&self.key_store)),
             format!("ssl.trustStore.location={}", self.trust_store.display()),
-            "ssl.trustStore.type=PEM".into(),
+            format!("ssl.trustStore.type={}", store_type(&self.trust_store)),
             format!("ssl.clientAuth={}", self.client_auth.config_value()),
         ]
+    }
+}
+
+/// Apache's store type for a key or trust store file, by its extension.
+fn store_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("p12" | "pfx") => "PKCS12",
+        Some("jks") => "JKS",
+        _ => "PEM",
     }
 }
 

@@ -36,7 +36,7 @@ pub use apache::{
 pub use cpu::process_cpu_time;
 pub use kerberos::TestKdc;
 pub use proxy::FaultProxy;
-pub use tls::{Issued, TestCa};
+pub use tls::{Issued, JavaStore, TestCa};
 
 use std::time::Duration;
 

@@ -131,6 +131,114 @@ impl TestCa {
     }
 }
 
+/// A Java key or trust store format, as Apache's `ssl.keyStore.type` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JavaStore {
+    /// PKCS#12 (`.p12`), made with `openssl pkcs12 -export`.
+    Pkcs12,
+    /// Java's own format (`.jks`), converted from PKCS#12 with `keytool -importkeystore`.
+    Jks,
+}
+
+impl TestCa {
+    /// `issued`'s key and certificate as a Java key store protected by `password`, made
+    /// the way Apache's users make them (`openssl`, then `keytool` for JKS), next to it.
+    pub fn java_key_store(
+        &self,
+        issued: &Issued,
+        kind: JavaStore,
+        password: &str,
+    ) -> Result<PathBuf> {
+        let p12 = issued.key_store.with_extension("p12");
+        let pass = format!("pass:{password}");
+        command(
+            "openssl",
+            &[
+                "pkcs12",
+                "-export",
+                "-in",
+                &path_arg(&issued.cert),
+                "-inkey",
+                &path_arg(&issued.key),
+                "-name",
+                "server",
+                "-out",
+                &path_arg(&p12),
+                "-passout",
+                &pass,
+            ],
+        )?;
+        if kind == JavaStore::Pkcs12 {
+            return Ok(p12);
+        }
+        let jks = issued.key_store.with_extension("jks");
+        command(
+            "keytool",
+            &[
+                "-importkeystore",
+                "-noprompt",
+                "-srckeystore",
+                &path_arg(&p12),
+                "-srcstoretype",
+                "PKCS12",
+                "-srcstorepass",
+                password,
+                "-destkeystore",
+                &path_arg(&jks),
+                "-deststoretype",
+                "JKS",
+                "-deststorepass",
+                password,
+            ],
+        )?;
+        Ok(jks)
+    }
+
+    /// The CA certificate as a JKS trust store protected by `password` (`keytool
+    /// -importcert`).
+    pub fn java_trust_store(&self, password: &str) -> Result<PathBuf> {
+        let jks = self.dir.join(format!("{}-trust.jks", self.name));
+        command(
+            "keytool",
+            &[
+                "-importcert",
+                "-noprompt",
+                "-alias",
+                "ca",
+                "-file",
+                &path_arg(&self.cert_path()),
+                "-keystore",
+                &path_arg(&jks),
+                "-storetype",
+                "JKS",
+                "-storepass",
+                password,
+            ],
+        )?;
+        Ok(jks)
+    }
+}
+
+fn path_arg(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Runs a store-making tool to completion; its output on failure.
+fn command(program: &str, args: &[&str]) -> Result<()> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| TestkitError::io(format!("running {program}"), e))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(TestkitError::Parse(format!(
+            "{program} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )))
+    }
+}
+
 fn write(path: &Path, contents: &[u8]) -> Result<()> {
     std::fs::write(path, contents)
         .map_err(|e| TestkitError::io(format!("writing {}", path.display()), e))
