@@ -148,23 +148,7 @@ async fn the_credential_cache_of_kinit_serves_and_every_reconnection_authenticat
         .create("/alice", b"hers", &only(&principal))
         .await
         .expect("create");
-    let mut states = alice.state_watcher();
-    proxy.drop_connections();
-    within("the disconnect", states.wait_for(|s| !s.is_connected()))
-        .await
-        .expect("state channel");
-    wait_state(&alice, zk_client::SessionState::Connected).await;
-    assert!(proxy.connections_accepted() >= 2);
-    // SASL ids are per connection: this read works only if the new connection
-    // authenticated before the request went out.
-    assert_eq!(
-        &alice
-            .get_data("/alice")
-            .await
-            .expect("read after reconnect")
-            .0[..],
-        b"hers"
-    );
+    read_after_reconnect(&alice, &proxy, "/alice", b"hers").await;
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! (`zookeeper.sessionRequireClientSASLAuth`). Credentials come from a JAAS `Client`
 //! section as a Java client's would.
 
+#[macro_use]
 mod common;
 
 use std::path::PathBuf;
@@ -13,23 +14,6 @@ use std::time::Duration;
 use common::*;
 use zk_client::{perms, Acl, Client, ClientBuilder, CreateOptions, Error, Id, SaslOptions};
 use zk_testkit::Servers;
-
-macro_rules! on_both_servers {
-    ($($scenario:ident),* $(,)?) => {
-        mod apache {
-            $(#[tokio::test]
-            async fn $scenario() {
-                super::$scenario(zk_testkit::Servers::Apache).await
-            })*
-        }
-        mod bundled {
-            $(#[tokio::test]
-            async fn $scenario() {
-                super::$scenario(zk_testkit::Servers::Bundled).await
-            })*
-        }
-    };
-}
 
 on_both_servers!(
     credentials_from_a_jaas_file_authenticate_and_a_sasl_acl_admits_only_that_user,
@@ -162,23 +146,7 @@ async fn every_reconnection_authenticates_again(servers: Servers) {
         .create("/alice", b"hers", &alice_only())
         .await
         .unwrap();
-    let mut states = alice.state_watcher();
-    proxy.drop_connections();
-    within("the disconnect", states.wait_for(|s| !s.is_connected()))
-        .await
-        .expect("state channel");
-    wait_state(&alice, zk_client::SessionState::Connected).await;
-    assert!(proxy.connections_accepted() >= 2);
-    // The server keeps SASL ids per connection: this read works only if the new
-    // connection authenticated before the request went out.
-    assert_eq!(
-        &alice
-            .get_data("/alice")
-            .await
-            .expect("read after reconnect")
-            .0[..],
-        b"hers"
-    );
+    read_after_reconnect(&alice, &proxy, "/alice", b"hers").await;
 }
 
 async fn a_wrong_password_fails_once_with_auth_failed_and_is_not_retried(servers: Servers) {

@@ -3,6 +3,7 @@
 //! verification of the server, host names, mutual TLS, and reconnects, with certificates
 //! made by a throwaway CA at test time. Each scenario runs against both servers.
 
+#[macro_use]
 mod common;
 
 use std::net::SocketAddr;
@@ -11,25 +12,6 @@ use std::time::Duration;
 use common::*;
 use zk_client::{Client, CreateOptions, Error, EventType, SessionState, TlsFailure, TlsOptions};
 use zk_testkit::{ClientAuth, Issued, JavaStore, Mode, ServerTls, Servers, TestCa};
-
-/// Runs each named scenario (an `async fn(Servers)`) as a test against Apache ZooKeeper
-/// and as a test against zk-server.
-macro_rules! on_both_servers {
-    ($($scenario:ident),* $(,)?) => {
-        mod apache {
-            $(#[tokio::test]
-            async fn $scenario() {
-                super::$scenario(zk_testkit::Servers::Apache).await
-            })*
-        }
-        mod bundled {
-            $(#[tokio::test]
-            async fn $scenario() {
-                super::$scenario(zk_testkit::Servers::Bundled).await
-            })*
-        }
-    };
-}
 
 on_both_servers!(
     crud_and_watches_over_tls_survive_a_dropped_connection_and_a_host_change,

@@ -3,6 +3,27 @@
 
 #![allow(dead_code)]
 
+/// Runs each named scenario (an `async fn(Servers)`) as a test against Apache ZooKeeper
+/// and as a test against zk-server started from the same options (`mod apache` and
+/// `mod bundled`).
+#[allow(unused_macros)]
+macro_rules! on_both_servers {
+    ($($scenario:ident),* $(,)?) => {
+        mod apache {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(zk_testkit::Servers::Apache).await
+            })*
+        }
+        mod bundled {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(zk_testkit::Servers::Bundled).await
+            })*
+        }
+    };
+}
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -133,4 +154,25 @@ where
     {
         panic!("timed out waiting for {what}");
     }
+}
+
+/// Drops every connection through `proxy`, waits for `client` to reconnect, and reads
+/// `path`, which must hold `expected`: a node only the client's SASL identity may read,
+/// so this shows the new connection authenticated again before the request went out
+/// (servers keep SASL ids per connection).
+pub async fn read_after_reconnect(
+    client: &Client,
+    proxy: &FaultProxy,
+    path: &str,
+    expected: &[u8],
+) {
+    let mut states = client.state_watcher();
+    proxy.drop_connections();
+    within("the disconnect", states.wait_for(|s| !s.is_connected()))
+        .await
+        .expect("state channel");
+    wait_state(client, SessionState::Connected).await;
+    assert!(proxy.connections_accepted() >= 2);
+    let (data, _) = client.get_data(path).await.expect("read after reconnect");
+    assert_eq!(&data[..], expected);
 }
