@@ -464,6 +464,15 @@ async fn stalled_handshakes_time_out_without_holding_up_anyone() {
         });
         closed.await;
     }
+    // Each is counted as a failed handshake (the count may trail the close a moment);
+    // the client's handshake is not.
+    within("every stalled handshake counted", async {
+        while server.tls_handshake_failures() < 20 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(server.tls_handshake_failures(), 20);
     client.close().await.expect("close");
     server.shutdown().await;
 }

@@ -117,6 +117,8 @@
 //!   `ssl.ciphersuites` is ignored (rustls's modern suites are offered).
 //! - Client certificates are checked against the trust store, not against the client's
 //!   host name (Apache's `ssl.clientHostnameVerification`).
+//! - Failed or stalled TLS handshakes are logged and counted
+//!   ([`ServerHandle::tls_handshake_failures`]).
 //! - The `x509` provider is always on for TLS connections; Apache needs
 //!   `authProvider.x509=…X509AuthenticationProvider` and drops TLS clients without it.
 //!

@@ -359,6 +359,8 @@ pub(crate) struct Listening {
     handshake_timeout: Duration,
     limits: Arc<PerIp>,
     next_conn: Arc<AtomicU64>,
+    /// TLS handshakes that failed or stalled, for [`crate::ServerHandle`]'s counter.
+    pub(crate) tls_failures: Arc<AtomicU64>,
 }
 
 impl Listening {
@@ -371,6 +373,7 @@ impl Listening {
                 counts: Mutex::default(),
             }),
             next_conn: Arc::new(AtomicU64::new(1)),
+            tls_failures: Arc::new(AtomicU64::new(0)),
         }
     }
 }
@@ -466,10 +469,12 @@ async fn connection<E: From<Input>>(
         done = tokio::time::timeout_at(handshake, acceptor.accept(stream)) => match done {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
+                listening.tls_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(conn, %remote, error = %e, "TLS handshake failed; closing");
                 return;
             }
             Err(_) => {
+                listening.tls_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(conn, %remote, "TLS handshake not done within the handshake timeout; closing");
                 return;
             }

@@ -315,6 +315,7 @@ impl ServerBuilder {
         let mut core_config = self.core;
         core_config.durable = journal.is_some();
         let (addr, secure_addr) = (ports.addr(), ports.secure_addr);
+        let tls_failures = ports.listening.tls_failures.clone();
         let core = ServerCore::new(core_config, tree, Now::system());
         let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -334,6 +335,7 @@ impl ServerBuilder {
         Ok(ServerHandle {
             addr,
             secure_addr,
+            tls_failures,
             inputs: Inputs::Standalone(inputs_tx),
             shutdown: shutdown_tx,
             failure: failure_rx,
@@ -397,6 +399,7 @@ impl ServerBuilder {
         let election_listener = TcpListener::bind(bind_ip(mine_election)).await?;
         let ports = self.bind_clients().await?;
         let (addr, secure_addr) = (ports.addr(), ports.secure_addr);
+        let tls_failures = ports.listening.tls_failures.clone();
 
         let log_dir = self.data_log_dir.clone();
         let force_sync = self.force_sync;
@@ -469,6 +472,7 @@ impl ServerBuilder {
         Ok(ServerHandle {
             addr,
             secure_addr,
+            tls_failures,
             inputs: Inputs::Member(events_tx),
             shutdown: shutdown_tx,
             failure: failure_rx,
@@ -571,6 +575,7 @@ impl Inputs {
 pub struct ServerHandle {
     addr: SocketAddr,
     secure_addr: Option<SocketAddr>,
+    tls_failures: Arc<std::sync::atomic::AtomicU64>,
     inputs: Inputs,
     shutdown: Arc<watch::Sender<bool>>,
     failure: watch::Receiver<Option<String>>,
@@ -596,6 +601,13 @@ impl ServerHandle {
     /// The bound TLS address, if [`ServerBuilder::secure`] set one.
     pub fn secure_addr(&self) -> Option<SocketAddr> {
         self.secure_addr
+    }
+
+    /// Client connections closed because their TLS handshake failed (garbage, a plaintext
+    /// client, an untrusted or missing certificate) or did not finish within the
+    /// handshake timeout. Each is also logged.
+    pub fn tls_handshake_failures(&self) -> u64 {
+        self.tls_failures.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn ask<T>(
