@@ -110,15 +110,15 @@
 //! same `ssl.*` keys as Apache (PEM stores, `ssl.clientAuth`, protocols); a trusted client
 //! certificate gives its connection the `x509` id of its subject, printed as Java prints
 //! it, and `x509` ACLs work as in Apache (`X509AuthenticationProvider.superUser` too).
-//! `sslQuorum=true` puts mutual TLS on the quorum and election ports. Differences:
+//! `sslQuorum=true` puts mutual TLS on the quorum and election ports. Failed or stalled
+//! handshakes are logged and counted ([`ServerHandle::tls_handshake_failures`]).
+//! Differences:
 //! - Key and trust stores are PEM only: JKS and PKCS12 are refused at start with the
 //!   conversion to use; an encrypted PEM key is refused too.
 //! - No port unification (`portUnification`), no CRL or OCSP checks (refused by name);
 //!   `ssl.ciphersuites` is ignored (rustls's modern suites are offered).
 //! - Client certificates are checked against the trust store, not against the client's
 //!   host name (Apache's `ssl.clientHostnameVerification`).
-//! - Failed or stalled TLS handshakes are logged and counted
-//!   ([`ServerHandle::tls_handshake_failures`]).
 //! - The `x509` provider is always on for TLS connections; Apache needs
 //!   `authProvider.x509=…X509AuthenticationProvider` and drops TLS clients without it.
 //!
