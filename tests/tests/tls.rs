@@ -493,6 +493,11 @@ async fn an_ensemble_with_ssl_quorum_from_one_zoo_cfg_serves_on_both_servers() {
             .config("ssl.quorum.keyStore.type=PEM")
             .config(format!("ssl.quorum.trustStore.location={trust_store}"))
             .config("ssl.quorum.trustStore.type=PEM")
+            .tls(ServerTls {
+                key_store: certs.server.key_store.clone(),
+                trust_store: certs.ca.cert_path(),
+                client_auth: ClientAuth::Need,
+            })
             .start()
             .await
             .unwrap_or_else(|e| panic!("start a {kind:?} ensemble with sslQuorum: {e}"));
@@ -520,7 +525,22 @@ async fn an_ensemble_with_ssl_quorum_from_one_zoo_cfg_serves_on_both_servers() {
                 .is_some(),
             "{kind:?}: the write did not reach another member"
         );
+        // Every member also serves clients over TLS, with their certificates' ids.
+        let third = connect(&zk, &certs, Some(&certs.alice))
+            .await
+            .expect("a TLS client of the ensemble");
+        third.sync("/quorum-tls").await.expect("sync");
+        assert!(third.exists("/quorum-tls").await.expect("exists").is_some());
+        let ids: Vec<String> = third
+            .whoami()
+            .await
+            .expect("whoami")
+            .into_iter()
+            .map(|i| i.auth_scheme)
+            .collect();
+        assert!(ids.contains(&"x509".to_owned()), "{kind:?}: {ids:?}");
         first.close().await.expect("close");
         second.close().await.expect("close");
+        third.close().await.expect("close");
     }
 }
