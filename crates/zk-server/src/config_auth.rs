@@ -143,3 +143,56 @@ impl AuthConfig {
         Ok(b.enforce_auth(self.enforced(x509_served)?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_taken_with_or_without_the_zookeeper_prefix_and_others_are_left() {
+        let mut auth = AuthConfig::default();
+        assert!(auth.set("zookeeper.superUser", "admin").unwrap());
+        assert!(auth.set("sessionRequireClientSASLAuth", "true").unwrap());
+        assert!(auth.set(JAAS_PROPERTY, "/etc/zk/jaas.conf").unwrap());
+        assert!(auth
+            .set("zookeeper.enforce.auth.schemes", "sasl, x509,")
+            .unwrap());
+        assert!(!auth.set("tickTime", "2000").unwrap());
+        assert!(auth.set("allowSaslFailedClients", "maybe").is_err());
+        assert_eq!(auth.super_user.as_deref(), Some("admin"));
+        assert_eq!(auth.require_sasl, Some(true));
+        assert_eq!(auth.jaas_config, Some(PathBuf::from("/etc/zk/jaas.conf")));
+        assert_eq!(
+            auth.enforce_schemes,
+            Some(vec!["sasl".to_owned(), "x509".to_owned()])
+        );
+    }
+
+    #[test]
+    fn enforced_schemes_are_decided_and_checked_as_apache_does() {
+        // Nothing enforced by default.
+        assert!(AuthConfig::default().enforced(false).unwrap().is_empty());
+        // sessionRequireClientSASLAuth means sasl, whose provider must be registered.
+        let require = AuthConfig {
+            require_sasl: Some(true),
+            ..AuthConfig::default()
+        };
+        assert!(require.enforced(false).is_err());
+        let with_provider = AuthConfig {
+            sasl_provider: true,
+            ..require
+        };
+        assert_eq!(with_provider.enforced(false).unwrap(), vec!["sasl"]);
+        // enforce.auth.enabled needs schemes, each available.
+        let mut enforce = AuthConfig {
+            enforce_enabled: Some(true),
+            ..AuthConfig::default()
+        };
+        assert!(enforce.enforced(false).is_err());
+        enforce.enforce_schemes = Some(vec!["x509".into()]);
+        assert!(enforce.enforced(false).is_err());
+        assert_eq!(enforce.enforced(true).unwrap(), vec!["x509"]);
+        enforce.enforce_schemes = Some(vec!["kerberos".into()]);
+        assert!(enforce.enforced(true).is_err());
+    }
+}
