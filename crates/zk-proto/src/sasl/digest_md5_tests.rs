@@ -132,6 +132,49 @@ fn non_latin1_credentials_need_utf8_and_round_trip_with_it() {
 }
 
 #[test]
+fn an_authzid_as_java_sends_it_is_part_of_the_digest_and_must_name_the_user() {
+    // Java's client sends `authzid` equal to the user name; RFC 2831 then hashes it into
+    // A1, so a digest made without it does not verify.
+    let (nonce, cnonce, uri) = ("n0nce", "c0nce", "zookeeper/zk-sasl-md5");
+    let digest = |authzid: Option<&str>| {
+        let ha1 = hash_a1(
+            "alice",
+            "zk-sasl-md5",
+            "secret",
+            nonce,
+            cnonce,
+            true,
+            authzid,
+        )
+        .expect("encodable");
+        kd_hex(&ha1, nonce, cnonce, &format!("AUTHENTICATE:{uri}"))
+    };
+    let response = |authzid: &str, digest: &str| {
+        format!(
+            r#"charset=utf-8,username="alice",realm="zk-sasl-md5",nonce="{nonce}",nc=00000001,cnonce="{cnonce}",digest-uri="{uri}",maxbuf=65536,response={digest},qop=auth,authzid="{authzid}""#
+        )
+        .into_bytes()
+    };
+    let answer = |token: Vec<u8>| {
+        let mut server = DigestMd5Server::new(alice).with_nonce(nonce);
+        server.evaluate_response(b"").expect("challenge");
+        server.evaluate_response(&token)
+    };
+    assert!(matches!(
+        answer(response("alice", &digest(Some("alice")))),
+        Ok(ServerStep::Complete { ref authorization_id, .. }) if authorization_id == "alice"
+    ));
+    assert_eq!(
+        answer(response("alice", &digest(None))),
+        Err(DigestMd5Error::ResponseMismatch)
+    );
+    assert_eq!(
+        answer(response("mallory", &digest(Some("mallory")))),
+        Err(DigestMd5Error::AuthzidNotAllowed)
+    );
+}
+
+#[test]
 fn wrong_password_unknown_user_and_forged_rspauth_fail_typed() {
     let run = |user: &str, password: &str| {
         let mut server = DigestMd5Server::new(alice);
