@@ -48,8 +48,9 @@ async fn secure_server(servers: Servers, client_auth: ClientAuth) -> Secure {
     secure_server_with(servers, client_auth, &[]).await
 }
 
-/// [`secure_server`] with extra `zoo.cfg` lines.
-async fn secure_server_with(servers: Servers, client_auth: ClientAuth, config: &[&str]) -> Secure {
+/// A test CA in a temporary directory, a server certificate for the IP address 127.0.0.1
+/// only (not `localhost`) and a client certificate.
+fn certificates() -> (tempfile::TempDir, TestCa, Issued, Issued) {
     init_tracing();
     let dir = tempfile::tempdir().expect("temporary directory");
     let ca = TestCa::new(dir.path(), "server-ca").expect("test CA");
@@ -59,6 +60,12 @@ async fn secure_server_with(servers: Servers, client_auth: ClientAuth, config: &
     let client = ca
         .issue("client", &["client.test"])
         .expect("client certificate");
+    (dir, ca, server, client)
+}
+
+/// [`secure_server`] with extra `zoo.cfg` lines.
+async fn secure_server_with(servers: Servers, client_auth: ClientAuth, config: &[&str]) -> Secure {
+    let (dir, ca, server, client) = certificates();
     let mut options = ApacheZk::options(1)
         .tick_time(Duration::from_millis(500))
         .servers(servers)
@@ -352,15 +359,7 @@ async fn a_read_only_client_over_tls_probes_for_a_read_write_server_and_moves_to
 async fn apache_serving_java_key_stores_made_with_openssl_and_keytool_takes_our_pem_client() {
     // The stores most Apache deployments have: a JKS key store converted by keytool from
     // an openssl PKCS#12 export, and a JKS trust store of the CA.
-    init_tracing();
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let ca = TestCa::new(dir.path(), "ca").expect("test CA");
-    let server = ca
-        .issue("server", &["127.0.0.1"])
-        .expect("server certificate");
-    let client = ca
-        .issue("client", &["client.test"])
-        .expect("client certificate");
+    let (_dir, ca, server, client) = certificates();
     let key_store = ca
         .java_key_store(&server, JavaStore::Jks, "changeit")
         .expect("openssl and keytool make a JKS key store");
