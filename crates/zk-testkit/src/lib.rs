@@ -1,7 +1,6 @@
 //! Test infrastructure for zkmesh; a dev-dependency only, never published.
 //!
-//! This crate owns the two pieces of machinery that integration tests of the
-//! other crates share:
+//! This crate owns the machinery that integration tests of the other crates share:
 //!
 //! - [`ApacheZk`] ([`apache`]): a throwaway Apache ZooKeeper cluster (a
 //!   standalone server or a 3/5-member ensemble) on free loopback ports,
@@ -11,15 +10,16 @@
 //! - [`FaultProxy`] ([`proxy`]): a small TCP proxy that sits between a client
 //!   and a server and injects faults: dropped connections, a black-hole
 //!   partition (pause/resume), refused connections and per-chunk delay.
-//! - [`tls`]: a throwaway certificate authority issuing PEM certificates for TLS tests
-//!   (and [`ServerTls`] to serve Apache's `secureClientPort` with them).
+//! - [`tls`]: a throwaway certificate authority issuing PEM certificates for TLS tests,
+//!   also as Java key and trust stores made with `openssl` and `keytool` ([`JavaStore`]),
+//!   and [`ServerTls`] to serve Apache's `secureClientPort` with them.
 //! - [`TestKdc`] ([`kerberos`]): a throwaway MIT Kerberos realm and KDC on loopback,
 //!   driven through `scripts/krb5-kdc.sh`, for the Kerberos (SASL GSSAPI) tests.
 //! - [`cpu`]: the process's CPU time, for tests and benchmarks that compare costs.
 //! - [`linearizable`]: a linearizability check for a single-register history,
 //!   for fail-over tests against either server.
 //!
-//! Errors from both are reported as [`TestkitError`].
+//! Errors from all of them are reported as [`TestkitError`].
 
 #![warn(missing_docs)]
 
