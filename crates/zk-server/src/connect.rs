@@ -212,6 +212,7 @@ impl ServerCore {
 
     /// Follower: the leader answered a revalidation.
     pub fn revalidated(&mut self, session: i64, valid: bool, now: Now) {
+        self.clock = now.mono;
         if valid {
             tracing::debug!(
                 session_id = format_args!("{session:#x}"),

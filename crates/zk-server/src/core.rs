@@ -223,6 +223,10 @@ pub(crate) struct ConnStats {
     pub last_zxid: i64,
     pub last_op: &'static str,
     pub established_ms: i64,
+    /// Requests not yet answered, with their arrival times.
+    pub arrivals: crate::latency::Arrivals,
+    /// This connection's request latency.
+    pub latency: crate::latency::Latency,
 }
 
 #[derive(Debug)]
@@ -262,6 +266,8 @@ pub struct ServerStats {
     pub sessions_expired: u64,
     /// Connections refused or closed for bad input.
     pub bad_input: u64,
+    /// Request latency, arrival to reply.
+    pub latency: crate::latency::Latency,
 }
 
 /// A connect waiting for its session to be created or revalidated.
@@ -285,6 +291,8 @@ pub struct ServerCore {
     pub(crate) next_container_check: Instant,
     pub(crate) stats: ServerStats,
     pub(crate) started: Instant,
+    /// The time of the input being handled (replies are timed against it).
+    pub(crate) clock: Instant,
     pub(crate) role: Role,
     /// Prepared, not yet committed changes (leader and standalone).
     pub(crate) outstanding: Outstanding,
@@ -331,6 +339,7 @@ impl ServerCore {
             applied: Applied::default(),
             stats: ServerStats::default(),
             started: now.mono,
+            clock: now.mono,
             role: Role::Standalone,
             outstanding: Outstanding::default(),
             queues: HashMap::new(),
@@ -436,6 +445,7 @@ impl ServerCore {
 
     /// Standalone durable mode: every txn up to `zxid` is on disk; commit them.
     pub fn durable(&mut self, zxid: i64, now: Now) {
+        self.clock = now.mono;
         while self.prepared.front().is_some_and(|(h, _)| h.zxid <= zxid) {
             let Some((header, txn)) = self.prepared.pop_front() else {
                 break;
@@ -461,6 +471,12 @@ impl ServerCore {
     /// The tree (read-only).
     pub fn tree(&self) -> &DataTree {
         &self.tree
+    }
+
+    /// Requests received on every connection and not yet answered (`srvr`'s
+    /// "Outstanding").
+    pub fn outstanding_requests(&self) -> usize {
+        self.conns.values().map(|c| c.stats.arrivals.len()).sum()
     }
 
     /// Counters.
@@ -623,12 +639,17 @@ impl ServerCore {
         });
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.last_zxid = header.zxid;
+            if let Some(ms) = c.stats.arrivals.answered(xid, self.clock) {
+                c.stats.latency.record(ms);
+                self.stats.latency.record(ms);
+            }
         }
         self.send(conn, buf.freeze());
     }
 
     /// One frame (length prefix removed) from a connection.
     pub fn receive(&mut self, conn: ConnId, frame: Bytes, now: Now) {
+        self.clock = now.mono;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -663,6 +684,7 @@ impl ServerCore {
         let xid = header.xid;
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.last_cxid = xid;
+            c.stats.arrivals.arrived(xid, self.clock);
         }
         if !self.enforce_authentication(conn, xid, header.opcode) {
             return;

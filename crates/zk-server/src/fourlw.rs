@@ -144,8 +144,20 @@ impl ServerCore {
             }
             "envi" => self.envi(),
             "dirs" => "datadir_size: 0\nlogdir_size: 0\n".to_owned(),
-            "crst" => "Connection stats reset.\n".to_owned(),
-            "srst" => "Server stats reset.\n".to_owned(),
+            "crst" => {
+                for c in self.conns.values_mut() {
+                    c.stats.received = 0;
+                    c.stats.sent = 0;
+                    c.stats.latency = Default::default();
+                }
+                "Connection stats reset.\n".to_owned()
+            }
+            "srst" => {
+                self.stats.packets_received = 0;
+                self.stats.packets_sent = 0;
+                self.stats.latency = Default::default();
+                "Server stats reset.\n".to_owned()
+            }
             _ => format!("{word} is not supported by this server.\n"),
         }
     }
@@ -181,11 +193,15 @@ impl ServerCore {
                 let timeout = self.tracker.timeout(session).map_or(0, |t| t.as_millis());
                 let _ = write!(
                     s,
-                    ",sid=0x{session:x},lop={},est={},to={timeout},lcxid=0x{:x},lzxid=0x{:x},lresp=0,llat=0,minlat=0,avglat=0,maxlat=0",
+                    ",sid=0x{session:x},lop={},est={},to={timeout},lcxid=0x{:x},lzxid=0x{:x},lresp=0,llat={},minlat={},avglat={},maxlat={}",
                     if c.stats.last_op.is_empty() { "NA" } else { c.stats.last_op },
                     c.stats.established_ms,
                     c.stats.last_cxid,
-                    c.stats.last_zxid
+                    c.stats.last_zxid,
+                    c.stats.latency.last(),
+                    c.stats.latency.min(),
+                    c.stats.latency.avg().round() as u64,
+                    c.stats.latency.max()
                 );
             }
             s.push_str(")\n");
@@ -203,10 +219,14 @@ impl ServerCore {
         let st = self.stats();
         let _ = write!(
             s,
-            "Latency min/avg/max: 0/0.0/0\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: 0\nZxid: 0x{:x}\nMode: {}\nNode count: {}\n",
+            "Latency min/avg/max: {}/{}/{}\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: 0x{:x}\nMode: {}\nNode count: {}\n",
+            st.latency.min(),
+            st.latency.avg_text(),
+            st.latency.max(),
             st.packets_received,
             st.packets_sent,
             self.connection_count(),
+            self.outstanding_requests(),
             self.last_zxid(),
             self.mode(),
             self.tree().node_count()
@@ -250,16 +270,19 @@ impl ServerCore {
             "zk_num_alive_connections",
             self.connection_count().to_string(),
         );
-        kv("zk_avg_latency", "0.0".to_owned());
-        kv("zk_outstanding_requests", "0".to_owned());
+        kv("zk_avg_latency", st.latency.avg_text());
+        kv(
+            "zk_outstanding_requests",
+            self.outstanding_requests().to_string(),
+        );
         kv("zk_znode_count", tree.node_count().to_string());
         kv("zk_global_sessions", tree.sessions().len().to_string());
         kv("zk_packets_sent", st.packets_sent.to_string());
         kv("zk_packets_received", st.packets_received.to_string());
         kv("zk_watch_count", self.watch_count().to_string());
         kv("zk_auth_failed_count", "0".to_owned());
-        kv("zk_min_latency", "0".to_owned());
-        kv("zk_max_latency", "0".to_owned());
+        kv("zk_min_latency", st.latency.min().to_string());
+        kv("zk_max_latency", st.latency.max().to_string());
         kv(
             "zk_approximate_data_size",
             tree.approximate_data_size().to_string(),

@@ -146,6 +146,7 @@ pub mod digest;
 pub mod ensemble;
 pub mod fourlw;
 pub mod journal;
+pub mod latency;
 mod net;
 pub mod outstanding;
 pub mod persist;

@@ -124,6 +124,7 @@ impl ServerCore {
 
     /// Leader: a follower forwarded a client's request.
     pub fn forwarded(&mut self, from: Owner, f: Forwarded, now: Now) {
+        self.clock = now.mono;
         if self.role != Role::Leader {
             return;
         }
@@ -273,6 +274,7 @@ impl ServerCore {
     /// request it came from if that request is waiting here. Every member calls this for
     /// every committed txn, in zxid order.
     pub fn commit(&mut self, header: TxnHeader, txn: Txn, now: Now) {
+        self.clock = now.mono;
         self.outstanding.committed(header.zxid);
         let mut applied = std::mem::take(&mut self.applied);
         applied.clear();
@@ -443,6 +445,7 @@ impl ServerCore {
     /// Follower: the leader's reply to a forwarded sync arrived, after every commit the
     /// leader had made when it got the sync.
     pub fn sync_done(&mut self, session: i64, cxid: i32, now: Now) {
+        self.clock = now.mono;
         let head = self.queues.get(&session).and_then(VecDeque::front);
         if !matches!(head, Some(Waiting::Sync { xid, .. }) if *xid == cxid) {
             return;
@@ -458,6 +461,7 @@ impl ServerCore {
     /// Time-driven work: the leader (or a standalone server) expires sessions whose
     /// clients went quiet and deletes empty containers and expired TTL nodes.
     pub fn tick(&mut self, now: Now) {
+        self.clock = now.mono;
         let leads = matches!(self.role, Role::Standalone | Role::Leader);
         if now.mono >= self.next_container_check {
             // The deadline moves on whatever the role: a follower reports it too, and
