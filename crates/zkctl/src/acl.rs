@@ -53,7 +53,8 @@ pub fn perm_letters(bits: i32) -> String {
         .collect()
 }
 
-fn acl_json(acl: &[Acl]) -> Value {
+/// An ACL as JSON: scheme, id, permission letters and mask per entry.
+pub fn acl_json(acl: &[Acl]) -> Value {
     Value::Array(
         acl.iter()
             .map(|a| {

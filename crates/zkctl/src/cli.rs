@@ -127,6 +127,9 @@ pub enum Command {
     /// Each member's mode, zxid, connections and lag behind the leader (the `srvr`
     /// four-letter word; exit code 5 if any member does not answer).
     Ensemble,
+    /// Serve the web console: live services, routing rules with their split and a
+    /// request tester, the znode tree, and the ensemble's members.
+    Console(ConsoleArgs),
     /// Print a shell completion script, e.g. `zkctl completions bash > /etc/bash_completion.d/zkctl`.
     Completions(CompletionsArgs),
 }
@@ -390,4 +393,25 @@ mod tests {
         // builds every one, so a clash fails here rather than in a user's hands.
         super::Cli::command().debug_assert();
     }
+}
+
+/// `console`.
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    /// Address to serve on. Loopback by default: anyone who can reach the console sees
+    /// what the session can read.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    pub listen: std::net::SocketAddr,
+    /// Allow saving routing rules and editing node data (read-only without it).
+    #[arg(long)]
+    pub allow_writes: bool,
+    /// Require this bearer token on every request (`Authorization: Bearer …`, or open
+    /// `/?token=…` once in a browser, which keeps it in a cookie).
+    #[arg(
+        long,
+        env = "ZK_CONSOLE_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 }

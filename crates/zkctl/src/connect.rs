@@ -6,7 +6,7 @@ use std::time::Duration;
 use std::path::PathBuf;
 
 use zk_client::{Client, ClientBuilder, SaslOptions, TlsOptions};
-use zk_discovery::ServiceDiscovery;
+use zk_discovery::{CacheOptions, ServiceDiscovery};
 
 use crate::cli::Cli;
 use crate::error::{CtlError, Result};
@@ -129,8 +129,14 @@ impl Connection {
 
     /// A discovery service over a session with the servers (Curator's `/services`).
     pub async fn discovery(&self) -> Result<ServiceDiscovery> {
+        self.discovery_with(CacheOptions::default()).await
+    }
+
+    /// Like [`Connection::discovery`], with caches that behave as `options` say.
+    pub async fn discovery_with(&self, options: CacheOptions) -> Result<ServiceDiscovery> {
         ServiceDiscovery::builder()
             .client(self.builder()?)
+            .cache_options(options)
             .connect(&self.server)
             .await
             .map_err(CtlError::discovery(format!("connect to {}", self.server)))

@@ -17,7 +17,7 @@ use crate::output::Output;
 use crate::table;
 
 /// What one member said, or why it said nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Member {
     /// `host:port` from the connect string.
     pub host: String,
@@ -29,6 +29,10 @@ pub struct Member {
     pub connections: Option<u64>,
     /// Nodes in its tree.
     pub nodes: Option<u64>,
+    /// Requests it has received and not yet answered.
+    pub outstanding: Option<u64>,
+    /// Request latency in ms since its counters were last reset: min, average, max.
+    pub latency: Option<(f64, f64, f64)>,
     /// The leader's zxid minus this one's.
     pub lag: Option<i64>,
     /// Why it could not be asked.
@@ -75,6 +79,16 @@ pub fn parse_srvr(text: &str, member: &mut Member) -> std::result::Result<(), St
             }
             "Connections" => member.connections = value.parse().ok(),
             "Node count" => member.nodes = value.parse().ok(),
+            "Outstanding" => member.outstanding = value.parse().ok(),
+            "Latency min/avg/max" => {
+                let parts: Vec<f64> = value
+                    .split('/')
+                    .filter_map(|p| p.trim().parse().ok())
+                    .collect();
+                if let [min, avg, max] = parts[..] {
+                    member.latency = Some((min, avg, max));
+                }
+            }
             _ => {}
         }
     }
@@ -142,11 +156,14 @@ pub async fn survey(conn: &Connection) -> Vec<Member> {
     members
 }
 
-fn member_json(m: &Member) -> Value {
+/// A member as JSON.
+pub fn member_json(m: &Member) -> Value {
     json!({
         "host": m.host, "mode": m.mode,
         "zxid": m.zxid, "zxid_hex": m.zxid.map(|z| format!("0x{z:x}")),
         "connections": m.connections, "nodes": m.nodes, "lag": m.lag, "error": m.error,
+        "outstanding": m.outstanding,
+        "latency": m.latency.map(|(min, avg, max)| json!({"min": min, "avg": avg, "max": max})),
     })
 }
 
@@ -214,6 +231,15 @@ mod tests {
         assert_eq!(m.mode.as_deref(), Some("follower"));
         assert_eq!(m.zxid, Some(0x1_0000_002a));
         assert_eq!((m.connections, m.nodes), (Some(3), Some(7)));
+        parse_srvr(
+            "Latency min/avg/max: 0/0.5/12\nOutstanding: 4\nMode: leader\n",
+            &mut m,
+        )
+        .expect("parses");
+        assert_eq!(
+            (m.latency, m.outstanding),
+            (Some((0.0, 0.5, 12.0)), Some(4))
+        );
         let refused = parse_srvr(
             "srvr is not executed because it is not in the whitelist.\n",
             &mut Member::default(),

@@ -100,43 +100,32 @@ fn destination_json(
     }
 }
 
-/// Runs `route`.
-pub async fn run(discovery: &ServiceDiscovery, out: Output, args: RouteArgs) -> Result<()> {
-    let instances: Vec<ServiceInstance> = instances_of(discovery, &args.service).await?;
-    let path = rule_path(&args.service, args.rule_path.as_deref());
-    let (rule_bytes, source) = match &args.rule_file {
-        Some(file) => (
-            Some(read_file(file)?),
-            json!({"file": file.display().to_string()}),
-        ),
-        None => match read_rule(&discovery.client().client(), &path).await? {
-            Some((data, stat)) => (Some(data), json!({"path": path, "version": stat.version})),
-            None => (None, json!({"path": path, "version": null})),
-        },
-    };
-    let rule = rule_bytes
-        .map(|b| Rule::parse(&b))
-        .transpose()
-        .map_err(|e| CtlError::Other(format!("the rule cannot be used: {e}")))?;
+/// What [`explain`] found: the decision as JSON and as lines for people, and why no
+/// endpoint was picked, if none was.
+#[derive(Debug, Clone)]
+pub struct Explained {
+    /// The decision: picked endpoint, route, destination, policy, trace.
+    pub json: Value,
+    /// The same for people, one fact per line.
+    pub text: String,
+    /// Why no endpoint was picked (`None` when one was).
+    pub error: Option<String>,
+}
 
-    let headers: Vec<(&str, &str)> = args
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let tags: Vec<&str> = args.caller_tags.iter().map(String::as_str).collect();
-    let ctx = RequestContext {
-        method: &args.method,
-        path: &args.path,
-        headers: &headers,
-        caller_tags: &tags,
-        caller_id: &args.caller_id,
-    };
-
-    let router = Router::new(&args.service);
+/// Routes one request through a router holding `rule` (default routing without one) and
+/// `instances`, and says what it picked and why. `source` says where the rule came from
+/// (it is copied into the JSON).
+pub fn explain(
+    service: &str,
+    rule: Option<Rule>,
+    source: Value,
+    instances: &[ServiceInstance],
+    ctx: &RequestContext,
+) -> Explained {
+    let router = Router::new(service);
     router.set_rule(rule.clone());
     router.set_instances(instances.iter());
-    let explanation = router.explain(&ctx);
+    let explanation = router.explain(ctx);
     let trace = trace(rule.as_ref(), &explanation.steps);
     let picked = explanation.picked;
     let table = router.table();
@@ -182,56 +171,90 @@ pub async fn run(discovery: &ServiceDiscovery, out: Output, args: RouteArgs) -> 
         deciding_route.map(|(i, r)| json!({"index": i, "name": route_name(r.name.as_deref(), i)}));
     let picked_json = picked.as_ref().ok().map(|p| endpoint_json(p.endpoint()));
 
-    out.emit(
-        || {
-            let mut lines = Vec::new();
-            match &picked {
-                Ok(p) => lines.push(format!("endpoint    {} {}", p.id, p.authority())),
-                Err(e) => lines.push(format!("endpoint    none: {e}")),
-            }
-            if let Some((i, r)) = deciding_route {
-                lines.push(format!(
-                    "route       {} (routes[{i}], {decided_by})",
-                    route_name(r.name.as_deref(), i)
-                ));
-            } else {
-                lines.push("route       none (default routing)".to_owned());
-            }
-            if !destination.is_null() {
-                lines.push(format!(
-                    "subset      {} (destination {}, share {})",
-                    destination["subset"],
-                    destination["index"],
-                    destination["share"].as_str().unwrap_or("?")
-                ));
-                lines.push(format!(
-                    "candidates  {}",
-                    destination["candidates"]
-                        .as_array()
-                        .map(|c| c
-                            .iter()
-                            .filter_map(Value::as_str)
-                            .collect::<Vec<_>>()
-                            .join(", "))
-                        .unwrap_or_default()
-                ));
-            }
-            lines.push(format!("policy      {}", policy_text(&policy)));
-            lines.push("why:".to_owned());
-            lines.extend(trace.iter().map(|t| format!("  {t}")));
-            lines.join("\n")
+    let mut lines = Vec::new();
+    match &picked {
+        Ok(p) => lines.push(format!("endpoint    {} {}", p.id, p.authority())),
+        Err(e) => lines.push(format!("endpoint    none: {e}")),
+    }
+    if let Some((i, r)) = deciding_route {
+        lines.push(format!(
+            "route       {} (routes[{i}], {decided_by})",
+            route_name(r.name.as_deref(), i)
+        ));
+    } else {
+        lines.push("route       none (default routing)".to_owned());
+    }
+    if !destination.is_null() {
+        lines.push(format!(
+            "subset      {} (destination {}, share {})",
+            destination["subset"],
+            destination["index"],
+            destination["share"].as_str().unwrap_or("?")
+        ));
+        lines.push(format!(
+            "candidates  {}",
+            destination["candidates"]
+                .as_array()
+                .map(|c| c
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        ));
+    }
+    lines.push(format!("policy      {}", policy_text(&policy)));
+    lines.push("why:".to_owned());
+    lines.extend(trace.iter().map(|t| format!("  {t}")));
+
+    Explained {
+        json: json!({
+            "service": service, "rule": source, "picked": picked_json,
+            "decided_by": decided_by, "route": route_json, "destination": destination,
+            "policy": policy, "trace": trace,
+        }),
+        text: lines.join("\n"),
+        error: picked.err().map(|e| e.to_string()),
+    }
+}
+
+/// Runs `route`.
+pub async fn run(discovery: &ServiceDiscovery, out: Output, args: RouteArgs) -> Result<()> {
+    let instances: Vec<ServiceInstance> = instances_of(discovery, &args.service).await?;
+    let path = rule_path(&args.service, args.rule_path.as_deref());
+    let (rule_bytes, source) = match &args.rule_file {
+        Some(file) => (
+            Some(read_file(file)?),
+            json!({"file": file.display().to_string()}),
+        ),
+        None => match read_rule(&discovery.client().client(), &path).await? {
+            Some((data, stat)) => (Some(data), json!({"path": path, "version": stat.version})),
+            None => (None, json!({"path": path, "version": null})),
         },
-        || {
-            json!({
-                "service": args.service, "rule": source, "picked": picked_json,
-                "decided_by": decided_by, "route": route_json, "destination": destination,
-                "policy": policy, "trace": trace,
-            })
-        },
-    );
-    match picked {
-        Ok(_) => Ok(()),
-        Err(e) => Err(CtlError::Other(format!("no endpoint: {e}"))),
+    };
+    let rule = rule_bytes
+        .map(|b| Rule::parse(&b))
+        .transpose()
+        .map_err(|e| CtlError::Other(format!("the rule cannot be used: {e}")))?;
+
+    let headers: Vec<(&str, &str)> = args
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let tags: Vec<&str> = args.caller_tags.iter().map(String::as_str).collect();
+    let ctx = RequestContext {
+        method: &args.method,
+        path: &args.path,
+        headers: &headers,
+        caller_tags: &tags,
+        caller_id: &args.caller_id,
+    };
+    let explained = explain(&args.service, rule, source, &instances, &ctx);
+    out.emit(|| explained.text.clone(), || explained.json.clone());
+    match explained.error {
+        None => Ok(()),
+        Some(e) => Err(CtlError::Other(format!("no endpoint: {e}"))),
     }
 }
 

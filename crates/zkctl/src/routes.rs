@@ -51,7 +51,7 @@ pub async fn read_rule(client: &Client, path: &str) -> Result<Option<(Vec<u8>, S
 
 /// JSON text pretty-printed with sorted keys, so that formatting and key order do not
 /// show up as differences; text that is not JSON is returned as it is.
-fn normalized(bytes: &[u8]) -> String {
+pub fn normalized(bytes: &[u8]) -> String {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(v) => serde_json::to_string_pretty(&v).unwrap_or_default(),
         Err(_) => String::from_utf8_lossy(bytes).into_owned(),

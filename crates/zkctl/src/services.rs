@@ -17,7 +17,8 @@ pub fn authority(i: &ServiceInstance) -> String {
     }
 }
 
-fn instance_json(i: &ServiceInstance) -> Value {
+/// An instance as JSON, in Curator's field names, plus its URI and registration time.
+pub fn instance_json(i: &ServiceInstance) -> Value {
     json!({
         "id": i.id,
         "address": i.address,
