@@ -2,6 +2,7 @@
 
 mod common;
 mod completions;
+mod console;
 mod ensemble;
 mod nodes;
 mod route;
