@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need (Apache
-# ZooKeeper, Curator and MIT Kerberos from Debian, the kazoo Python client, cargo-nextest if
-# missing), checks formatting and lints, then runs every test and doctest. Tests start their
-# own servers (and Kerberos KDCs); nothing needs to be running.
+# ZooKeeper, Curator, MIT Kerberos and Chromium from Debian, the kazoo Python client,
+# cargo-nextest if missing), checks formatting and lints, then runs every test and doctest.
+# Tests start their own servers (and Kerberos KDCs, browsers); nothing needs to be running.
 set -euo pipefail
 # Incremental caches only help repeated local builds; on a fresh machine they double the disk
 # the build needs.
@@ -26,6 +26,12 @@ fi
 if ! python3 -c "import kazoo, puresasl" >/dev/null 2>&1; then
     # pure-sasl: kazoo's SASL (DIGEST-MD5) support.
     python3 -m pip install --quiet --disable-pip-version-check kazoo pure-sasl
+fi
+# Headless Chromium and chromedriver, for the console's browser tests (zk-testkit's Browser
+# runs these two paths).
+if [[ ! -x /usr/bin/chromedriver || ! -x /usr/bin/chromium ]]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 fi
 if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest

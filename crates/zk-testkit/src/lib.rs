@@ -15,6 +15,9 @@
 //!   and [`ServerTls`] to serve Apache's `secureClientPort` with them.
 //! - [`TestKdc`] ([`kerberos`]): a throwaway MIT Kerberos realm and KDC on loopback,
 //!   driven through `scripts/krb5-kdc.sh`, for the Kerberos (SASL GSSAPI) tests.
+//! - [`Browser`] ([`browser`]): a headless Chromium driven over WebDriver through
+//!   chromedriver, for browser tests of the web console: load a page, click, wait for a
+//!   text, take screenshots. Chromium and chromedriver are killed when the handle is dropped.
 //! - [`cpu`]: the process's CPU time, for tests and benchmarks that compare costs.
 //! - [`linearizable`]: a linearizability check for a single-register history,
 //!   for fail-over tests against either server.
@@ -24,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod apache;
+pub mod browser;
 pub mod cpu;
 pub mod kerberos;
 pub mod linearizable;
@@ -33,6 +37,7 @@ pub mod tls;
 pub use apache::{
     bundled_server_binary, ApacheZk, ApacheZkOptions, ClientAuth, Mode, ServerTls, Servers,
 };
+pub use browser::Browser;
 pub use cpu::process_cpu_time;
 pub use kerberos::TestKdc;
 pub use proxy::FaultProxy;
@@ -84,6 +89,10 @@ pub enum TestkitError {
     /// A server or the script printed something the kit could not parse.
     #[error("unexpected output: {0}")]
     Parse(String),
+    /// The headless browser is missing, did not start, or a WebDriver command failed; the
+    /// message says which, with the end of chromedriver's log where it helps.
+    #[error("browser: {0}")]
+    Browser(String),
 }
 
 impl TestkitError {
