@@ -22,6 +22,19 @@ function h(tag, props, ...children) {
 }
 
 const app = () => document.getElementById("app");
+
+// A fault in the page is shown, not swallowed (and browser tests look for it).
+function showFault(message) {
+  let banner = document.getElementById("fault");
+  if (!banner) {
+    banner = h("div", { id: "fault", class: "error" });
+    document.body.prepend(banner);
+  }
+  banner.textContent = "The page hit an error: " + message;
+}
+window.addEventListener("error", (e) => showFault(e.message));
+window.addEventListener("unhandledrejection", (e) => showFault(String(e.reason)));
+document.addEventListener("securitypolicyviolation", (e) => showFault("blocked by the content security policy: " + e.violatedDirective));
 let info = { allow_writes: false, server: "" };
 // What the current view must stop when another one replaces it (event streams, timers).
 let cleanup = [];
@@ -74,18 +87,23 @@ function renderServices(root, services) {
     root.replaceChildren(h("p", { class: "muted" }, "No services are registered under the base path."));
     return;
   }
-  root.replaceChildren(...services.map((s) => h("section", { class: "service", "data-service": s.name },
-    h("h3", {}, s.name, " ", h("span", { class: "badge" }, s.instances.length + " instance" + (s.instances.length === 1 ? "" : "s")),
-      " ", h("a", { href: "#/routes/" + encodeURIComponent(s.name) }, "routes")),
-    s.instances.length === 0 ? h("p", { class: "muted" }, "No instances.") :
-      h("table", {},
-        h("thead", {}, h("tr", {}, ["ID", "Address", "Enabled", "Registered", "Payload"].map((t) => h("th", {}, t)))),
-        h("tbody", {}, s.instances.map((i) => h("tr", { "data-instance": i.id },
-          h("td", {}, h("code", {}, i.id)),
-          h("td", {}, authority(i)),
-          h("td", { class: i.enabled ? "ok" : "warning" }, i.enabled ? "yes" : "no"),
-          h("td", {}, i.registered || utc(i.registrationTimeUTC)),
-          h("td", {}, h("code", {}, i.payload == null ? "" : JSON.stringify(i.payload)))))))))));
+  root.replaceChildren(...services.map(renderService));
+}
+
+function renderService(s) {
+  const n = s.instances.length;
+  const title = h("h3", {}, s.name, " ",
+    h("span", { class: "badge" }, n + " instance" + (n === 1 ? "" : "s")), " ",
+    h("a", { href: "#/routes/" + encodeURIComponent(s.name) }, "routes"));
+  if (n === 0) return h("section", { class: "service", "data-service": s.name }, title, h("p", { class: "muted" }, "No instances."));
+  const head = h("thead", {}, h("tr", {}, ["ID", "Address", "Enabled", "Registered", "Payload"].map((t) => h("th", {}, t))));
+  const rows = s.instances.map((i) => h("tr", { "data-instance": i.id },
+    h("td", {}, h("code", {}, i.id)),
+    h("td", {}, authority(i)),
+    h("td", { class: i.enabled ? "ok" : "warning" }, i.enabled ? "yes" : "no"),
+    h("td", {}, i.registered || utc(i.registrationTimeUTC)),
+    h("td", {}, h("code", {}, i.payload == null ? "" : JSON.stringify(i.payload)))));
+  return h("section", { class: "service", "data-service": s.name }, title, h("table", {}, head, h("tbody", {}, rows)));
 }
 
 // ---------------------------------------------------------------- routes
@@ -194,7 +212,7 @@ function renderSplit(routes) {
 function tryForm(service, editor) {
   const method = h("input", { id: "try-method", placeholder: "GetOrder" });
   const path = h("input", { id: "try-path", placeholder: "/orders/1" });
-  const headers = h("textarea", { id: "try-headers", placeholder: "x-user-group=beta (one per line)", style: "min-height:60px" });
+  const headers = h("textarea", { id: "try-headers", placeholder: "x-user-group=beta (one per line)", class: "short" });
   const tags = h("input", { id: "try-tags", placeholder: "canary, eu" });
   const caller = h("input", { id: "try-caller" });
   const draft = h("input", { id: "try-draft", type: "checkbox" });
@@ -268,7 +286,7 @@ async function viewTree(path, offset) {
     h("tbody", {}, n.acl.map((a) => h("tr", {}, h("td", {}, a.scheme), h("td", {}, a.id), h("td", {}, a.perms)))));
 
   const parts = [head, h("div", { class: "cols" },
-    h("div", { style: "flex:0 0 30%" }, h("h3", {}, "Children"), pager, childList),
+    h("div", { class: "side" }, h("h3", {}, "Children"), pager, childList),
     h("div", {}, h("h3", {}, "Data"), tabs, dataView, editData(path, n), h("h3", {}, "Stat"), stat, h("h3", {}, "ACL"), acl))];
   show(...parts);
 }
@@ -276,7 +294,7 @@ async function viewTree(path, offset) {
 function editData(path, n) {
   if (!info.allow_writes) return "";
   if (n.data.text == null) return h("p", { class: "muted" }, "Binary data cannot be edited here.");
-  const area = h("textarea", { id: "node-edit", style: "min-height:100px" });
+  const area = h("textarea", { id: "node-edit", class: "short" });
   area.value = n.data.text;
   const status = h("span", { id: "node-edit-status" });
   const save = h("button", { id: "node-save", onclick: async () => {

@@ -3,8 +3,8 @@
 //! plain TCP connection to every host of the connect string — no session, so a member
 //! that cannot serve sessions (electing, cut off) still reports.
 //!
-//! Lag is the leader's zxid minus the member's: the transactions it has yet to apply when
-//! both are in the same epoch (the epoch is the zxid's high 32 bits).
+//! Lag is the transactions a member has yet to apply to reach the leader's zxid ([`lag`]:
+//! the difference within an epoch, the new epoch's count across one).
 
 use std::time::Duration;
 
@@ -125,6 +125,22 @@ async fn four_letter(
         .unwrap_or_else(|_| Err(format!("no answer to {word} within {timeout:?}")))
 }
 
+/// Transactions a member at zxid `member` has yet to apply to reach the leader's
+/// `leader`. Within an epoch that is the difference of the counters (a zxid's low 32
+/// bits); a member still showing an older epoch's zxid has at least the new epoch's
+/// transactions to apply (a new leader's first zxid has counter 0, so a member that
+/// synchronised and has seen nothing since shows 0, not 2^32).
+pub fn lag(leader: i64, member: i64) -> i64 {
+    let (leader_epoch, member_epoch) = (leader >> 32, member >> 32);
+    if member_epoch == leader_epoch {
+        leader - member
+    } else if member_epoch < leader_epoch {
+        leader & 0xffff_ffff
+    } else {
+        0
+    }
+}
+
 /// Asks every member and works out the lag from the leader's (or standalone server's)
 /// zxid.
 pub async fn survey(conn: &Connection) -> Vec<Member> {
@@ -150,7 +166,7 @@ pub async fn survey(conn: &Connection) -> Vec<Member> {
         .and_then(|m| m.zxid);
     if let Some(top) = reference {
         for m in &mut members {
-            m.lag = m.zxid.map(|z| top - z);
+            m.lag = m.zxid.map(|z| lag(top, z));
         }
     }
     members
@@ -218,6 +234,14 @@ mod tests {
             hosts("a:1, b ,[::1]:3,[::2]/app/x"),
             ["a:1", "b:2181", "[::1]:3", "[::2]:2181"]
         );
+    }
+
+    #[test]
+    fn lag_counts_transactions_across_an_epoch_change() {
+        assert_eq!(lag(0x1_0000_0010, 0x1_0000_000a), 6);
+        assert_eq!(lag(0x2_0000_0000, 0x1_0000_0001), 0);
+        assert_eq!(lag(0x2_0000_0003, 0x1_0000_0001), 3);
+        assert_eq!(lag(0x1_0000_0003, 0x2_0000_0001), 0);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod common;
 mod completions;
 mod console;
+mod console_browser;
 mod ensemble;
 mod nodes;
 mod route;
