@@ -5,9 +5,14 @@
 //!
 //! `cargo run --release --example quickstart` (the README's first command runs this).
 //! It exits with 1 if a call failed, or a step did not happen in time.
+//!
+//! With `--console [ADDR:PORT]` (default `127.0.0.1:8080`) it then keeps the ensemble,
+//! the greeters and the rule, and serves the web console (`zkctl console`) on them until
+//! Ctrl-C: the services, the rule and its split, the tree and the members, live.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,6 +22,8 @@ use zk_client::{Client, CreateOptions};
 use zk_discovery::ServiceDiscovery;
 use zk_router::{Router, RouterEvent};
 use zk_server::ensemble::Ensemble;
+use zkctl::connect::Connection;
+use zkctl::console::{Console, ConsoleOptions};
 use zkmesh_examples::greeter::{GreeterClient, HelloRequest};
 use zkmesh_examples::instance::Instance;
 use zkmesh_examples::routed::routed_greeter;
@@ -52,7 +59,14 @@ const RULE_50_50: &str = r#"{"routes": [
 #[tokio::main]
 async fn main() {
     zkmesh_examples::init_logging("error");
-    match run().await {
+    let console = match console_option(std::env::args().skip(1).collect()) {
+        Ok(console) => console,
+        Err(e) => {
+            eprintln!("{e}\nusage: quickstart [--console [ADDR:PORT]]");
+            std::process::exit(2);
+        }
+    };
+    match run(console).await {
         Ok(true) => {}
         Ok(false) => std::process::exit(1),
         Err(e) => {
@@ -62,8 +76,21 @@ async fn main() {
     }
 }
 
+/// `--console [ADDR:PORT]`: where to serve the console afterwards, if anywhere.
+fn console_option(args: Vec<String>) -> Result<Option<SocketAddr>, String> {
+    match args.as_slice() {
+        [] => Ok(None),
+        [flag] if flag == "--console" => Ok(Some(SocketAddr::from(([127, 0, 0, 1], 8080)))),
+        [flag, addr] if flag == "--console" => addr
+            .parse()
+            .map(Some)
+            .map_err(|e| format!("--console {addr}: {e}")),
+        other => Err(format!("unexpected arguments: {}", other.join(" "))),
+    }
+}
+
 /// Runs every step; `Ok(false)` when a call failed.
-async fn run() -> Result<bool, BoxError> {
+async fn run(console: Option<SocketAddr>) -> Result<bool, BoxError> {
     let started = Instant::now();
     say(
         "1/7",
@@ -262,6 +289,12 @@ async fn run() -> Result<bool, BoxError> {
         println!("  the new rule was not loaded in time");
     }
 
+    if let Some(listen) = console {
+        // Back to three members, so the ensemble page shows a whole ensemble.
+        ensemble.restart(leader).await?;
+        serve_console(&hosts, listen).await?;
+    }
+
     discovery.close().await?;
     for (_, (instance, discovery)) in instances {
         instance.shutdown().await?;
@@ -270,6 +303,29 @@ async fn run() -> Result<bool, BoxError> {
     admin.close().await?;
     ensemble.shutdown().await;
     Ok(failures == 0 && kept && loaded)
+}
+
+/// Serves the web console on the quick start's ensemble until Ctrl-C. Writes are
+/// allowed: the data is this process's own and goes away with it.
+async fn serve_console(hosts: &str, listen: SocketAddr) -> Result<(), BoxError> {
+    let options = ConsoleOptions {
+        listen,
+        allow_writes: true,
+        token: None,
+    };
+    let console = Console::start(&Connection::new(hosts), options).await?;
+    println!();
+    println!(
+        "zkmesh console on http://{}/ (Ctrl-C to stop)",
+        console.addr()
+    );
+    for page in ["services", "routes/greeter", "tree", "ensemble"] {
+        println!("  http://{}/#/{page}", console.addr());
+    }
+    let _ = std::io::stdout().flush();
+    let _ = tokio::signal::ctrl_c().await;
+    console.stop().await;
+    Ok(())
 }
 
 /// One caller: a call every [`PAUSE`], every fifth as a beta user, until told to stop.

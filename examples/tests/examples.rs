@@ -13,7 +13,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use zk_client::Client;
 use zk_server::ServerHandle;
-use zk_testkit::ApacheZk;
+use zk_testkit::browser::fantoccini::Locator;
+use zk_testkit::{ApacheZk, Browser};
 
 /// Longest an example may take.
 const WAIT: Duration = Duration::from_secs(120);
@@ -85,6 +86,104 @@ async fn the_quick_start_reaches_every_step_without_a_failed_call() {
     for line in out.lines() {
         assert!(line.chars().count() <= 80, "too wide: {line:?}");
     }
+}
+
+/// `quickstart --console` leaves its ensemble, greeters and rule open in the web console,
+/// which a browser shows page by page (the screenshots are the README's).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_quick_start_opens_its_data_in_the_console() {
+    let mut quickstart = Command::new(example("quickstart"))
+        .args(["--console", "127.0.0.1:0"])
+        .env_remove("ZK_HOSTS")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the quick start");
+    let stdout = quickstart.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(WAIT, async {
+        while let Some(line) = lines.next_line().await.expect("read its output") {
+            if let Some(rest) = line.strip_prefix("zkmesh console on ") {
+                return rest.split_whitespace().next().map(str::to_owned);
+            }
+        }
+        None
+    })
+    .await
+    .expect("the console starts in time")
+    .expect("the quick start prints the console's address");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let slow = Duration::from_secs(20);
+    let b = Browser::start()
+        .await
+        .expect("headless Chromium (scripts/test.sh installs it)");
+    b.goto(&format!("{url}#/services")).await.expect("open");
+    b.wait_for_text("#services", "greeter-v2-a", slow)
+        .await
+        .expect("the greeters");
+    b.wait_for_text("#services-status", "live", slow)
+        .await
+        .expect("live");
+    b.screenshot("quickstart-services")
+        .await
+        .expect("screenshot");
+
+    b.goto(&format!("{url}#/routes/greeter"))
+        .await
+        .expect("open");
+    b.wait_for_text("#rule-split", "greeter-v1-a", slow)
+        .await
+        .expect("the split");
+    b.wait_for_text("#rule-version", "/routes/greeter version 1", slow)
+        .await
+        .expect("the rule's version");
+    let editor = b
+        .client()
+        .find(Locator::Css("#rule-editor"))
+        .await
+        .expect("the editor");
+    let text = editor
+        .prop("value")
+        .await
+        .expect("its text")
+        .unwrap_or_default();
+    assert!(text.contains("everyone else: 50/50"), "{text}");
+    b.screenshot("quickstart-routes").await.expect("screenshot");
+
+    b.goto(&format!("{url}#/tree?path=/services/greeter"))
+        .await
+        .expect("open");
+    b.wait_for_text("#tree-children", "greeter-v1-a", slow)
+        .await
+        .expect("the children");
+    b.screenshot("quickstart-tree").await.expect("screenshot");
+
+    b.goto(&format!("{url}#/ensemble")).await.expect("open");
+    b.wait_for_text("#ensemble", "leader", slow)
+        .await
+        .expect("a leader");
+    let members = tokio::time::timeout(slow, async {
+        loop {
+            let up = b
+                .client()
+                .find_all(Locator::Css("#ensemble tr.member-up"))
+                .await
+                .expect("query")
+                .len();
+            if up == 3 {
+                return up;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("all three members up (the killed one restarted)");
+    assert_eq!(members, 3);
+    b.screenshot("quickstart-ensemble")
+        .await
+        .expect("screenshot");
+    b.close().await.expect("close the browser");
 }
 
 /// Starts `register` against `hosts` as instance `id`, returning it once registered.

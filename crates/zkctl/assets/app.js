@@ -255,9 +255,9 @@ async function viewTree(path, offset) {
   const res = await api("GET", "/api/tree?path=" + encodeURIComponent(path) + "&offset=" + offset + "&limit=200");
   const crumbs = [treeLink("/", "/")];
   let acc = "";
-  for (const part of path.split("/").filter(Boolean)) {
+  for (const [i, part] of path.split("/").filter(Boolean).entries()) {
     acc += "/" + part;
-    crumbs.push(" ", treeLink(acc, part), " /");
+    crumbs.push(i === 0 ? " " : " / ", treeLink(acc, part));
   }
   const head = h("h2", { id: "tree-path" }, "Tree ", h("span", {}, crumbs));
   if (!res.ok) { show(head, h("p", { class: "error", id: "tree-error" }, res.data.error)); return; }

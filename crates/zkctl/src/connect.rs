@@ -55,6 +55,19 @@ impl Tls {
 }
 
 impl Connection {
+    /// Plain settings for `server`: no chroot, credentials or TLS, and the command
+    /// line's default timeout (5 s). For programs that start a console themselves.
+    pub fn new(server: impl Into<String>) -> Self {
+        Self {
+            server: server.into(),
+            chroot: None,
+            auth: None,
+            tls: None,
+            sasl: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
     /// The settings from the parsed command line.
     pub fn from_cli(cli: &Cli) -> Self {
         Self {

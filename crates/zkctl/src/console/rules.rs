@@ -44,6 +44,15 @@ async fn instances(s: &Shared, service: &str) -> Result<Vec<ServiceInstance>, Ap
         .collect())
 }
 
+/// The stored rule as the editor shows it: as written when a person laid it out on
+/// several lines (pretty-printing would sort their keys), else pretty-printed.
+fn shown(data: &[u8]) -> String {
+    match std::str::from_utf8(data) {
+        Ok(text) if text.trim().contains('\n') => text.to_owned(),
+        _ => normalized(data),
+    }
+}
+
 /// The split a checked rule gives: per route, each destination's share of the draw and
 /// the instances it selects (spread evenly by the round-robin default; other policies
 /// spread differently within a destination, never across destinations).
@@ -111,7 +120,7 @@ pub async fn show(
             let report = rule_check::check(&data, &live);
             json!({
                 "service": service, "path": path, "exists": true, "version": stat.version,
-                "text": normalized(&data), "check": report_json(&report),
+                "text": shown(&data), "check": report_json(&report),
                 "instances": live.len(),
             })
         }
