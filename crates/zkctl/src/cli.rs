@@ -20,7 +20,8 @@ Environment:
   ZK_CHROOT    default for --chroot
   ZK_AUTH      default for --auth
   ZK_TLS, ZK_TLS_CA, ZK_TLS_CERT, ZK_TLS_KEY   defaults for the --tls options
-  ZK_SASL, ZK_JAAS   defaults for --sasl and --jaas";
+  ZK_SASL, ZK_JAAS   defaults for --sasl and --jaas
+  ZK_CONSOLE_TOKEN   default for `console --token`";
 
 /// zkctl: inspect and change a ZooKeeper ensemble — nodes, ACLs, watches, discovered
 /// services, routing rules and member status.

@@ -21,6 +21,8 @@ pub struct Connection {
     tls: Option<Tls>,
     sasl: Option<Sasl>,
     timeout: Duration,
+    /// Largest reply accepted (the client's default, as `jute.maxbuffer`, unless set).
+    max_frame: Option<usize>,
 }
 
 /// Where SASL credentials come from.
@@ -65,7 +67,15 @@ impl Connection {
             tls: None,
             sasl: None,
             timeout: Duration::from_secs(5),
+            max_frame: None,
         }
+    }
+
+    /// The same settings, accepting replies up to `bytes` (a child list of a very large
+    /// node is bigger than the default 1 MiB, as for `zkCli -Djute.maxbuffer=…`).
+    pub fn with_max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = Some(bytes);
+        self
     }
 
     /// The settings from the parsed command line.
@@ -85,6 +95,7 @@ impl Connection {
                 (None, None) => None,
             },
             timeout: Duration::from_secs(cli.timeout),
+            max_frame: None,
         }
     }
 
@@ -101,6 +112,9 @@ impl Connection {
             .request_timeout(self.timeout);
         if let Some(chroot) = &self.chroot {
             b = b.chroot(chroot.clone());
+        }
+        if let Some(bytes) = self.max_frame {
+            b = b.max_frame(bytes);
         }
         if let Some(auth) = &self.auth {
             if !auth.contains(':') {

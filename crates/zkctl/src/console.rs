@@ -3,7 +3,7 @@
 //!
 //! Owns the HTTP surface: the JSON API under `/api`, the page's static files (built into
 //! the binary from `assets/`, so nothing is fetched from anywhere else) and the safety
-//! rules of [`guard`]. What the page shows comes from the same code as the commands
+//! rules of `guard`. What the page shows comes from the same code as the commands
 //! (rule checks from [`crate::rule_check`], route decisions from [`crate::explain`],
 //! member status from [`crate::ensemble`]), so the page and the CLI cannot disagree.
 //!
@@ -43,6 +43,10 @@ use crate::error::{CtlError, Result};
 
 pub use reply::ApiError;
 
+/// The largest reply the console's session accepts: the child list of a node with a
+/// million children is about 13 MiB, far over the 1 MiB default.
+const MAX_REPLY: usize = 64 << 20;
+
 /// How a console is served.
 #[derive(Debug, Clone)]
 pub struct ConsoleOptions {
@@ -73,6 +77,8 @@ pub(crate) struct Shared {
     pub token: Option<String>,
     /// The `Host` values a request may carry (loopback listeners only; `None`: any).
     pub allowed_hosts: Option<Vec<String>>,
+    /// The sorted children of the node last paged through (see [`tree`]).
+    pub children: tree::ChildrenCache,
 }
 
 impl Shared {
@@ -109,6 +115,8 @@ impl Console {
         // Every instance, disabled ones too (shown as such); routing checks filter them
         // out as the router does.
         let discovery = conn
+            .clone()
+            .with_max_frame(MAX_REPLY)
             .discovery_with(CacheOptions {
                 filters: Vec::new(),
                 ..CacheOptions::default()
@@ -130,7 +138,11 @@ impl Console {
                 .ip()
                 .is_loopback()
                 .then(|| guard::loopback_hosts(addr.port())),
+            children: tree::ChildrenCache::default(),
         });
+        if !shared.services.listed(conn.timeout()).await {
+            tracing::warn!("services not listed yet; the services page fills in when they are");
+        }
         let app = router(shared);
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let served = tokio::spawn(async move {

@@ -13,6 +13,7 @@
 //! zkctl routes put -v 3 orders rule.json   # exit 4 if someone changed it since v3
 //! zkctl route orders -m GetOrder -H x-user-group=beta   # endpoint, route, subset, policy
 //! zkctl ensemble                      # mode, zxid, connections, lag per member
+//! zkctl console --allow-writes        # the web console on http://127.0.0.1:8080/
 //! zkctl completions bash > /etc/bash_completion.d/zkctl
 //! ```
 //!
@@ -41,7 +42,8 @@
 //! # Shape
 //! [`cli`] holds the command line; one module per command family does the work
 //! ([`nodes`], [`acl`], [`watch`], [`services`], [`routes`] with [`rule_check`] and
-//! [`diff`], `route` in [`explain`], [`ensemble`], [`completions`]); [`connect`] turns
+//! [`diff`], `route` in [`explain`], [`ensemble`], [`completions`], and the web console
+//! in [`console`], which serves what those modules compute); [`connect`] turns
 //! the global options into a session or a discovery service, [`output`] prints text or
 //! JSON ([`table`] and [`timestamp`] format for humans), [`error`] maps failures to exit
 //! codes.
@@ -50,7 +52,7 @@
 //! parsing, `--help` on every command and usage errors with exit code 2 without
 //! hand-written parsing; `clap_complete` to generate shell completions from that same
 //! definition (`zkctl completions bash|zsh|fish`), so they cannot drift from the commands;
-//! `serde_json` for `--json`.
+//! `serde_json` for `--json`; `axum` for the console (see [`console`]).
 
 #![warn(missing_docs)]
 

@@ -29,6 +29,8 @@ use crate::services::instance_json;
 pub struct LiveServices {
     caches: Arc<Mutex<BTreeMap<String, ServiceCache>>>,
     changes: watch::Receiver<u64>,
+    /// True once the services have been listed.
+    listed: watch::Receiver<bool>,
     watcher: tokio::task::JoinHandle<()>,
 }
 
@@ -48,12 +50,23 @@ impl LiveServices {
     pub fn start(discovery: ServiceDiscovery) -> Self {
         let caches = Arc::new(Mutex::new(BTreeMap::new()));
         let (notify, changes) = watch::channel(0u64);
-        let watcher = tokio::spawn(follow_names(discovery, caches.clone(), notify));
+        let (done, listed) = watch::channel(false);
+        let watcher = tokio::spawn(follow_names(discovery, caches.clone(), notify, done));
         Self {
             caches,
             changes,
+            listed,
             watcher,
         }
+    }
+
+    /// Waits until the services have been listed once (so the first page is not empty
+    /// for want of time), at most `within`.
+    pub async fn listed(&self, within: Duration) -> bool {
+        let mut listed = self.listed.clone();
+        tokio::time::timeout(within, listed.wait_for(|l| *l))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// A receiver that is told of every change.
@@ -107,6 +120,7 @@ async fn follow_names(
     discovery: ServiceDiscovery,
     caches: Arc<Mutex<BTreeMap<String, ServiceCache>>>,
     notify: watch::Sender<u64>,
+    listed: watch::Sender<bool>,
 ) {
     let base = discovery.naming().base().to_owned();
     let mut sessions = discovery.client().events();
@@ -116,7 +130,9 @@ async fn follow_names(
         let client = discovery.client().client();
         match client.add_watch(&base, AddWatchMode::Persistent).await {
             Ok(mut watch) => {
-                relist(&discovery, &caches, &notify, &mut forwarders).await;
+                if relist(&discovery, &caches, &notify, &mut forwarders).await {
+                    listed.send_replace(true);
+                }
                 while let Some(event) = watch.next().await {
                     let again = match event {
                         // Missed events: the list may have changed in them.
@@ -151,20 +167,21 @@ async fn follow_names(
     }
 }
 
-/// Reads the service names again and starts or drops caches to match.
+/// Reads the service names again and starts or drops caches to match; false if they
+/// could not be read.
 async fn relist(
     discovery: &ServiceDiscovery,
     caches: &Mutex<BTreeMap<String, ServiceCache>>,
     notify: &watch::Sender<u64>,
     forwarders: &mut JoinSet<()>,
-) {
+) -> bool {
     let base = discovery.naming().base();
     let names = match discovery.client().client().get_children(base).await {
         Ok(names) => names,
         Err(ZkError::NoNode) => Vec::new(),
         Err(e) => {
             tracing::debug!(error = %e, path = %base, "console cannot list the services");
-            return;
+            return false;
         }
     };
     let known: Vec<String> = lock(caches).keys().cloned().collect();
@@ -198,6 +215,7 @@ async fn relist(
     if changed {
         notify.send_modify(|g| *g += 1);
     }
+    true
 }
 
 /// `GET /api/services`.

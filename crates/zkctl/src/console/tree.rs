@@ -2,9 +2,12 @@
 //! ACL) and one page of its children, so a node with a million children costs the page
 //! one page of names; and setting a node's data on the version that was shown.
 //!
-//! Owns reading and paging only; the node is read from ZooKeeper on every request.
+//! Owns reading and paging only; the node is read from ZooKeeper on every request. The
+//! sorted child list of the node being paged through is kept while its Stat says it has
+//! not changed (same `czxid` and `cversion`), so paging through a million children lists
+//! them once, not once per page.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -18,6 +21,35 @@ use super::reply::{parse_body, ApiError};
 use super::Shared;
 use crate::acl::acl_json;
 use crate::nodes::stat_json;
+
+/// The sorted children of one node, and the Stat fields that say they are still right.
+#[derive(Default)]
+pub struct ChildrenCache(Mutex<Option<Listed>>);
+
+struct Listed {
+    path: String,
+    czxid: i64,
+    cversion: i32,
+    names: Arc<Vec<String>>,
+}
+
+impl ChildrenCache {
+    fn get(&self, path: &str, stat: &zk_client::Stat) -> Option<Arc<Vec<String>>> {
+        let held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        held.as_ref()
+            .filter(|l| l.path == path && l.czxid == stat.czxid && l.cversion == stat.cversion)
+            .map(|l| l.names.clone())
+    }
+
+    fn put(&self, path: &str, czxid: i64, cversion: i32, names: Arc<Vec<String>>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(Listed {
+            path: path.to_owned(),
+            czxid,
+            cversion,
+            names,
+        });
+    }
+}
 
 /// The most children listed per page, and the most data bytes shown as hex.
 const MAX_PAGE: usize = 1000;
@@ -70,15 +102,25 @@ pub async fn show(
     let client = s.client();
     let (data, stat) = client.get_data(&at.path).await?;
     let (acl, _) = client.get_acl(&at.path).await?;
-    // The children may change between the two reads; what is listed is the later read.
-    let mut children = match client.get_children(&at.path).await {
-        Ok(c) => c,
-        Err(ZkError::NoNode) => Vec::new(),
-        Err(e) => return Err(e.into()),
+    let children = match s.children.get(&at.path, &stat) {
+        Some(names) => names,
+        None => {
+            // The children may change between the reads; what is listed is the later read,
+            // and it is kept under its own Stat.
+            let (mut names, listed) = match client.get_children_with_stat(&at.path).await {
+                Ok(c) => c,
+                Err(ZkError::NoNode) => (Vec::new(), stat),
+                Err(e) => return Err(e.into()),
+            };
+            names.sort_unstable();
+            let names = Arc::new(names);
+            s.children
+                .put(&at.path, listed.czxid, listed.cversion, names.clone());
+            names
+        }
     };
-    children.sort_unstable();
     let total = children.len();
-    let names: Vec<String> = children.into_iter().skip(at.offset).take(limit).collect();
+    let names: Vec<&String> = children.iter().skip(at.offset).take(limit).collect();
     Ok(Json(json!({
         "path": at.path,
         "data": data_json(&data),

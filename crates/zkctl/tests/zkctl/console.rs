@@ -4,16 +4,18 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use zk_client::{Client, CreateOptions};
+use zk_client::{Client, CreateOptions, Op};
 
 use crate::common::{dead_address, register, server, Running};
 
-/// A console started by the binary, and its address (`127.0.0.1:PORT`).
+/// A console started by the binary (killed when this is dropped), and its address
+/// (`127.0.0.1:PORT`).
 pub struct Console {
-    pub process: Running,
+    _process: Running,
     pub addr: String,
 }
 
@@ -30,7 +32,10 @@ impl Console {
             .and_then(|rest| rest.split('/').next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_owned();
-        Console { process, addr }
+        Console {
+            _process: process,
+            addr,
+        }
     }
 
     /// `http://ADDR`.
@@ -433,6 +438,45 @@ async fn the_tree_shows_one_page_of_children_and_data_as_text() {
     assert_eq!(&client.get_data("/big").await.expect("get").0[..], b"new");
 }
 
+/// A child list bigger than a default reply (1 MiB) is still listed, once, and paged.
+#[tokio::test]
+async fn a_node_with_more_children_than_a_default_reply_holds_is_paged() {
+    let s = server().await;
+    let zk = s.connect_string();
+    let client = Client::connect(&zk).await.expect("client");
+    client
+        .create("/wide", b"", &CreateOptions::persistent())
+        .await
+        .expect("create");
+    let children = 150_000;
+    let mut pending = futures::stream::FuturesUnordered::new();
+    for chunk in (0..children).collect::<Vec<_>>().chunks(1000) {
+        let ops: Vec<Op> = chunk
+            .iter()
+            .map(|i| {
+                Op::create(
+                    format!("/wide/n{i:06}"),
+                    Vec::new(),
+                    CreateOptions::persistent(),
+                )
+            })
+            .collect();
+        let c = client.clone();
+        pending.push(async move { c.multi(&ops).await.expect("multi") });
+        if pending.len() >= 8 {
+            pending.next().await;
+        }
+    }
+    while pending.next().await.is_some() {}
+    let console = Console::start(&zk, &[]).await;
+    let page = get(&console.addr, "/api/tree?path=/wide&offset=149998&limit=5").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let page = page.json();
+    assert_eq!(page["children"]["total"], json!(children));
+    assert_eq!(page["children"]["names"], json!(["n149998", "n149999"]));
+    assert_eq!(page["stat"]["numChildren"], json!(children));
+}
+
 #[tokio::test]
 async fn the_ensemble_view_reports_every_member_and_a_dead_one_as_down() {
     let s = server().await;
@@ -446,6 +490,42 @@ async fn the_ensemble_view_reports_every_member_and_a_dead_one_as_down() {
     assert!(members[0]["outstanding"].is_number(), "{e}");
     assert_eq!(members[0]["lag"], json!(0));
     assert!(members[1]["error"].is_string(), "{e}");
+}
+
+/// Against Apache ZooKeeper 3.8: its services, and its members' `srvr` answers, with one
+/// member killed.
+#[tokio::test]
+async fn the_console_reads_an_apache_ensemble() {
+    let apache = zk_testkit::ApacheZk::start(3)
+        .await
+        .expect("Apache ZooKeeper, 3 members");
+    let zk = apache.connect_string().to_owned();
+    let _live = register(&zk, "orders", &[("a", "1.0")]).await;
+    let console = Console::start(&zk, &[]).await;
+    let services = get(&console.addr, "/api/services").await.json();
+    assert_eq!(
+        services["services"][0]["instances"][0]["id"],
+        json!("a"),
+        "{services}"
+    );
+
+    let e = get(&console.addr, "/api/ensemble").await.json();
+    let members = e["members"].as_array().expect("members");
+    let modes: Vec<&str> = members.iter().filter_map(|m| m["mode"].as_str()).collect();
+    assert_eq!(modes.iter().filter(|m| **m == "leader").count(), 1, "{e}");
+    assert_eq!(modes.iter().filter(|m| **m == "follower").count(), 2, "{e}");
+    for m in members {
+        assert!(
+            m["latency"]["max"].is_number() && m["outstanding"].is_number(),
+            "{m}"
+        );
+        assert!(m["lag"].as_i64().is_some_and(|l| l >= 0), "{m}");
+    }
+
+    apache.kill(2).await.expect("kill a member");
+    let e = get(&console.addr, "/api/ensemble").await.json();
+    assert!(e["members"][2]["error"].is_string(), "{e}");
+    assert!(e["members"][2]["mode"].is_null(), "{e}");
 }
 
 #[tokio::test]
