@@ -79,6 +79,8 @@
 mod policy;
 mod protected;
 
+pub use protected::Protection;
+
 use std::future::Future;
 use std::time::Duration;
 

@@ -17,6 +17,43 @@ use crate::options::CreateOptions;
 /// The prefix Curator puts before a protected node's GUID.
 const PROTECTED_PREFIX: &str = "_c_";
 
+/// The unique name prefix of one protected create (`_c_<guid>-`). Chosen before the
+/// create, so that whoever abandons the create (a cancelled lock attempt) can still find
+/// its node with [`Retry::find_protected`] and remove it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Protection {
+    prefix: String,
+}
+
+impl Protection {
+    /// A new, unique prefix.
+    pub fn new() -> Self {
+        Self {
+            prefix: format!("{PROTECTED_PREFIX}{}-", guid()),
+        }
+    }
+
+    /// `_c_<guid>-`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+}
+
+impl Default for Protection {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `parent` of `path` (`/` for a top-level node) and the last segment.
+fn split(path: &str) -> Result<(&str, &str)> {
+    let (parent, name) = path.rsplit_once('/').ok_or_else(|| Error::InvalidPath {
+        path: path.to_owned(),
+        reason: zk_proto::path::PathError::NotAbsolute,
+    })?;
+    Ok((if parent.is_empty() { "/" } else { parent }, name))
+}
+
 impl Retry<'_> {
     /// Creates a node, in any mode, so that a retry after a lost attempt never makes a
     /// second one: the last segment of `path` gets a unique prefix (`_c_<guid>-`), and after
@@ -29,13 +66,25 @@ impl Retry<'_> {
         data: &[u8],
         options: &CreateOptions,
     ) -> Result<(String, Stat)> {
-        let (parent, name) = path.rsplit_once('/').ok_or_else(|| Error::InvalidPath {
-            path: path.to_owned(),
-            reason: zk_proto::path::PathError::NotAbsolute,
-        })?;
-        let prefix = format!("{PROTECTED_PREFIX}{}-", guid());
-        let protected = format!("{parent}/{prefix}{name}");
-        let parent = if parent.is_empty() { "/" } else { parent };
+        self.create_protected_as(&Protection::new(), path, data, options)
+            .await
+    }
+
+    /// [`Retry::create_protected`] with a prefix chosen by the caller.
+    pub async fn create_protected_as(
+        &self,
+        protection: &Protection,
+        path: &str,
+        data: &[u8],
+        options: &CreateOptions,
+    ) -> Result<(String, Stat)> {
+        let (parent, name) = split(path)?;
+        let prefix = protection.prefix();
+        let protected = if parent == "/" {
+            format!("/{prefix}{name}")
+        } else {
+            format!("{parent}/{prefix}{name}")
+        };
         // The search settles a lost attempt's outcome, so errors need no rewording.
         self.run(Effect::None, |outcome_unknown| {
             let (protected, prefix) = (&protected, &prefix);
@@ -48,6 +97,19 @@ impl Retry<'_> {
                 }
                 self.client.create(protected, data, options).await
             }
+        })
+        .await
+    }
+
+    /// The node a protected create with `protection` made under `parent`, if it made one,
+    /// with its Stat.
+    pub async fn find_protected_node(
+        &self,
+        parent: &str,
+        protection: &Protection,
+    ) -> Result<Option<(String, Stat)>> {
+        self.run(Effect::None, |_| {
+            self.find_protected(parent, protection.prefix())
         })
         .await
     }
