@@ -232,6 +232,7 @@ impl InterProcessMutex {
 
 /// One acquisition: the node, and the task that watches whether it is still ours.
 struct Holding {
+    client: Client,
     node: Node,
     owner: Owner,
     lock: Weak<Inner>,
@@ -251,6 +252,7 @@ impl Holding {
         let monitor = tokio::spawn(monitor(client.clone(), node.path.clone(), tx));
         Arc::new(Holding {
             cleanup: Mutex::new(Some(Cleanup::node(&client, &node.path))),
+            client,
             node,
             owner,
             lock,
@@ -344,6 +346,13 @@ impl LockGuard {
     /// The lock node.
     pub fn node(&self) -> &str {
         &self.holding.node.path
+    }
+
+    /// The session that holds the lock. Changes to ZooKeeper made through it cannot be
+    /// applied once the lock is lost: the server refuses requests of an expired session,
+    /// and its lock node goes only with it.
+    pub fn client(&self) -> &Client {
+        &self.holding.client
     }
 
     /// A number larger for every later holder of this lock (the lock node's creation

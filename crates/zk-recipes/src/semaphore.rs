@@ -39,6 +39,7 @@ pub struct InterProcessSemaphoreV2 {
 /// and waits.
 pub struct Lease {
     node: String,
+    client: Client,
     cleanup: Cleanup,
 }
 
@@ -52,6 +53,11 @@ impl Lease {
     /// The lease's node.
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    /// The session that holds the lease (see [`crate::LockGuard::client`]).
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// Returns the lease: deletes its node.
@@ -164,7 +170,11 @@ impl InterProcessSemaphoreV2 {
                 return Err(RecipeError::NodeLost(node));
             }
             if children.len() <= self.max_leases {
-                return Ok(Some(Lease { node, cleanup }));
+                return Ok(Some(Lease {
+                    node,
+                    client: client.clone(),
+                    cleanup,
+                }));
             }
             let event = match deadline {
                 Some(deadline) => match tokio::time::timeout_at(deadline, watcher).await {
