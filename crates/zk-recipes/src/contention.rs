@@ -333,9 +333,9 @@ mod tests {
     fn a_reader_waits_only_for_writers_before_it() {
         let sorted = names(&[
             "r-__READ__1",
-            "w-__WRITE__2",
+            "w-__WRIT__2",
             "r-__READ__3",
-            "w-__WRITE__4",
+            "w-__WRIT__4",
             "r-__READ__5",
         ]);
         let read = Rule::Read { holds_write: false };

@@ -8,6 +8,7 @@
 //! | [`InterProcessReadWriteLock`] | `InterProcessReadWriteLock` | many readers or one writer |
 //! | [`InterProcessSemaphoreV2`] | `InterProcessSemaphoreV2` | at most N leases |
 //! | [`LeaderLatch`] | `LeaderLatch` | one leader among candidates, as a watch channel |
+//! | [`LeaderSelector`] | `LeaderSelector` | take turns leading: work runs while leading, cancelled when leadership is at risk |
 //! | [`SharedCount`] | `SharedCount` | a shared integer with versioned updates |
 //! | [`DistributedAtomicLong`] | `DistributedAtomicLong` | an optimistic counter |
 //! | [`DistributedBarrier`], [`DistributedDoubleBarrier`] | the same | start or leave together |
@@ -33,6 +34,7 @@ pub mod barrier;
 mod contention;
 pub mod error;
 pub mod leader_latch;
+pub mod leader_selector;
 pub mod mutex;
 mod paths;
 pub mod rwlock;
@@ -44,6 +46,7 @@ pub use atomic_long::{AtomicValue, DistributedAtomicLong};
 pub use barrier::{DistributedBarrier, DistributedDoubleBarrier};
 pub use error::{RecipeError, Result};
 pub use leader_latch::{LeaderLatch, Leadership};
+pub use leader_selector::{LeaderSelector, Leading, Led};
 pub use mutex::{InterProcessMutex, LockGuard, LockState};
 pub use rwlock::InterProcessReadWriteLock;
 pub use semaphore::{InterProcessSemaphoreV2, Lease};

@@ -237,6 +237,8 @@ struct Holding {
     owner: Owner,
     lock: Weak<Inner>,
     state: watch::Receiver<LockState>,
+    /// Set once someone watches the state: the monitor then watches the node too.
+    watch_node: watch::Sender<bool>,
     monitor: tokio::task::JoinHandle<()>,
     /// Deletes the node when the last guard goes (armed until then).
     cleanup: Mutex<Option<Cleanup>>,
@@ -249,7 +251,8 @@ impl Holding {
         } else {
             LockState::Suspended
         });
-        let monitor = tokio::spawn(monitor(client.clone(), node.path.clone(), tx));
+        let (watch_node, node_watched) = watch::channel(false);
+        let monitor = tokio::spawn(monitor(client.clone(), node.path.clone(), tx, node_watched));
         Arc::new(Holding {
             cleanup: Mutex::new(Some(Cleanup::node(&client, &node.path))),
             client,
@@ -257,6 +260,7 @@ impl Holding {
             owner,
             lock,
             state,
+            watch_node,
             monitor,
         })
     }
@@ -278,9 +282,20 @@ impl Drop for Holding {
     }
 }
 
-/// Keeps a holding's state current: the session's connection, and the node's existence.
-async fn monitor(client: Client, path: String, tx: watch::Sender<LockState>) {
+/// Keeps a holding's state current: from the session's connection always (free: no
+/// request), and from the node's existence once someone watches the state (an exists
+/// watch, one request per acquisition, paid only by those who look).
+async fn monitor(
+    client: Client,
+    path: String,
+    tx: watch::Sender<LockState>,
+    mut watch_node: watch::Receiver<bool>,
+) {
     let mut states = client.state_watcher();
+    let lost = |why: &str| {
+        tracing::warn!(%path, "lock lost: {why}");
+        tx.send_replace(LockState::Lost);
+    };
     loop {
         let state = *states.borrow_and_update();
         let mapped = match state {
@@ -288,40 +303,47 @@ async fn monitor(client: Client, path: String, tx: watch::Sender<LockState>) {
             SessionState::Connected | SessionState::ConnectedReadOnly => LockState::Held,
             _ => LockState::Suspended,
         };
-        tx.send_replace(mapped);
         if mapped == LockState::Lost {
+            lost("the session ended");
             return;
         }
-        if mapped == LockState::Held {
+        tx.send_replace(mapped);
+        if mapped == LockState::Held && *watch_node.borrow_and_update() {
             match client.exists_and_watch(&path).await {
                 Ok((None, _)) => {
-                    tracing::warn!(%path, "our lock node was deleted by someone else");
-                    tx.send_replace(LockState::Lost);
+                    lost("our node was deleted by someone else");
                     return;
                 }
                 Ok((Some(_), watcher)) => {
                     tokio::select! {
                         event = watcher => {
                             if event.event_type == EventType::NodeDeleted {
-                                tracing::warn!(%path, "our lock node was deleted by someone else");
-                                tx.send_replace(LockState::Lost);
+                                lost("our node was deleted by someone else");
                                 return;
                             }
-                            continue;
                         }
                         changed = states.changed() => {
-                            if changed.is_err() { tx.send_replace(LockState::Lost); return; }
-                            continue;
+                            if changed.is_err() {
+                                lost("the client is gone");
+                                return;
+                            }
                         }
                     }
+                    continue;
                 }
                 // The connection went meanwhile: the state change says what to do.
                 Err(_) => {}
             }
         }
-        if states.changed().await.is_err() {
-            tx.send_replace(LockState::Lost);
-            return;
+        tokio::select! {
+            changed = states.changed() => {
+                if changed.is_err() {
+                    lost("the client is gone");
+                    return;
+                }
+            }
+            // Someone started watching the state: watch the node too.
+            _ = watch_node.changed() => {}
         }
     }
 }
@@ -361,19 +383,24 @@ impl LockGuard {
         self.holding.node.stat.czxid
     }
 
-    /// Whether the lock is still held, now.
+    /// Whether the lock is still held, as far as the session's state tells (and, once
+    /// the state is watched with [`LockGuard::watch_state`] or [`LockGuard::at_risk`], the
+    /// node's existence too).
     pub fn state(&self) -> LockState {
         *self.holding.state.borrow()
     }
 
-    /// The state, as it changes.
+    /// The state, as it changes: the connection's and the session's, and whether someone
+    /// deleted the lock node (watched from this call on).
     pub fn watch_state(&self) -> watch::Receiver<LockState> {
+        self.holding.watch_node.send_replace(true);
         self.holding.state.clone()
     }
 
-    /// Resolves when the lock may be lost (connection lost) or is lost.
+    /// Resolves when the lock may be lost (connection lost) or is lost (session ended,
+    /// node deleted).
     pub async fn at_risk(&self) -> LockState {
-        let mut state = self.holding.state.clone();
+        let mut state = self.watch_state();
         let result = state.wait_for(|s| *s != LockState::Held).await;
         result.map_or(LockState::Lost, |s| *s)
     }

@@ -11,8 +11,8 @@ use std::time::Duration;
 use zk_client::{Client, ManagedClient};
 use zk_recipes::{
     DistributedAtomicLong, DistributedBarrier, DistributedDoubleBarrier, InterProcessMutex,
-    InterProcessReadWriteLock, InterProcessSemaphoreV2, LeaderLatch, Leadership, LockState,
-    SharedCount,
+    InterProcessReadWriteLock, InterProcessSemaphoreV2, LeaderLatch, LeaderSelector, Leadership,
+    Led, LockState, SharedCount,
 };
 use zk_testkit::{ApacheZk, FaultProxy, Servers};
 
@@ -44,6 +44,7 @@ on_both_servers!(
     readers_share_and_a_writer_excludes,
     a_semaphore_hands_out_at_most_its_leases,
     one_leader_at_a_time_and_hand_over_on_close_and_expiry,
+    a_selector_leads_in_turn_and_cancels_work_when_cut_off,
     counters_count_exactly,
     barriers_hold_until_lowered_and_double_barriers_gather,
 );
@@ -171,6 +172,14 @@ async fn a_mutex_is_reentrant_per_task_and_fences_later_holders(servers: Servers
         next.fencing_token() > token,
         "a later holder's token is larger"
     );
+
+    // Someone deletes the lock node: a holder watching its state learns it lost the lock.
+    let mut state = next.watch_state();
+    let admin = connect(zk.connect_string()).await;
+    admin.delete(next.node(), None).await.expect("delete");
+    within("lost", state.wait_for(|s| *s == LockState::Lost))
+        .await
+        .expect("state");
 }
 
 async fn giving_up_or_cancelling_leaves_no_node(servers: Servers) {
@@ -425,6 +434,62 @@ async fn one_leader_at_a_time_and_hand_over_on_close_and_expiry(servers: Servers
     )
     .await
     .expect("a");
+}
+
+async fn a_selector_leads_in_turn_and_cancels_work_when_cut_off(servers: Servers) {
+    let zk = start(servers).await;
+    let proxy = FaultProxy::start(zk.client_addr(0)).await.expect("proxy");
+    let cut = Client::builder()
+        .session_timeout(Duration::from_millis(4000))
+        .connect(&proxy.addr().to_string())
+        .await
+        .expect("connect through the proxy");
+    let steady = connect(zk.connect_string()).await;
+    let a = LeaderSelector::new(&cut, "/select", "a").expect("selector");
+    let b = LeaderSelector::new(&steady, "/select", "b").expect("selector");
+
+    let (leading_tx, leading_rx) = tokio::sync::oneshot::channel();
+    let a_leads = tokio::spawn(async move {
+        a.lead(|leading| async move {
+            let _ = leading_tx.send(leading.fencing_token());
+            std::future::pending::<()>().await
+        })
+        .await
+    });
+    let token = within("a leads", leading_rx).await.expect("a's token");
+    let b_turn = tokio::spawn({
+        let b = b.clone();
+        async move {
+            b.lead(|leading| async move { leading.fencing_token() })
+                .await
+        }
+    });
+    within("b queues", async {
+        while b.participants().await.expect("ids").len() != 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(b.participants().await.expect("ids"), ["a", "b"]);
+
+    // a's connection is cut: its never-ending work is cancelled at once.
+    proxy.pause();
+    proxy.drop_connections();
+    let led = within("a interrupted", a_leads)
+        .await
+        .expect("task")
+        .expect("lead");
+    assert_eq!(led, Led::Interrupted(LockState::Suspended));
+    // b leads once a's session has expired, with a later token.
+    let led = within("b's turn", b_turn)
+        .await
+        .expect("task")
+        .expect("lead");
+    match led {
+        Led::Finished(b_token) => assert!(b_token > token),
+        other => panic!("b: {other:?}"),
+    }
+    proxy.resume();
 }
 
 async fn counters_count_exactly(servers: Servers) {
