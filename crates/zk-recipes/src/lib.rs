@@ -12,9 +12,8 @@
 //! | [`SharedCount`] | `SharedCount` | a shared integer with versioned updates |
 //! | [`DistributedAtomicLong`] | `DistributedAtomicLong` | an optimistic counter |
 //! | [`DistributedBarrier`], [`DistributedDoubleBarrier`] | the same | start or leave together |
-//!
-//! For a cache of a subtree use `zk-discovery`'s caches or a persistent recursive watch
-//! (`zk_client::Client::add_watch`); this crate adds no second cache.
+//! | [`NodeCache`] | `NodeCache` | one node's data, watched |
+//! | [`TreeCache`] | `CuratorCache` | a subtree's data, watched, with change events |
 //!
 //! # Faults
 //! Every call that meets a connection loss is retried while the session may live
@@ -36,11 +35,13 @@ pub mod error;
 pub mod leader_latch;
 pub mod leader_selector;
 pub mod mutex;
+pub mod node_cache;
 mod paths;
 pub mod rwlock;
 pub mod semaphore;
 pub mod session;
 pub mod shared_count;
+pub mod tree_cache;
 
 pub use atomic_long::{AtomicValue, DistributedAtomicLong};
 pub use barrier::{DistributedBarrier, DistributedDoubleBarrier};
@@ -48,7 +49,9 @@ pub use error::{RecipeError, Result};
 pub use leader_latch::{LeaderLatch, Leadership};
 pub use leader_selector::{LeaderSelector, Leading, Led};
 pub use mutex::{InterProcessMutex, LockGuard, LockState};
+pub use node_cache::{NodeCache, NodeData};
 pub use rwlock::InterProcessReadWriteLock;
 pub use semaphore::{InterProcessSemaphoreV2, Lease};
 pub use session::Session;
 pub use shared_count::{SharedCount, VersionedValue};
+pub use tree_cache::{TreeCache, TreeEvent, TreeSnapshot};

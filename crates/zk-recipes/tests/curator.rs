@@ -190,8 +190,8 @@ async fn rust_rounds(
         // (a lock is a lease). What must hold is that its writes then fail (the server
         // refuses an expired session's requests), which the counter shows.
         if holder.held() {
-            match client.get_data("/counter").await {
-                Ok((data, _)) => {
+            if let Ok((data, _)) = client.get_data("/counter").await {
+                {
                     let n: u64 = std::str::from_utf8(&data)
                         .expect("utf8")
                         .parse()
@@ -208,7 +208,6 @@ async fn rust_rounds(
                         Err(_) => 0,
                     };
                 }
-                Err(_) => {}
             }
         }
         holder.release().await;

@@ -12,7 +12,7 @@ use zk_client::{Client, ManagedClient};
 use zk_recipes::{
     DistributedAtomicLong, DistributedBarrier, DistributedDoubleBarrier, InterProcessMutex,
     InterProcessReadWriteLock, InterProcessSemaphoreV2, LeaderLatch, LeaderSelector, Leadership,
-    Led, LockState, SharedCount,
+    Led, LockState, NodeCache, SharedCount, TreeCache, TreeEvent,
 };
 use zk_testkit::{ApacheZk, FaultProxy, Servers};
 
@@ -47,6 +47,7 @@ on_both_servers!(
     a_selector_leads_in_turn_and_cancels_work_when_cut_off,
     counters_count_exactly,
     barriers_hold_until_lowered_and_double_barriers_gather,
+    caches_follow_a_node_and_a_subtree_across_a_lost_connection,
 );
 
 async fn start(servers: Servers) -> ApacheZk {
@@ -588,4 +589,97 @@ async fn barriers_hold_until_lowered_and_double_barriers_gather(servers: Servers
         "nobody left before all entered: {seen:?}"
     );
     assert!(children(&a, "/barriers/double").await.is_empty());
+}
+
+async fn caches_follow_a_node_and_a_subtree_across_a_lost_connection(servers: Servers) {
+    let zk = start(servers).await;
+    let writer = connect(zk.connect_string()).await;
+    let proxy = FaultProxy::start(zk.client_addr(0)).await.expect("proxy");
+    let reader = Client::builder()
+        .session_timeout(Duration::from_secs(10))
+        .connect(&proxy.addr().to_string())
+        .await
+        .expect("connect through the proxy");
+    let persistent = zk_client::CreateOptions::persistent();
+    writer
+        .create("/app", b"root", &persistent)
+        .await
+        .expect("create");
+    writer
+        .create("/app/a", b"1", &persistent)
+        .await
+        .expect("create");
+
+    let node = NodeCache::start(&reader, "/app/config")
+        .await
+        .expect("node cache");
+    assert_eq!(node.current(), None);
+    let tree = TreeCache::start(&reader, "/app").await.expect("tree cache");
+    assert_eq!(tree.children("/app"), ["a"]);
+    let mut events = tree.events();
+
+    writer
+        .create("/app/config", b"v1", &persistent)
+        .await
+        .expect("create");
+    let mut watched = node.watch();
+    within(
+        "the node appears",
+        watched.wait_for(|n| n.as_ref().is_some_and(|n| &n.data[..] == b"v1")),
+    )
+    .await
+    .expect("watch");
+    let added = within("a tree event", events.recv()).await.expect("event");
+    assert!(
+        matches!(&added, TreeEvent::Added(p, n) if p == "/app/config" && &n.data[..] == b"v1"),
+        "{added:?}"
+    );
+
+    // Changes made while the reader is cut off show once it is back.
+    proxy.pause();
+    proxy.drop_connections();
+    writer
+        .set_data("/app/config", b"v2", None)
+        .await
+        .expect("set");
+    writer
+        .create("/app/a/deep", b"x", &persistent)
+        .await
+        .expect("create");
+    writer.delete("/app/a/deep", None).await.expect("delete");
+    writer
+        .create("/app/b", b"2", &persistent)
+        .await
+        .expect("create");
+    proxy.resume();
+    within(
+        "the node's new data",
+        watched.wait_for(|n| n.as_ref().is_some_and(|n| &n.data[..] == b"v2")),
+    )
+    .await
+    .expect("watch");
+    let mut snapshots = tree.watch();
+    within(
+        "the subtree after the reconnect",
+        snapshots.wait_for(|s| s.contains_key("/app/b")),
+    )
+    .await
+    .expect("watch");
+    assert_eq!(tree.children("/app"), ["a", "b", "config"]);
+    assert_eq!(
+        tree.get("/app/config").map(|n| n.data.to_vec()),
+        Some(b"v2".to_vec())
+    );
+    assert!(tree.get("/app/a/deep").is_none());
+
+    writer.delete("/app/config", None).await.expect("delete");
+    within("the node goes", watched.wait_for(|n| n.is_none()))
+        .await
+        .expect("watch");
+    within(
+        "and leaves the tree",
+        snapshots.wait_for(|s| !s.contains_key("/app/config")),
+    )
+    .await
+    .expect("watch");
 }
