@@ -191,23 +191,21 @@ async fn rust_rounds(
         // refuses an expired session's requests), which the counter shows.
         if holder.held() {
             if let Ok((data, _)) = client.get_data("/counter").await {
+                let n: u64 = std::str::from_utf8(&data)
+                    .expect("utf8")
+                    .parse()
+                    .expect("number");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                match client
+                    .set_data("/counter", (n + 1).to_string().as_bytes(), None)
+                    .await
                 {
-                    let n: u64 = std::str::from_utf8(&data)
-                        .expect("utf8")
-                        .parse()
-                        .expect("number");
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    match client
-                        .set_data("/counter", (n + 1).to_string().as_bytes(), None)
-                        .await
-                    {
-                        Ok(_) => tally.applied.fetch_add(1, Ordering::SeqCst),
-                        Err(ZkError::ConnectionLoss | ZkError::RequestTimeout) => {
-                            tally.unknown.fetch_add(1, Ordering::SeqCst)
-                        }
-                        Err(_) => 0,
-                    };
-                }
+                    Ok(_) => tally.applied.fetch_add(1, Ordering::SeqCst),
+                    Err(ZkError::ConnectionLoss | ZkError::RequestTimeout) => {
+                        tally.unknown.fetch_add(1, Ordering::SeqCst)
+                    }
+                    Err(_) => 0,
+                };
             }
         }
         holder.release().await;
