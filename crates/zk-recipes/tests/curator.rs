@@ -406,6 +406,61 @@ async fn one_leader_among_curator_and_rust(servers_kind: Servers) {
         .expect("watch");
 }
 
+/// A Curator reader and a Rust reader share the read-write lock; a Rust writer waits for
+/// the Java reader to leave.
+async fn readers_share_across_curator_and_rust(servers_kind: Servers) {
+    let classpath = compile().await;
+    let zk = servers(servers_kind).await;
+    let hosts = zk.connect_string().to_owned();
+    let mut java = Java::start(&classpath, &["read", &hosts, "/interop/shared"]);
+    java.expect("reading").await;
+    let a = Client::connect(&hosts).await.expect("client");
+    let b = Client::connect(&hosts).await.expect("client");
+    let ours = InterProcessReadWriteLock::new(&a, "/interop/shared").expect("rw");
+    let read = tokio::time::timeout(WAIT, ours.read_lock().lock())
+        .await
+        .expect("a Rust reader beside Curator's")
+        .expect("read");
+    let writer = InterProcessReadWriteLock::new(&b, "/interop/shared").expect("rw");
+    assert!(writer
+        .write_lock()
+        .try_lock_for(Duration::from_millis(300))
+        .await
+        .expect("try")
+        .is_none());
+    read.release().await.expect("release");
+    let waiting = tokio::spawn(async move {
+        writer
+            .write_lock()
+            .lock()
+            .await
+            .map(|g| g.node().to_owned())
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the writer waits for Curator's reader"
+    );
+    java.poke().await;
+    java.expect("released").await;
+    let node = tokio::time::timeout(WAIT, waiting)
+        .await
+        .expect("the writer after Curator's reader left")
+        .expect("task")
+        .expect("write");
+    assert!(node.contains("__WRIT__"), "{node}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_share_across_curator_and_rust_on_apache() {
+    readers_share_across_curator_and_rust(Servers::Apache).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_share_across_curator_and_rust_on_the_bundled_ensemble() {
+    readers_share_across_curator_and_rust(Servers::Bundled).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curator_and_rust_exclude_each_other_on_apache() {
     exclusion_across_curator_and_rust(Servers::Apache).await;

@@ -40,6 +40,7 @@ on_both_servers!(
     a_mutex_excludes_across_sessions_and_leaves_no_node,
     a_mutex_is_reentrant_per_task_and_fences_later_holders,
     giving_up_or_cancelling_leaves_no_node,
+    a_lock_whose_create_reply_was_lost_adopts_its_node,
     a_holder_is_told_of_a_lost_connection_and_of_expiry,
     readers_share_and_a_writer_excludes,
     a_semaphore_hands_out_at_most_its_leases,
@@ -247,6 +248,78 @@ async fn giving_up_or_cancelling_leaves_no_node(servers: Servers) {
         .await
         .expect("leases")
         .is_empty());
+}
+
+/// The lock node's create reaches the server, its reply is lost with the connection: the
+/// retried create finds the node by its protection prefix and adopts it, so the lock is
+/// held with one node, not two (a second would block every other contender until the
+/// session ended).
+async fn a_lock_whose_create_reply_was_lost_adopts_its_node(servers: Servers) {
+    let zk = start(servers).await;
+    let direct = connect(zk.connect_string()).await;
+    let proxy = FaultProxy::start(zk.client_addr(0)).await.expect("proxy");
+    let cut = Client::builder()
+        .session_timeout(Duration::from_secs(10))
+        .connect(&proxy.addr().to_string())
+        .await
+        .expect("connect through the proxy");
+    direct
+        .create("/locks", b"", &zk_client::CreateOptions::persistent())
+        .await
+        .expect("create");
+    direct
+        .create("/locks/lost", b"", &zk_client::CreateOptions::persistent())
+        .await
+        .expect("create");
+    let (_, _, applied) = direct
+        .get_and_watch_children("/locks/lost")
+        .await
+        .expect("watch");
+    // Every chunk waits a second: the create arrives, and its reply is cut off.
+    proxy.set_delay(Duration::from_secs(1));
+    let mutex = InterProcessMutex::new(&cut, "/locks/lost").expect("mutex");
+    let locking = tokio::spawn(async move { mutex.lock().await.map(|g| (g.node().to_owned(), g)) });
+    within("the server applies the create", applied).await;
+    proxy.set_delay(Duration::ZERO);
+    proxy.drop_connections();
+    let (node, guard) = within("the lock", locking)
+        .await
+        .expect("task")
+        .expect("lock");
+    let nodes = children(&direct, "/locks/lost").await;
+    assert_eq!(nodes.len(), 1, "one node: {nodes:?}");
+    assert_eq!(node, format!("/locks/lost/{}", nodes[0]));
+    assert_eq!(guard.state(), LockState::Held);
+    guard.release().await.expect("release");
+    assert!(children(&direct, "/locks/lost").await.is_empty());
+}
+
+/// Everything is `Send` (and the handles `Sync`): usable from any task.
+#[allow(dead_code)]
+fn recipes_are_send(client: &Client) {
+    fn send<T: Send>(_: &T) {}
+    fn sync<T: Send + Sync>() {}
+    sync::<InterProcessMutex>();
+    sync::<zk_recipes::LockGuard>();
+    sync::<InterProcessReadWriteLock>();
+    sync::<InterProcessSemaphoreV2>();
+    sync::<zk_recipes::Lease>();
+    sync::<LeaderLatch>();
+    sync::<LeaderSelector>();
+    sync::<SharedCount>();
+    sync::<DistributedAtomicLong>();
+    sync::<DistributedDoubleBarrier>();
+    sync::<NodeCache>();
+    sync::<TreeCache>();
+    let mutex = InterProcessMutex::new(client, "/x").expect("mutex");
+    send(&mutex.lock());
+    send(&mutex.try_lock_for(Duration::ZERO));
+    let semaphore = InterProcessSemaphoreV2::new(client, "/s", 1).expect("semaphore");
+    send(&semaphore.acquire());
+    send(&LeaderLatch::start(client, "/l", "id"));
+    let selector = LeaderSelector::new(client, "/l", "id").expect("selector");
+    send(&selector.lead(|_| async {}));
+    send(&TreeCache::start(client, "/t"));
 }
 
 /// Through a proxy: a paused connection makes the holder's guard `Suspended`, a session

@@ -3,6 +3,9 @@
 //   count HOSTS RECIPE PATH COUNTER ROUNDS   RECIPE: mutex | write | semaphore
 //       Takes the lock ROUNDS times; each time reads COUNTER (a decimal number), pauses,
 //       and writes it back plus one: a lost update shows two holders at once.
+//   read HOSTS PATH
+//       Takes the read lock of the read-write lock at PATH, prints "reading", and releases
+//       it when a line arrives on stdin, printing "released".
 //   latch HOSTS PATH ID
 //       Joins a LeaderLatch as ID; prints "leader" when it leads, and then closes when a
 //       line arrives on stdin, printing "closed".
@@ -36,6 +39,15 @@ public class CuratorContender {
         System.out.flush();
         if (args[0].equals("count")) {
             count(c, args[2], args[3], args[4], Integer.parseInt(args[5]));
+        } else if (args[0].equals("read")) {
+            InterProcessReadWriteLock rw = new InterProcessReadWriteLock(c, args[2]);
+            rw.readLock().acquire();
+            System.out.println("reading");
+            System.out.flush();
+            new BufferedReader(new InputStreamReader(System.in)).readLine();
+            rw.readLock().release();
+            System.out.println("released");
+            System.out.flush();
         } else if (args[0].equals("latch")) {
             latch(c, args[2], args[3]);
         } else {
