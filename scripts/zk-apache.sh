@@ -137,12 +137,24 @@ load_env() {
     [[ -f $dir/cluster.env ]] || die "$dir/cluster.env not found (was '$PROG start' run with this DIR?)"
     # shellcheck disable=SC1091
     source "$dir/cluster.env"
+    CLUSTER_DIR=$(cd "$dir" && pwd)
     read -r -a CPORTS <<<"$CLIENT_PORTS"
     read -r -a QPORTS <<<"${QUORUM_PORTS:-}"
     read -r -a EPORTS <<<"${ELECTION_PORTS:-}"
     read -r -a SPORTS <<<"${SECURE_CLIENT_PORTS:-}"
     read -r -a PID_LIST <<<"$PIDS"
     ZK_SERVER_CMD=${SERVER_CMD:-}
+}
+
+# ours PID: true if PID is alive and still one of this cluster's processes: its command
+# line names the cluster's directory (a member's zoo.cfg, or this script started on it).
+# A recorded pid can be reused by an unrelated process once ours has exited (pids wrap at
+# 32768 on many machines, and a test suite forks tens of thousands), so no signal goes to
+# a pid that fails this check.
+ours() {
+    pid_alive "$1" || return 1
+    [[ -n ${CLUSTER_DIR:-} ]] || return 0
+    tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$CLUSTER_DIR"
 }
 
 check_member() {
@@ -316,19 +328,19 @@ kill_pids() {
     local sig=$1 p
     shift
     for p in "$@"; do
-        if pid_alive "$p"; then kill "-$sig" "$p" 2>/dev/null || true; fi
+        if ours "$p"; then kill "-$sig" "$p" 2>/dev/null || true; fi
     done
 }
 
 stop_all() {
     local p deadline alive=()
-    for p in "${PID_LIST[@]}"; do pid_alive "$p" && alive+=("$p"); done
+    for p in "${PID_LIST[@]}"; do ours "$p" && alive+=("$p"); done
     if ((${#alive[@]} > 0)); then
         kill_pids TERM "${alive[@]}"
         deadline=$((SECONDS + 5))
         while ((SECONDS < deadline)); do
             local still=()
-            for p in "${alive[@]}"; do pid_alive "$p" && still+=("$p"); done
+            for p in "${alive[@]}"; do ours "$p" && still+=("$p"); done
             ((${#still[@]} == 0)) && break
             sleep 0.1
         done
@@ -336,7 +348,7 @@ stop_all() {
     fi
     # Reap/settle: wait until the processes are really gone.
     for p in "${alive[@]}"; do
-        while pid_alive "$p"; do sleep 0.05; done
+        while ours "$p"; do sleep 0.05; done
     done
 }
 
@@ -351,8 +363,10 @@ start_watchdog() {
         if [[ -f $dir/cluster.env ]]; then
             # shellcheck disable=SC1091
             PIDS=$(source "$dir/cluster.env" && echo "$PIDS")
-            # shellcheck disable=SC2086
-            kill -9 $PIDS 2>/dev/null || true
+            CLUSTER_DIR=$dir
+            for p in $PIDS; do
+                if ours "$p"; then kill -9 "$p" 2>/dev/null || true; fi
+            done
         fi
     ) </dev/null >/dev/null 2>&1 &
     WATCHDOG_PID=$!
@@ -377,10 +391,11 @@ cmd_start() {
     fi
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
+    CLUSTER_DIR=$dir
     if [[ -f $dir/cluster.env ]]; then
         load_env "$dir"
         for p in "${PID_LIST[@]}"; do
-            pid_alive "$p" && die "$dir already holds a running cluster (pid $p); stop it first"
+            ours "$p" && die "$dir already holds a running cluster (pid $p); stop it first"
         done
     fi
 
@@ -448,9 +463,9 @@ cmd_kill() {
     load_env "$dir"
     check_member "$i"
     pid=${PID_LIST[$((i - 1))]}
-    if pid_alive "$pid"; then
+    if ours "$pid"; then
         kill -KILL "$pid"
-        while pid_alive "$pid"; do sleep 0.05; done
+        while ours "$pid"; do sleep 0.05; done
     else
         log "member $i (pid $pid) was not running"
     fi
@@ -461,7 +476,7 @@ cmd_restart() {
     local dir=$1 i=$2 rc=0
     load_env "$dir"
     check_member "$i"
-    pid_alive "${PID_LIST[$((i - 1))]}" && die "member $i is still running (pid ${PID_LIST[$((i - 1))]}); kill it first"
+    ours "${PID_LIST[$((i - 1))]}" && die "member $i is still running (pid ${PID_LIST[$((i - 1))]}); kill it first"
     [[ -f $dir/member$i/zoo.cfg ]] || die "$dir/member$i/zoo.cfg missing"
     launch_member "$dir" "$i"
     write_env "$dir"
@@ -478,7 +493,7 @@ cmd_status() {
     load_env "$dir"
     for ((i = 1; i <= MEMBERS; i++)); do
         pid=${PID_LIST[$((i - 1))]}
-        if pid_alive "$pid"; then state=running; else state=dead; fi
+        if ours "$pid"; then state=running; else state=dead; fi
         mode=$(mode_of "${CPORTS[$((i - 1))]}")
         printf 'member %d pid=%s client=127.0.0.1:%s%s state=%s mode=%s\n' \
             "$i" "$pid" "${CPORTS[$((i - 1))]}" \
