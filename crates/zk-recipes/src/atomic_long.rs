@@ -7,11 +7,17 @@
 //! found the version moved is never retried blindly (that could count twice): it is
 //! reported as `zk_client::Error::MaybeApplied`.
 
+use std::time::Duration;
+
 use zk_client::{Client, CreateOptions, Error as ZkError};
 
 use crate::error::{RecipeError, Result};
+use crate::mutex::InterProcessMutex;
 use crate::paths::{check_base, ensure_containers, is_node_exists};
 use crate::session::{retry_policy, Session};
+
+/// Attempts of an update made under the promoted lock.
+const LOCKED_ATTEMPTS: u32 = 1000;
 
 /// The outcome of an update (Curator's `AtomicValue`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +37,9 @@ pub struct DistributedAtomicLong {
     session: Session,
     path: String,
     attempts: u32,
+    /// Curator's `PromotedToLock`: when every optimistic attempt loses, take this lock
+    /// (waiting at most the duration) and try again under it.
+    promoted: Option<(InterProcessMutex, Duration)>,
 }
 
 fn decode(path: &str, data: &[u8]) -> Result<i64> {
@@ -63,7 +72,18 @@ impl DistributedAtomicLong {
             session: session.into(),
             path: path.to_owned(),
             attempts: 10,
+            promoted: None,
         })
+    }
+
+    /// The same counter, falling back to the mutex at `lock_path` (waiting for it at most
+    /// `max_wait`) when every optimistic attempt of an update loses to concurrent changes,
+    /// as Curator's `PromotedToLock`. Writers that all use the same lock path then update
+    /// one at a time.
+    pub fn promoted_to_lock(mut self, lock_path: &str, max_wait: Duration) -> Result<Self> {
+        let mutex = InterProcessMutex::new(self.session.clone(), lock_path)?;
+        self.promoted = Some((mutex, max_wait));
+        Ok(self)
     }
 
     /// The same counter, trying updates at most `attempts` times.
@@ -168,13 +188,42 @@ impl DistributedAtomicLong {
         }
     }
 
-    /// The optimistic loop: read, compute, write on the version read.
+    /// The optimistic loop, then (when promoted) the same loop under the lock.
     async fn update(&self, next: impl Fn(i64) -> Option<i64>) -> Result<AtomicValue> {
+        let outcome = self.optimistic(&next).await?;
+        let Some((mutex, max_wait)) = &self.promoted else {
+            return Ok(outcome);
+        };
+        if outcome.succeeded {
+            return Ok(outcome);
+        }
+        let Some(guard) = mutex.try_lock_for(*max_wait).await? else {
+            return Ok(outcome);
+        };
+        // Under the lock only writers still in their optimistic attempts can interfere,
+        // and each of those that does has succeeded: a bounded number more attempts
+        // suffices.
+        let outcome = self.optimistic_for(&next, LOCKED_ATTEMPTS).await;
+        guard.release().await?;
+        outcome
+    }
+
+    async fn optimistic(&self, next: &impl Fn(i64) -> Option<i64>) -> Result<AtomicValue> {
+        self.optimistic_for(next, self.attempts).await
+    }
+
+    /// The optimistic loop: read, compute, write on the version read; at most `attempts`
+    /// times.
+    async fn optimistic_for(
+        &self,
+        next: &impl Fn(i64) -> Option<i64>,
+        attempts: u32,
+    ) -> Result<AtomicValue> {
         let client = self.session.client();
         let policy = retry_policy();
         let retry = client.retry(&policy);
         let mut seen = 0;
-        for _ in 0..self.attempts {
+        for _ in 0..attempts {
             let now = current(&client, &self.path).await?;
             let pre = now.map_or(0, |(v, _)| v);
             seen = pre;

@@ -588,6 +588,31 @@ async fn counters_count_exactly(servers: Servers) {
         .expect("tasks");
     let counter = DistributedAtomicLong::new(&sessions[0], "/counters/long").expect("counter");
     assert_eq!(counter.get().await.expect("get").post_value, 120);
+
+    // One optimistic attempt each, then the lock: every increment succeeds.
+    let promoted: Vec<_> = (0..6)
+        .map(|t| {
+            let client = sessions[t % 3].clone();
+            tokio::spawn(async move {
+                let counter = DistributedAtomicLong::new(&client, "/counters/promoted")
+                    .expect("counter")
+                    .with_attempts(1)
+                    .promoted_to_lock("/counters/promoted-lock", WAIT)
+                    .expect("promoted");
+                for _ in 0..10 {
+                    assert!(counter.add(2).await.expect("add").succeeded);
+                }
+            })
+        })
+        .collect();
+    within(
+        "promoted increments",
+        futures::future::try_join_all(promoted),
+    )
+    .await
+    .expect("tasks");
+    let promoted = DistributedAtomicLong::new(&sessions[0], "/counters/promoted").expect("counter");
+    assert_eq!(promoted.get().await.expect("get").post_value, 120);
     let (data, _) = sessions[0].get_data("/counters/long").await.expect("raw");
     assert_eq!(&data[..], &120i64.to_be_bytes(), "Curator's encoding");
     assert!(!counter.compare_and_set(7, 8).await.expect("cas").succeeded);
