@@ -120,7 +120,8 @@ enum Target {
 }
 
 impl Cleanup {
-    fn pending(client: &Client, parent: &str, protection: Protection) -> Self {
+    /// A cleanup for the node a protected create under `parent` may make.
+    pub(crate) fn pending(client: &Client, parent: &str, protection: Protection) -> Self {
         Self {
             client: client.clone(),
             target: Target::Pending {
@@ -140,7 +141,8 @@ impl Cleanup {
         }
     }
 
-    fn created(&mut self, path: &str) {
+    /// The create answered: the node is `path`.
+    pub(crate) fn created(&mut self, path: &str) {
         self.target = Target::Node(path.to_owned());
     }
 
@@ -150,9 +152,14 @@ impl Cleanup {
     }
 
     /// Deletes the node now (a node already gone is fine).
+    /// On failure, or when this future is dropped before the delete is done, the
+    /// cleanup stays armed and its drop retries in the background.
     pub(crate) async fn run(mut self) -> Result<()> {
-        self.armed = false;
-        delete_target(&self.client, &self.target).await
+        let deleted = delete_target(&self.client, &self.target).await;
+        if deleted.is_ok() {
+            self.armed = false;
+        }
+        deleted
     }
 }
 
@@ -209,6 +216,33 @@ impl Drop for Cleanup {
             Err(_) => tracing::warn!(
                 "a lock node was abandoned outside a tokio runtime; it goes when the session ends"
             ),
+        }
+    }
+}
+
+/// A protected create of `target` under `base`, making `base` (as containers) when it is
+/// missing; again if a container is reaped between the two, as Curator does.
+pub(crate) async fn create_in(
+    client: &Client,
+    base: &str,
+    protection: &Protection,
+    target: &str,
+    data: &[u8],
+    options: &CreateOptions,
+) -> Result<(String, Stat)> {
+    let policy = retry_policy();
+    let retry = client.retry(&policy);
+    let mut tries = 0;
+    loop {
+        match retry
+            .create_protected_as(protection, target, data, options)
+            .await
+        {
+            Err(ZkError::NoNode) if tries < 3 => {
+                tries += 1;
+                ensure_containers(client, base).await?;
+            }
+            other => return Ok(other?),
         }
     }
 }
@@ -309,8 +343,8 @@ mod tests {
             "0000000007"
         );
         assert_eq!(sequence_of("foreign", &[LOCK_NAME]), "foreign");
-        let rw = ["__READ__", "__WRITE__"];
-        assert_eq!(sequence_of("_c_9-__WRITE__0000000003", &rw), "0000000003");
+        let rw = ["__READ__", "__WRIT__"];
+        assert_eq!(sequence_of("_c_9-__WRIT__0000000003", &rw), "0000000003");
         assert_eq!(sequence_of("_c_9-__READ__0000000004", &rw), "0000000004");
     }
 

@@ -35,9 +35,9 @@ use tokio::sync::{broadcast, watch};
 use zk_client::retry::Protection;
 use zk_client::{Client, CreateMode, CreateOptions, Error as ZkError, SessionEvent, SessionState};
 
-use crate::contention::{delete_own, sorted_contenders, Cleanup};
+use crate::contention::{create_in, delete_own, sorted_contenders, Cleanup};
 use crate::error::{RecipeError, Result};
-use crate::paths::{basename, check_base, ensure_containers, join};
+use crate::paths::{basename, check_base, join};
 use crate::session::{retry_policy, Session};
 
 /// Curator's latch node name.
@@ -208,24 +208,15 @@ impl Candidate {
 
     /// Makes our node in `client`'s session.
     async fn join(&mut self, client: &Client) -> Result<()> {
-        let policy = retry_policy();
-        let retry = client.retry(&policy);
         let protection = Protection::new();
         let target = join(&self.path, LATCH_NAME);
         let options = CreateOptions::new(CreateMode::EphemeralSequential);
-        let created = match retry
-            .create_protected_as(&protection, &target, &self.id, &options)
-            .await
-        {
-            Err(ZkError::NoNode) => {
-                ensure_containers(client, &self.path).await?;
-                retry
-                    .create_protected_as(&protection, &target, &self.id, &options)
-                    .await
-            }
-            other => other,
-        };
-        let (node, stat) = created?;
+        // Armed until the node is ours to manage: a `start` dropped mid-create (or a
+        // failed one) leaves no phantom candidate.
+        let cleanup = Cleanup::pending(client, &self.path, protection.clone());
+        let (node, stat) =
+            create_in(client, &self.path, &protection, &target, &self.id, &options).await?;
+        cleanup.disarm();
         self.shared.czxid.store(stat.czxid, Ordering::Relaxed);
         self.node = Some(node);
         Ok(())
@@ -252,7 +243,7 @@ impl Candidate {
                     self.set(Leadership::NotLeader);
                     let mut states = client.state_watcher();
                     tokio::select! {
-                        _ = async { states.wait_for(|s| s.is_connected() || s.is_terminal()).await.is_ok() } => {}
+                        _ = async { states.wait_for(|s| *s == SessionState::Connected || s.is_terminal()).await.is_ok() } => {}
                         _ = &mut stop => { self.withdraw(&client).await; return; }
                     }
                 }
@@ -299,7 +290,9 @@ impl Candidate {
         if state.is_terminal() {
             return Ok(Woken::SessionEnded);
         }
-        if !state.is_connected() {
+        // A read-only server is a partitioned one: its view of the election is stale
+        // and the majority may elect another meanwhile.
+        if state != SessionState::Connected {
             return Ok(Woken::Disconnected);
         }
         if self.node.is_none() {
@@ -350,7 +343,7 @@ impl Candidate {
         };
         tokio::select! {
             event = own => Ok(if event.state.is_terminal() { Woken::SessionEnded } else { Woken::Recheck }),
-            changed = async { states.wait_for(|s| !s.is_connected()).await.map(|s| *s) } => Ok(match changed {
+            changed = async { states.wait_for(|s| *s != SessionState::Connected).await.map(|s| *s) } => Ok(match changed {
                 Ok(s) if s.is_terminal() => Woken::SessionEnded,
                 Ok(SessionState::Disconnected | SessionState::Connecting) => Woken::Disconnected,
                 Ok(_) => Woken::Recheck,

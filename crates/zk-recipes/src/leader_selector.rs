@@ -84,7 +84,10 @@ impl LeaderSelector {
         F: FnOnce(Leading) -> Fut,
         Fut: Future<Output = T>,
     {
-        let guard = self.mutex.lock().await?;
+        // Leadership is never re-entered: two `lead` calls of one task take turns.
+        let Some(guard) = self.mutex.lock_fresh(None).await? else {
+            return Err(crate::RecipeError::Timeout(std::time::Duration::MAX));
+        };
         let leading = Leading {
             node: guard.node().to_owned(),
             fencing_token: guard.fencing_token(),

@@ -27,7 +27,9 @@
 //! As Curator's lock is re-entrant per thread, this one is per tokio task (per thread
 //! outside tasks): a task that holds it and locks again gets another guard on the same
 //! node, and the node goes when the last of its guards is released or dropped. Two tasks
-//! sharing one `InterProcessMutex` contend as two processes would.
+//! sharing one `InterProcessMutex` contend as two processes would. Two `lock()` futures
+//! polled together inside one task (`join!`, `select!`) therefore both succeed, on one
+//! node: within a task, hold one guard.
 //!
 //! # Cancellation
 //! A `lock()` future dropped while it waits deletes its node; a dropped guard releases.
@@ -192,17 +194,37 @@ impl InterProcessMutex {
         let held = holders.get(&owner).and_then(Weak::upgrade);
         match held {
             Some(h) if *h.state.borrow() != LockState::Lost => Some(h),
-            _ => {
+            stale => {
                 holders.remove(&owner);
+                // A lost holding's drop takes this same lock: let it go only after.
+                drop(holders);
+                drop(stale);
                 None
             }
         }
     }
 
+    /// Acquires without re-entering a holding of this task: for the recipes built on a
+    /// mutex (the semaphore's internal lock, a selector's leadership), where two futures
+    /// of one task must contend like two processes.
+    pub(crate) async fn lock_fresh(&self, timeout: Option<Duration>) -> Result<Option<LockGuard>> {
+        self.acquire_as(timeout, false).await
+    }
+
     async fn acquire(&self, timeout: Option<Duration>) -> Result<Option<LockGuard>> {
+        self.acquire_as(timeout, true).await
+    }
+
+    async fn acquire_as(
+        &self,
+        timeout: Option<Duration>,
+        reenter: bool,
+    ) -> Result<Option<LockGuard>> {
         let owner = Owner::current();
-        if let Some(holding) = self.held_by(owner) {
-            return Ok(Some(LockGuard { holding }));
+        if reenter {
+            if let Some(holding) = self.held_by(owner) {
+                return Ok(Some(LockGuard { holding }));
+            }
         }
         let rule = match &self.inner.write_lock {
             Some(write) => Rule::Read {
@@ -210,22 +232,38 @@ impl InterProcessMutex {
             },
             None => Rule::Leases(1),
         };
-        let client = self.inner.session.client();
-        let node = acquire(
-            &client,
-            &self.inner.base,
-            self.inner.lock_name,
-            self.inner.lock_names,
-            &self.inner.data,
-            rule,
-            deadline_after(timeout),
-        )
-        .await?;
-        let Some(node) = node else {
-            return Ok(None);
+        let deadline = deadline_after(timeout);
+        let mut tries = 0;
+        let (client, node) = loop {
+            let client = self.inner.session.client();
+            match acquire(
+                &client,
+                &self.inner.base,
+                self.inner.lock_name,
+                self.inner.lock_names,
+                &self.inner.data,
+                rule,
+                deadline,
+            )
+            .await
+            {
+                Ok(Some(node)) => break (client, node),
+                Ok(None) => return Ok(None),
+                // Our node was deleted under us while the session lives: queue again,
+                // as Curator does.
+                Err(RecipeError::NodeLost(path))
+                    if tries < 3 && client.state() == SessionState::Connected =>
+                {
+                    tracing::debug!(%path, "our lock node went while waiting; queueing again");
+                    tries += 1;
+                }
+                Err(e) => return Err(e),
+            }
         };
         let holding = Holding::start(client, node, owner, Arc::downgrade(&self.inner));
-        lock_map(&self.inner.holders).insert(owner, Arc::downgrade(&holding));
+        if reenter {
+            lock_map(&self.inner.holders).insert(owner, Arc::downgrade(&holding));
+        }
         Ok(Some(LockGuard { holding }))
     }
 }
@@ -246,7 +284,7 @@ struct Holding {
 
 impl Holding {
     fn start(client: Client, node: Node, owner: Owner, lock: Weak<Inner>) -> Arc<Holding> {
-        let (tx, state) = watch::channel(if client.state().is_connected() {
+        let (tx, state) = watch::channel(if client.state() == SessionState::Connected {
             LockState::Held
         } else {
             LockState::Suspended
@@ -300,7 +338,9 @@ async fn monitor(
         let state = *states.borrow_and_update();
         let mapped = match state {
             s if s.is_terminal() => LockState::Lost,
-            SessionState::Connected | SessionState::ConnectedReadOnly => LockState::Held,
+            // A read-only server is a partitioned one: the majority may expire the
+            // session meanwhile.
+            SessionState::Connected => LockState::Held,
             _ => LockState::Suspended,
         };
         if mapped == LockState::Lost {

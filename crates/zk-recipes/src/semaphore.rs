@@ -16,10 +16,10 @@ use tokio::time::Instant;
 use zk_client::retry::Protection;
 use zk_client::{Client, CreateMode, CreateOptions, Error as ZkError};
 
-use crate::contention::{deadline_after, Cleanup};
+use crate::contention::{create_in, deadline_after, Cleanup};
 use crate::error::{RecipeError, Result};
 use crate::mutex::InterProcessMutex;
-use crate::paths::{basename, check_base, ensure_containers, join};
+use crate::paths::{basename, check_base, join};
 use crate::session::{retry_policy, Session};
 
 /// Curator's lease node name.
@@ -117,12 +117,9 @@ impl InterProcessSemaphoreV2 {
 
     async fn acquire_until(&self, deadline: Option<Instant>) -> Result<Option<Lease>> {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let guard = match left {
-            Some(left) => match self.lock.try_lock_for(left).await? {
-                Some(guard) => guard,
-                None => return Ok(None),
-            },
-            None => self.lock.lock().await?,
+        // Never re-entered: two acquires of one task queue like two processes.
+        let Some(guard) = self.lock.lock_fresh(left).await? else {
+            return Ok(None);
         };
         let client = self.session.client();
         let lease = self.wait_for_room(&client, deadline).await;
@@ -145,20 +142,18 @@ impl InterProcessSemaphoreV2 {
         let protection = Protection::new();
         let target = join(&self.leases, LEASE_NAME);
         let options = CreateOptions::new(CreateMode::EphemeralSequential);
-        let created = match retry
-            .create_protected_as(&protection, &target, &self.data, &options)
-            .await
-        {
-            Err(ZkError::NoNode) => {
-                ensure_containers(client, &self.leases).await?;
-                retry
-                    .create_protected_as(&protection, &target, &self.data, &options)
-                    .await
-            }
-            other => other,
-        };
-        let (node, _) = created?;
-        let cleanup = Cleanup::node(client, &node);
+        // Armed before the create: a caller that gives up mid-create leaves no lease.
+        let mut cleanup = Cleanup::pending(client, &self.leases, protection.clone());
+        let (node, _) = create_in(
+            client,
+            &self.leases,
+            &protection,
+            &target,
+            &self.data,
+            &options,
+        )
+        .await?;
+        cleanup.created(&node);
         let ours = basename(&node).to_owned();
         loop {
             let leases = &self.leases;

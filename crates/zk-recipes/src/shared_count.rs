@@ -2,8 +2,8 @@
 //! bytes; every participant keeps a watched copy, and changes it either unconditionally
 //! or only if nobody changed it since the version they saw.
 
-use tokio::sync::watch;
-use zk_client::{Client, CreateOptions, Error as ZkError};
+use tokio::sync::{broadcast, watch};
+use zk_client::{Client, CreateOptions, Error as ZkError, SessionEvent};
 
 use crate::error::{RecipeError, Result};
 use crate::paths::{check_base, ensure_containers, is_node_exists};
@@ -155,14 +155,24 @@ async fn follow(
     tx: watch::Sender<VersionedValue>,
     mut watcher: zk_client::OneshotWatcher,
 ) {
+    let mut sessions = session.managed().map(|m| m.events());
     loop {
         let event = watcher.await;
-        if event.state.is_terminal() && session.managed().is_none() {
-            return;
+        if event.state.is_terminal() {
+            // With a managed client, follow the count in its next session.
+            let Some(events) = sessions.as_mut() else {
+                return;
+            };
+            loop {
+                match events.recv().await {
+                    Ok(SessionEvent::NewSession { .. }) => break,
+                    Ok(SessionEvent::Closed) | Err(broadcast::error::RecvError::Closed) => return,
+                    _ => {}
+                }
+            }
         }
-        let client = session.client();
         loop {
-            match read(&client, &path).await {
+            match read(&session.client(), &path).await {
                 Ok((value, next)) => {
                     // Only newer versions replace what is known (reads may race), as in
                     // Curator.

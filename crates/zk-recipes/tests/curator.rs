@@ -325,11 +325,9 @@ async fn exclusion_across_curator_and_rust(servers_kind: Servers) {
             tally.applied.load(Ordering::SeqCst) > 50,
             "{recipe:?}: the Rust side took part"
         );
-        let _ = faulty.close().await;
-        let _ = steady.close().await;
         drop(java);
-        // Nothing left behind once every contender is gone (the expired session's node
-        // went with it).
+        // Nothing left behind by the Rust contenders, checked while their sessions are
+        // still open (the expired session's node went with it).
         let leftovers = tokio::time::timeout(WAIT, async {
             loop {
                 let nodes = lock_nodes(&admin, path).await;
@@ -342,6 +340,8 @@ async fn exclusion_across_curator_and_rust(servers_kind: Servers) {
         .await
         .unwrap_or_else(|_| panic!("{recipe:?}: nodes left under {path}"));
         assert!(leftovers.is_empty());
+        let _ = faulty.close().await;
+        let _ = steady.close().await;
     }
 }
 

@@ -124,9 +124,8 @@ async fn a_mutex_holds_while_the_ensembles_leader_dies_twice() {
         "counter {value}, {applied} increments applied (+{unknown} unknown): two holders at once"
     );
     println!("counter {value}: {applied} applied, {unknown} unknown");
-    for session in &sessions {
-        session.close().await.expect("close");
-    }
+    // Every guard was released: no node may remain while the sessions are still open (a
+    // leak would otherwise hide behind the sessions' ending).
     tokio::time::timeout(WAIT, async {
         while !admin
             .get_children("/locks/e")
@@ -138,5 +137,8 @@ async fn a_mutex_holds_while_the_ensembles_leader_dies_twice() {
         }
     })
     .await
-    .expect("no lock node left once every contender is gone");
+    .expect("no lock node left by contenders whose sessions are still open");
+    for session in &sessions {
+        session.close().await.expect("close");
+    }
 }

@@ -41,6 +41,8 @@ on_both_servers!(
     a_mutex_is_reentrant_per_task_and_fences_later_holders,
     giving_up_or_cancelling_leaves_no_node,
     a_lock_whose_create_reply_was_lost_adopts_its_node,
+    a_semaphore_abandoned_mid_create_leaves_no_lease_and_one_task_queues_twice,
+    a_shared_count_follows_a_managed_client_into_its_next_session,
     a_holder_is_told_of_a_lost_connection_and_of_expiry,
     readers_share_and_a_writer_excludes,
     a_semaphore_hands_out_at_most_its_leases,
@@ -292,6 +294,119 @@ async fn a_lock_whose_create_reply_was_lost_adopts_its_node(servers: Servers) {
     assert_eq!(guard.state(), LockState::Held);
     guard.release().await.expect("release");
     assert!(children(&direct, "/locks/lost").await.is_empty());
+}
+
+async fn a_semaphore_abandoned_mid_create_leaves_no_lease_and_one_task_queues_twice(
+    servers: Servers,
+) {
+    let zk = start(servers).await;
+    let direct = connect(zk.connect_string()).await;
+    let proxy = FaultProxy::start(zk.client_addr(0)).await.expect("proxy");
+    let cut = Client::builder()
+        .session_timeout(Duration::from_secs(10))
+        .connect(&proxy.addr().to_string())
+        .await
+        .expect("connect through the proxy");
+    let holder = InterProcessSemaphoreV2::new(&direct, "/sem/a", 1).expect("semaphore");
+    let held = holder.acquire().await.expect("lease");
+    let (_, _, applied) = direct
+        .get_and_watch_children("/sem/a/leases")
+        .await
+        .expect("watch");
+    // The lease node's create reaches the server; the caller gives up before its reply.
+    proxy.set_delay(Duration::from_secs(1));
+    let semaphore = InterProcessSemaphoreV2::new(&cut, "/sem/a", 1).expect("semaphore");
+    let acquiring = tokio::spawn(async move { semaphore.acquire().await.map(drop) });
+    within("the server makes the lease node", applied).await;
+    acquiring.abort();
+    proxy.set_delay(Duration::ZERO);
+    proxy.drop_connections();
+    within("the abandoned lease to go", async {
+        while children(&direct, "/sem/a/leases").await.len() != 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    within("the internal lock to be free", async {
+        while !children(&direct, "/sem/a/locks").await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+
+    // Two acquires in one task queue like two processes: when the held lease is returned
+    // one of them gets it, the other times out (re-entering the internal lock would let
+    // both wait at once, and neither would ever get it).
+    let semaphore = InterProcessSemaphoreV2::new(&cut, "/sem/a", 1).expect("semaphore");
+    let returning = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        held.release().await.expect("return");
+    });
+    let (a, b) = tokio::join!(
+        semaphore.try_acquire_for(Duration::from_secs(3)),
+        semaphore.try_acquire_for(Duration::from_secs(3))
+    );
+    returning.await.expect("task");
+    let (a, b) = (a.expect("first"), b.expect("second"));
+    assert_eq!(
+        a.is_some() as u8 + b.is_some() as u8,
+        1,
+        "exactly one lease: {a:?} {b:?}"
+    );
+}
+
+async fn a_shared_count_follows_a_managed_client_into_its_next_session(servers: Servers) {
+    let zk = start(servers).await;
+    let writer = connect(zk.connect_string()).await;
+    let proxy = FaultProxy::start(zk.client_addr(0)).await.expect("proxy");
+    let builder = Client::builder().session_timeout(Duration::from_millis(1600));
+    let managed = ManagedClient::connect(builder, &proxy.addr().to_string())
+        .await
+        .expect("managed");
+    let first_session = managed.client().session_id();
+    let count = SharedCount::start(&managed, "/counters/follow", 1)
+        .await
+        .expect("count");
+    // An ephemeral of the first session tells when the server has expired it.
+    managed
+        .client()
+        .create(
+            "/counters/alive",
+            b"",
+            &zk_client::CreateOptions::ephemeral(),
+        )
+        .await
+        .expect("ephemeral");
+    let (_, gone) = writer
+        .exists_and_watch("/counters/alive")
+        .await
+        .expect("watch");
+    let mut events = managed.events();
+    proxy.pause();
+    proxy.drop_connections();
+    let theirs = SharedCount::start(&writer, "/counters/follow", 0)
+        .await
+        .expect("count");
+    within("the first session to expire", gone).await;
+    proxy.resume();
+    within("the session to be replaced", async {
+        loop {
+            if let Ok(zk_client::SessionEvent::NewSession { .. }) = events.recv().await {
+                return;
+            }
+        }
+    })
+    .await;
+    let seen = theirs.versioned_value();
+    assert!(theirs.try_set_count(seen, 42).await.expect("set"));
+    let mut watch = count.watch();
+    within(
+        "the new value in the new session",
+        watch.wait_for(|v| v.value == 42),
+    )
+    .await
+    .expect("watch");
+    assert_ne!(managed.client().session_id(), first_session);
 }
 
 /// Everything is `Send` (and the handles `Sync`): usable from any task.
