@@ -277,13 +277,25 @@ async fn follow(
             }
         }
         if resync {
-            // Same session: keep the watch, read everything again.
-            match read_all(&client, &root).await {
-                Ok(fresh) => replace(&tx, &events, fresh),
-                Err(e) => tracing::debug!(error = %e, %root, "tree cache: resync failed"),
+            // Same session: keep the watch, read everything again, until it succeeds or
+            // the session ends (a copy must not stay stale after a failed read).
+            let ended = loop {
+                match read_all(&client, &root).await {
+                    Ok(fresh) => {
+                        replace(&tx, &events, fresh);
+                        break false;
+                    }
+                    Err(crate::RecipeError::ZooKeeper(e)) if e.is_terminal() => break true,
+                    Err(e) => {
+                        tracing::debug!(error = %e, %root, "tree cache: resync failed; trying again");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            };
+            if !ended {
+                watch = Some(stream);
+                continue;
             }
-            watch = Some(stream);
-            continue;
         }
         // The session ended.
         if !wait_for_new_session(&mut sessions).await {
