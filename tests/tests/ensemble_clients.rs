@@ -188,43 +188,17 @@ async fn kazoo_keeps_its_session_through_a_leader_kill() {
     assert_same("kazoo", &transcripts[0], &transcripts[1]);
 }
 
-/// Curator's jars, from Debian's packages.
-const CURATOR_JARS: &[&str] = &[
-    "curator-recipes",
-    "curator-framework",
-    "curator-client",
-    "zookeeper",
-    "zookeeper-jute",
-    "guava",
-    "slf4j-api",
-    "slf4j-nop",
-];
-
-async fn compile_java(name: &str) -> String {
-    let mut classpath: Vec<String> = CURATOR_JARS
-        .iter()
-        .map(|j| format!("/usr/share/java/{j}.jar"))
-        .collect();
-    let out = std::env::temp_dir().join(format!("zkmesh-java-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&out).expect("temp dir");
-    classpath.push(out.display().to_string());
-    let classpath = classpath.join(":");
-    let source = format!("{}/java/{name}.java", env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new("javac")
-        .args(["-cp", &classpath, "-d", &out.display().to_string(), &source])
-        .status()
-        .await
-        .expect("javac");
-    assert!(
-        status.success(),
-        "javac {name} failed (is libcurator-recipes-java installed?)"
-    );
-    classpath
+/// Compiles `java/{name}.java` against Curator's jars; its class path.
+fn compile_java(name: &str) -> String {
+    let source =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("java/{name}.java"));
+    zk_testkit::java::compile(&source, zk_testkit::java::CURATOR_JARS)
+        .unwrap_or_else(|e| panic!("javac {name}: {e}"))
 }
 
 #[tokio::test]
 async fn curator_keeps_its_session_and_recipes_through_a_leader_kill() {
-    let classpath = compile_java("CuratorFailover").await;
+    let classpath = compile_java("CuratorFailover");
     let mut transcripts = Vec::new();
     for kind in [Kind::Apache, Kind::Bundled] {
         transcripts.push(

@@ -84,52 +84,11 @@ async fn kazoo_script_runs_the_same(name: &str, ok_marker: &str) {
     assert_same(name, &outputs[0], &outputs[1]);
 }
 
-/// Jars for the Curator driver, from the Debian packages.
-const CURATOR_JARS: &[&str] = &[
-    "curator-recipes",
-    "curator-framework",
-    "curator-client",
-    "zookeeper",
-    "zookeeper-jute",
-    "guava",
-    "slf4j-api",
-    "slf4j-nop",
-];
-
 #[tokio::test]
 async fn curator_recipes_run_the_same_on_both_servers() {
-    let mut classpath: Vec<String> = CURATOR_JARS
-        .iter()
-        .map(|j| format!("/usr/share/java/{j}.jar"))
-        .collect();
-    for jar in &classpath {
-        assert!(
-            std::path::Path::new(jar).exists(),
-            "{jar} missing: apt-get install libcurator-recipes-java (scripts/test.sh does)"
-        );
-    }
-    let out_dir =
-        std::env::temp_dir().join(format!("zkmesh-curator-recipes-{}", std::process::id()));
-    std::fs::create_dir_all(&out_dir).expect("temp dir");
-    classpath.push(out_dir.display().to_string());
-    let classpath = classpath.join(":");
-    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("java/CuratorRecipes.java")
-        .display()
-        .to_string();
-    let (ok, text) = run(
-        "javac",
-        &[
-            "-cp".into(),
-            classpath.clone(),
-            "-d".into(),
-            out_dir.display().to_string(),
-            source,
-        ],
-        None,
-    )
-    .await;
-    assert!(ok, "javac failed: {text}");
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("java/CuratorRecipes.java");
+    let classpath = zk_testkit::java::compile(&source, zk_testkit::java::CURATOR_JARS)
+        .unwrap_or_else(|e| panic!("javac: {e}"));
     let mut outputs = Vec::new();
     for kind in [Kind::Apache, Kind::Bundled] {
         let server = Server::start(kind).await;

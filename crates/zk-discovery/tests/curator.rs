@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::OnceLock;
 
@@ -15,6 +15,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use zk_discovery::{ServiceDiscovery, ServiceInstance};
 
+/// Curator's service discovery and what it needs, as Debian names the jars.
 const JARS: [&str; 11] = [
     "curator-x-discovery",
     "curator-framework",
@@ -29,46 +30,22 @@ const JARS: [&str; 11] = [
     "slf4j-nop",
 ];
 
-fn classpath(extra: &Path) -> String {
-    let mut cp: Vec<String> = JARS
-        .iter()
-        .map(|j| format!("/usr/share/java/{j}.jar"))
-        .collect();
-    for j in &cp {
-        assert!(
-            Path::new(j).exists(),
-            "{j} missing: apt-get install libcurator-discovery-java (scripts/test.sh does)"
-        );
-    }
-    cp.push(extra.display().to_string());
-    cp.join(":")
-}
-
-/// Compiles the Java driver once per test process.
-fn compiled() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let out = std::env::temp_dir().join(format!("zkmesh-curator-{}", std::process::id()));
-        std::fs::create_dir_all(&out).unwrap();
-        let src =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/java/CuratorDiscovery.java");
-        let status = std::process::Command::new("javac")
-            .args(["-cp", &classpath(&out), "-d"])
-            .arg(&out)
-            .arg(&src)
-            .status()
-            .expect("javac (Java 17 JDK) must be installed");
-        assert!(status.success(), "javac failed");
-        out
-    })
-    .clone()
+/// Compiles the Java driver once per test process; its class path.
+fn compiled() -> String {
+    static CLASSPATH: OnceLock<String> = OnceLock::new();
+    CLASSPATH
+        .get_or_init(|| {
+            let src =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/java/CuratorDiscovery.java");
+            zk_testkit::java::compile(&src, &JARS).unwrap_or_else(|e| panic!("javac: {e}"))
+        })
+        .clone()
 }
 
 fn java(args: &[&str]) -> Command {
-    let dir = compiled();
     let mut cmd = Command::new("java");
     cmd.arg("-cp")
-        .arg(classpath(&dir))
+        .arg(compiled())
         .arg("CuratorDiscovery")
         .args(args);
     cmd.stdin(Stdio::piped())

@@ -28,17 +28,6 @@ const UNCONTENDED: usize = 2000;
 const CONTENDERS: usize = 4;
 const CONTENDED_MS: u64 = 4000;
 
-const CURATOR_JARS: &[&str] = &[
-    "curator-recipes",
-    "curator-framework",
-    "curator-client",
-    "zookeeper",
-    "zookeeper-jute",
-    "guava",
-    "slf4j-api",
-    "slf4j-nop",
-];
-
 #[derive(Debug, Clone, Copy, Default)]
 struct Figures {
     ops_per_s: f64,
@@ -146,26 +135,11 @@ async fn rust_contended(hosts: &str, path: &str) -> Figures {
     figures(lat.len() as f64 / elapsed, lat)
 }
 
-/// Compiles the Java side once; its class path.
+/// Compiles the Java side; its class path.
 fn compile() -> String {
-    let mut classpath: Vec<String> = CURATOR_JARS
-        .iter()
-        .map(|j| format!("/usr/share/java/{j}.jar"))
-        .collect();
-    let out = std::env::temp_dir().join(format!("zk-recipes-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&out).expect("class dir");
     let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/CuratorLockBench.java");
-    let status = std::process::Command::new("javac")
-        .arg("-cp")
-        .arg(classpath.join(":"))
-        .arg("-d")
-        .arg(&out)
-        .arg(&source)
-        .status()
-        .expect("javac runs (scripts/zk-apache.sh install brings Java and Curator)");
-    assert!(status.success(), "javac failed");
-    classpath.push(out.display().to_string());
-    classpath.join(":")
+    zk_testkit::java::compile(&source, zk_testkit::java::CURATOR_JARS)
+        .expect("the Java side compiles (scripts/zk-apache.sh install brings Java and Curator)")
 }
 
 fn curator(classpath: &str, args: &[&str]) -> Figures {

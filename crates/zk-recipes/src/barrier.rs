@@ -13,19 +13,15 @@ use rand::RngCore;
 use tokio::time::Instant;
 use zk_client::{Client, CreateMode, CreateOptions, Error as ZkError, OneshotWatcher};
 
-use crate::contention::{deadline_after, delete_own};
+use crate::contention::{deadline_after, delete_own, wait_until};
 use crate::error::{RecipeError, Result};
 use crate::paths::{check_base, ensure_containers, is_node_exists, join};
 use crate::session::{retry_policy, Session};
 
 /// Waits for `watcher` until `deadline`; `false` when the deadline came first.
 async fn wait(watcher: OneshotWatcher, deadline: Option<Instant>) -> Result<bool> {
-    let event = match deadline {
-        Some(d) => match tokio::time::timeout_at(d, watcher).await {
-            Ok(event) => event,
-            Err(_) => return Ok(false),
-        },
-        None => watcher.await,
+    let Some(event) = wait_until(watcher, deadline).await else {
+        return Ok(false);
     };
     if event.state.is_terminal() {
         return Err(RecipeError::SessionEnded(event.state));

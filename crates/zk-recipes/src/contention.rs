@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use zk_client::retry::Protection;
-use zk_client::{Client, CreateMode, CreateOptions, Error as ZkError, Stat};
+use zk_client::{
+    Client, CreateMode, CreateOptions, Error as ZkError, OneshotWatcher, Stat, WatchedEvent,
+};
 
 use crate::error::{RecipeError, Result};
 use crate::paths::{basename, ensure_containers, join};
@@ -306,20 +308,26 @@ pub(crate) async fn acquire(
             Err(ZkError::NoNode) => continue,
             Err(e) => return Err(e.into()),
         };
-        let event = match deadline {
-            Some(deadline) => match tokio::time::timeout_at(deadline, watcher).await {
-                Ok(event) => event,
-                Err(_) => {
-                    cleanup.run().await?;
-                    return Ok(None);
-                }
-            },
-            None => watcher.await,
+        let Some(event) = wait_until(watcher, deadline).await else {
+            cleanup.run().await?;
+            return Ok(None);
         };
         if event.state.is_terminal() {
             cleanup.disarm();
             return Err(RecipeError::SessionEnded(event.state));
         }
+    }
+}
+
+/// Waits for `watcher` until `deadline` (`None`: without limit): its event, or `None` when
+/// the deadline came first.
+pub(crate) async fn wait_until(
+    watcher: OneshotWatcher,
+    deadline: Option<Instant>,
+) -> Option<WatchedEvent> {
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, watcher).await.ok(),
+        None => Some(watcher.await),
     }
 }
 

@@ -8,12 +8,12 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{broadcast, watch};
-use zk_client::{Client, Error as ZkError, OneshotWatcher, SessionEvent, Stat};
+use tokio::sync::watch;
+use zk_client::{Client, Error as ZkError, OneshotWatcher, Stat};
 
 use crate::error::Result;
 use crate::paths::check_base;
-use crate::session::{retry_policy, Session};
+use crate::session::{next_session, retry_policy, Session};
 
 /// A node's data and Stat.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,18 +103,9 @@ async fn follow(
     let mut sessions = session.managed().map(|m| m.events());
     loop {
         let event = watcher.await;
-        if event.state.is_terminal() {
-            // The session ended: with a managed client, follow the node in the next one.
-            let Some(events) = sessions.as_mut() else {
-                return;
-            };
-            loop {
-                match events.recv().await {
-                    Ok(SessionEvent::NewSession { .. }) => break,
-                    Ok(SessionEvent::Closed) | Err(broadcast::error::RecvError::Closed) => return,
-                    _ => {}
-                }
-            }
+        // The session ended: with a managed client, follow on in its next one.
+        if event.state.is_terminal() && !next_session(&mut sessions).await {
+            return;
         }
         loop {
             match read(&session.client(), &path).await {

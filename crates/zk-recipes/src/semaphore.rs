@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use zk_client::retry::Protection;
 use zk_client::{Client, CreateMode, CreateOptions, Error as ZkError};
 
-use crate::contention::{create_in, deadline_after, Cleanup};
+use crate::contention::{create_in, deadline_after, wait_until, Cleanup};
 use crate::error::{RecipeError, Result};
 use crate::mutex::InterProcessMutex;
 use crate::paths::{basename, check_base, join};
@@ -171,15 +171,9 @@ impl InterProcessSemaphoreV2 {
                     cleanup,
                 }));
             }
-            let event = match deadline {
-                Some(deadline) => match tokio::time::timeout_at(deadline, watcher).await {
-                    Ok(event) => event,
-                    Err(_) => {
-                        cleanup.run().await?;
-                        return Ok(None);
-                    }
-                },
-                None => watcher.await,
+            let Some(event) = wait_until(watcher, deadline).await else {
+                cleanup.run().await?;
+                return Ok(None);
             };
             if event.state.is_terminal() {
                 cleanup.disarm();

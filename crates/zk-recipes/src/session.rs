@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
+use tokio::sync::broadcast;
 use zk_client::retry::ExponentialBackoff;
-use zk_client::{Client, ManagedClient};
+use zk_client::{Client, ManagedClient, SessionEvent};
 
 /// A recipe's source of sessions.
 #[derive(Clone, Debug)]
@@ -63,4 +64,19 @@ impl From<&ManagedClient> for Session {
 /// the connection has been gone for the session timeout, see `zk_client::retry`).
 pub(crate) fn retry_policy() -> ExponentialBackoff {
     ExponentialBackoff::new(Duration::from_millis(50), 29)
+}
+
+/// After a session ended: with a managed client's `events`, waits for its next session
+/// (`true`); `false` when there will be none (not managed, or closed).
+pub(crate) async fn next_session(events: &mut Option<broadcast::Receiver<SessionEvent>>) -> bool {
+    let Some(events) = events.as_mut() else {
+        return false;
+    };
+    loop {
+        match events.recv().await {
+            Ok(SessionEvent::NewSession { .. }) => return true,
+            Ok(SessionEvent::Closed) | Err(broadcast::error::RecvError::Closed) => return false,
+            _ => {}
+        }
+    }
 }

@@ -2,12 +2,12 @@
 //! bytes; every participant keeps a watched copy, and changes it either unconditionally
 //! or only if nobody changed it since the version they saw.
 
-use tokio::sync::{broadcast, watch};
-use zk_client::{Client, CreateOptions, Error as ZkError, SessionEvent};
+use tokio::sync::watch;
+use zk_client::{Client, CreateOptions, Error as ZkError};
 
 use crate::error::{RecipeError, Result};
 use crate::paths::{check_base, ensure_containers, is_node_exists};
-use crate::session::{retry_policy, Session};
+use crate::session::{next_session, retry_policy, Session};
 
 /// A count and the node version it was read at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,18 +158,9 @@ async fn follow(
     let mut sessions = session.managed().map(|m| m.events());
     loop {
         let event = watcher.await;
-        if event.state.is_terminal() {
-            // With a managed client, follow the count in its next session.
-            let Some(events) = sessions.as_mut() else {
-                return;
-            };
-            loop {
-                match events.recv().await {
-                    Ok(SessionEvent::NewSession { .. }) => break,
-                    Ok(SessionEvent::Closed) | Err(broadcast::error::RecvError::Closed) => return,
-                    _ => {}
-                }
-            }
+        // The session ended: with a managed client, follow on in its next one.
+        if event.state.is_terminal() && !next_session(&mut sessions).await {
+            return;
         }
         loop {
             match read(&session.client(), &path).await {

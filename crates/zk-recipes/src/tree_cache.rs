@@ -14,14 +14,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::{broadcast, watch};
-use zk_client::{
-    AddWatchMode, Client, Error as ZkError, EventType, PersistentWatcher, SessionEvent,
-};
+use zk_client::{AddWatchMode, Client, Error as ZkError, EventType, PersistentWatcher};
 
 use crate::error::Result;
 use crate::node_cache::NodeData;
 use crate::paths::{check_base, join};
-use crate::session::{retry_policy, Session};
+use crate::session::{next_session, retry_policy, Session};
 
 /// A change to the subtree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,7 +226,7 @@ async fn follow(
                     w
                 }
                 Err(e) if e.is_terminal() => {
-                    if !wait_for_new_session(&mut sessions).await {
+                    if !next_session(&mut sessions).await {
                         return;
                     }
                     continue;
@@ -298,22 +296,8 @@ async fn follow(
             }
         }
         // The session ended.
-        if !wait_for_new_session(&mut sessions).await {
+        if !next_session(&mut sessions).await {
             return;
-        }
-    }
-}
-
-/// With a managed client, waits for its next session (`true`); otherwise `false`.
-async fn wait_for_new_session(sessions: &mut Option<broadcast::Receiver<SessionEvent>>) -> bool {
-    let Some(events) = sessions.as_mut() else {
-        return false;
-    };
-    loop {
-        match events.recv().await {
-            Ok(SessionEvent::NewSession { .. }) => return true,
-            Ok(SessionEvent::Closed) | Err(broadcast::error::RecvError::Closed) => return false,
-            _ => {}
         }
     }
 }

@@ -22,54 +22,11 @@ use zk_testkit::{ApacheZk, FaultProxy, Servers};
 
 const WAIT: Duration = Duration::from_secs(90);
 
-const CURATOR_JARS: &[&str] = &[
-    "curator-recipes",
-    "curator-framework",
-    "curator-client",
-    "zookeeper",
-    "zookeeper-jute",
-    "guava",
-    "slf4j-api",
-    "slf4j-nop",
-];
-
 /// Compiles the Java side; its class path.
-async fn compile() -> String {
-    let mut classpath: Vec<String> = CURATOR_JARS
-        .iter()
-        .map(|j| format!("/usr/share/java/{j}.jar"))
-        .collect();
-    for jar in &classpath {
-        assert!(
-            std::path::Path::new(jar).exists(),
-            "{jar} missing: apt-get install libcurator-recipes-java (scripts/test.sh does)"
-        );
-    }
-    let out = std::env::temp_dir().join(format!(
-        "zk-recipes-curator-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&out).expect("class dir");
+fn compile() -> String {
     let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/java/CuratorContender.java");
-    let status = Command::new("javac")
-        .arg("-cp")
-        .arg(classpath.join(":"))
-        .arg("-d")
-        .arg(&out)
-        .arg(&source)
-        .status()
-        .await
-        .expect("javac runs");
-    assert!(status.success(), "javac failed");
-    classpath.push(out.display().to_string());
-    classpath.join(":")
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
+    zk_testkit::java::compile(&source, zk_testkit::java::CURATOR_JARS)
+        .expect("the Java side compiles")
 }
 
 /// The Java side, read line by line.
@@ -241,7 +198,7 @@ impl Holder {
 }
 
 async fn exclusion_across_curator_and_rust(servers_kind: Servers) {
-    let classpath = compile().await;
+    let classpath = compile();
     let zk = servers(servers_kind).await;
     let hosts = zk.connect_string().to_owned();
     let admin = Client::connect(&hosts).await.expect("admin");
@@ -361,7 +318,7 @@ async fn lock_nodes(client: &Client, path: &str) -> Vec<String> {
 }
 
 async fn one_leader_among_curator_and_rust(servers_kind: Servers) {
-    let classpath = compile().await;
+    let classpath = compile();
     let zk = servers(servers_kind).await;
     let hosts = zk.connect_string().to_owned();
     let a = Client::connect(&hosts).await.expect("client");
@@ -409,7 +366,7 @@ async fn one_leader_among_curator_and_rust(servers_kind: Servers) {
 /// A Curator reader and a Rust reader share the read-write lock; a Rust writer waits for
 /// the Java reader to leave.
 async fn readers_share_across_curator_and_rust(servers_kind: Servers) {
-    let classpath = compile().await;
+    let classpath = compile();
     let zk = servers(servers_kind).await;
     let hosts = zk.connect_string().to_owned();
     let mut java = Java::start(&classpath, &["read", &hosts, "/interop/shared"]);

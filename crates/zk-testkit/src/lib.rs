@@ -18,6 +18,8 @@
 //! - [`Browser`] ([`browser`]): a headless Chromium driven over WebDriver through
 //!   chromedriver, for browser tests of the web console: load a page, click, wait for a
 //!   text, take screenshots. Chromium and chromedriver are killed when the handle is dropped.
+//! - [`java`]: Apache Curator's jars from Debian's packages, and compiling a test's Java
+//!   program against them.
 //! - [`cpu`]: the process's CPU time, for tests and benchmarks that compare costs.
 //! - [`linearizable`]: a linearizability check for a single-register history,
 //!   for fail-over tests against either server.
@@ -29,6 +31,7 @@
 pub mod apache;
 pub mod browser;
 pub mod cpu;
+pub mod java;
 pub mod kerberos;
 pub mod linearizable;
 pub mod proxy;
