@@ -63,6 +63,17 @@ async fn start(servers: Servers) -> ApacheZk {
         .expect("server starts")
 }
 
+/// A client whose connection goes through a fault proxy, with `session_timeout`.
+async fn through_proxy(zk: &ApacheZk, session_timeout: Duration) -> (FaultProxy, Client) {
+    let proxy = FaultProxy::start(zk.client_addr(0)).await.expect("proxy");
+    let client = Client::builder()
+        .session_timeout(session_timeout)
+        .connect(&proxy.addr().to_string())
+        .await
+        .expect("connect through the proxy");
+    (proxy, client)
+}
+
 async fn connect(zk: &str) -> Client {
     Client::connect(zk).await.expect("connect")
 }
@@ -259,12 +270,7 @@ async fn giving_up_or_cancelling_leaves_no_node(servers: Servers) {
 async fn a_lock_whose_create_reply_was_lost_adopts_its_node(servers: Servers) {
     let zk = start(servers).await;
     let direct = connect(zk.connect_string()).await;
-    let proxy = FaultProxy::start(zk.client_addr(0)).await.expect("proxy");
-    let cut = Client::builder()
-        .session_timeout(Duration::from_secs(10))
-        .connect(&proxy.addr().to_string())
-        .await
-        .expect("connect through the proxy");
+    let (proxy, cut) = through_proxy(&zk, Duration::from_secs(10)).await;
     direct
         .create("/locks", b"", &zk_client::CreateOptions::persistent())
         .await
@@ -301,12 +307,7 @@ async fn a_semaphore_abandoned_mid_create_leaves_no_lease_and_one_task_queues_tw
 ) {
     let zk = start(servers).await;
     let direct = connect(zk.connect_string()).await;
-    let proxy = FaultProxy::start(zk.client_addr(0)).await.expect("proxy");
-    let cut = Client::builder()
-        .session_timeout(Duration::from_secs(10))
-        .connect(&proxy.addr().to_string())
-        .await
-        .expect("connect through the proxy");
+    let (proxy, cut) = through_proxy(&zk, Duration::from_secs(10)).await;
     let holder = InterProcessSemaphoreV2::new(&direct, "/sem/a", 1).expect("semaphore");
     let held = holder.acquire().await.expect("lease");
     let (_, _, applied) = direct
@@ -441,12 +442,7 @@ fn recipes_are_send(client: &Client) {
 /// that expires meanwhile makes it `Lost`, and another session then gets the lock.
 async fn a_holder_is_told_of_a_lost_connection_and_of_expiry(servers: Servers) {
     let zk = start(servers).await;
-    let proxy = FaultProxy::start(zk.client_addr(0)).await.expect("proxy");
-    let holder = Client::builder()
-        .session_timeout(Duration::from_millis(1600))
-        .connect(&proxy.addr().to_string())
-        .await
-        .expect("connect through the proxy");
+    let (proxy, holder) = through_proxy(&zk, Duration::from_millis(1600)).await;
     let guard = InterProcessMutex::new(&holder, "/locks/f")
         .expect("mutex")
         .lock()
@@ -627,12 +623,7 @@ async fn one_leader_at_a_time_and_hand_over_on_close_and_expiry(servers: Servers
 
 async fn a_selector_leads_in_turn_and_cancels_work_when_cut_off(servers: Servers) {
     let zk = start(servers).await;
-    let proxy = FaultProxy::start(zk.client_addr(0)).await.expect("proxy");
-    let cut = Client::builder()
-        .session_timeout(Duration::from_millis(4000))
-        .connect(&proxy.addr().to_string())
-        .await
-        .expect("connect through the proxy");
+    let (proxy, cut) = through_proxy(&zk, Duration::from_millis(4000)).await;
     let steady = connect(zk.connect_string()).await;
     let a = LeaderSelector::new(&cut, "/select", "a").expect("selector");
     let b = LeaderSelector::new(&steady, "/select", "b").expect("selector");
@@ -807,12 +798,7 @@ async fn barriers_hold_until_lowered_and_double_barriers_gather(servers: Servers
 async fn caches_follow_a_node_and_a_subtree_across_a_lost_connection(servers: Servers) {
     let zk = start(servers).await;
     let writer = connect(zk.connect_string()).await;
-    let proxy = FaultProxy::start(zk.client_addr(0)).await.expect("proxy");
-    let reader = Client::builder()
-        .session_timeout(Duration::from_secs(10))
-        .connect(&proxy.addr().to_string())
-        .await
-        .expect("connect through the proxy");
+    let (proxy, reader) = through_proxy(&zk, Duration::from_secs(10)).await;
     let persistent = zk_client::CreateOptions::persistent();
     writer
         .create("/app", b"root", &persistent)
