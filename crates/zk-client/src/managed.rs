@@ -32,7 +32,8 @@ pub enum SessionEvent {
         /// The new session's id.
         session_id: i64,
     },
-    /// The managed client was closed.
+    /// The managed client is done: it was closed, its session was closed or refused
+    /// authentication, or a new session was refused. No session will follow.
     Closed,
 }
 
@@ -133,8 +134,12 @@ async fn supervise(
                 tracing::warn!("session expired; establishing a new one");
                 let _ = strong.events.send(SessionEvent::Lost);
             }
-            // Closed by the application, or authentication failed: nothing to restore.
-            _ => return,
+            // Closed by the application, or authentication failed: nothing to restore, and
+            // no new session will come; say so, or whoever waits for one waits forever.
+            _ => {
+                let _ = strong.events.send(SessionEvent::Closed);
+                return;
+            }
         }
         let mut delay = strong.backoff.0;
         let max = strong.backoff.1;
@@ -143,7 +148,13 @@ async fn supervise(
         let fresh = loop {
             match builder.clone().connect(&connect).await {
                 Ok(c) => break c,
-                Err(Error::AuthFailed) => return,
+                Err(Error::AuthFailed) => {
+                    tracing::warn!("a new session was refused (authentication failed); giving up");
+                    if let Some(inner) = inner.upgrade() {
+                        let _ = inner.events.send(SessionEvent::Closed);
+                    }
+                    return;
+                }
                 Err(e) => {
                     tracing::info!(error = %e, ?delay, "new session not established yet; retrying");
                     tokio::time::sleep(delay).await;

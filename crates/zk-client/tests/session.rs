@@ -525,3 +525,51 @@ async fn managed_client_replaces_an_expired_session() {
     assert_eq!(first.exists("/").await, Err(Error::SessionExpired));
     managed.close().await.unwrap();
 }
+
+/// When no new session can be made (its credentials are refused), the managed client says
+/// it is done (`Closed`), so nothing waits for a new session forever.
+#[tokio::test]
+async fn a_managed_client_that_cannot_make_a_new_session_says_it_is_done() {
+    use zk_server::{SaslSettings, ServerHandle};
+    let knows_alice = ServerHandle::builder()
+        .port(0)
+        .sasl(SaslSettings::digest_md5([("alice", "secret")]))
+        .start()
+        .await
+        .unwrap();
+    let knows_only_bob = ServerHandle::builder()
+        .port(0)
+        .sasl(SaslSettings::digest_md5([("bob", "other")]))
+        .start()
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(knows_alice.addr()).await.unwrap();
+    let managed = zk_client::ManagedClient::connect(
+        Client::builder().sasl(zk_client::SaslOptions::digest_md5("alice", "secret")),
+        &proxy.addr().to_string(),
+    )
+    .await
+    .unwrap();
+    let mut events = managed.events();
+    let first = managed.client();
+    // End the session while the client cannot reach a server, then send it to a server
+    // that will refuse its credentials for a new one.
+    proxy.refuse(true);
+    let thief = Client::builder()
+        .session(first.session_id(), first.session_password())
+        .connect(&knows_alice.connect_string())
+        .await
+        .unwrap();
+    thief.close().await.unwrap();
+    proxy.retarget(knows_only_bob.addr());
+    proxy.refuse(false);
+    let mut seen = Vec::new();
+    loop {
+        match within("the managed client gives up", events.recv()).await {
+            Ok(zk_client::SessionEvent::Closed) => break,
+            Ok(other) => seen.push(other),
+            Err(e) => panic!("events ended without Closed: {e}; saw {seen:?}"),
+        }
+    }
+    assert!(seen.contains(&zk_client::SessionEvent::Lost), "{seen:?}");
+}
