@@ -19,7 +19,7 @@ const PROTECTED_PREFIX: &str = "_c_";
 
 /// The unique name prefix of one protected create (`_c_<guid>-`). Chosen before the
 /// create, so that whoever abandons the create (a cancelled lock attempt) can still find
-/// its node with [`Retry::find_protected`] and remove it.
+/// its node with [`Retry::find_protected_node`] and remove it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Protection {
     prefix: String,

@@ -384,7 +384,7 @@ thread_local! {
 /// Dropping a node frees its subtree with bounded recursion: any client can build a chain
 /// of nodes thousands of levels deep, and freeing it must not overflow the stack. The
 /// child sets are dropped as usual (so a set shared with a frozen copy costs a count
-/// decrement, not a walk), only past [`DROP_DEPTH`] levels they wait in a list that the
+/// decrement, not a walk), only past `DROP_DEPTH` levels they wait in a list that the
 /// outermost drop on the thread works through.
 impl Drop for Node {
     fn drop(&mut self) {

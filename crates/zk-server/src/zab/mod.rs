@@ -21,7 +21,7 @@
 //! # Pieces
 //! - [`message`]: what members say, and its wire form.
 //! - [`election`]: fast leader election; [`quorum`]: majorities.
-//! - [`leader`] and [`follower`]: discovery, synchronisation and broadcast from either
+//! - `leader` and `follower`: discovery, synchronisation and broadcast from either
 //!   side; [`history`]: the txns kept for DIFF and the DIFF/TRUNC/SNAP choice.
 //! - [`member`]: the phases and the glue to the client-facing core.
 
