@@ -54,8 +54,8 @@
 //! reads are answered at once. No client ever sees a change that is not committed.
 //!
 //! # Snapshots: a copy-on-write tree, not a fuzzy snapshot
-//! The tree is persistent (shared nodes, each holding its children in an `imbl` ordered
-//! map): freezing it is O(1), and the frozen copy is encoded and written (or streamed to a
+//! The tree is persistent (shared nodes, each holding its children in a copy-on-write
+//! B+tree, `tree/children.rs`): freezing it is O(1), and the frozen copy is encoded and written (or streamed to a
 //! follower for a SNAP sync) on another thread while the live tree changes — the core
 //! never stops for a snapshot. Apache instead writes a *fuzzy* snapshot while txns apply
 //! and relies on replaying them idempotently, a class of bugs of its own (ZOOKEEPER-3145,
@@ -129,8 +129,7 @@
 //!   handshake timeout (10 s). A
 //!   learner that stops reading its quorum link is dropped once 256 MiB are queued.
 //!
-//! Dependencies beyond the workspace's: `imbl` (the children maps of the copy-on-write
-//! tree), `triomphe` (shared nodes and data without a weak count, see `tree/node.rs`),
+//! Dependencies beyond the workspace's: `triomphe` (shared nodes and data without a weak count, see `tree/node.rs`),
 //! `crc32fast` (log and snapshot checksums), rustls with `tokio-rustls`,
 //! `rustls-pki-types`, `rustls-native-certs` and `x509-parser` (TLS without OpenSSL, see
 //! the crate's `Cargo.toml`), and for the binary `tracing-subscriber` (logging) and

@@ -17,9 +17,10 @@
 //! root, and the frozen copy can be written to disk or streamed to a follower on another
 //! thread while the live tree keeps changing. A change made while a frozen copy is alive
 //! copies the nodes on the changed path and a few chunks of their child maps; with no copy
-//! alive, changes are in place. `imbl` is a dependency for this: a maintained
-//! persistent-collections crate.
+//! alive, changes are in place. The child maps are our own B+tree
+//! ([`children`](self::children)), shaped for directories that grow at their end.
 
+mod children;
 mod node;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -1,10 +1,10 @@
 //! One znode as the tree stores it: its data, ACL and stored Stat, and its children in a
-//! persistent ordered map from their names.
+//! persistent ordered map from their names ([`super::children`]).
 //!
 //! Owns the node's layout, which is what a million-node tree's memory comes down to:
 //! a node is one allocation of 96 bytes, its data a second one (a count, a length and the
-//! bytes), and a child costs its parent's map its name (16 bytes, inline when short,
-//! which most names are) and one pointer. A name lives in the parent's map rather than in
+//! bytes), and a child costs its parent's map about one 24-byte entry: its name (16
+//! bytes, inline when short, which most names are) and one pointer. A name lives in the parent's map rather than in
 //! the node so that a lookup compares names where the map keeps them, without visiting
 //! every node it passes over (a cache miss each: a lookup in a directory of a million
 //! children took twice as long that way). Nothing here knows paths or txns;
@@ -16,15 +16,15 @@
 //! 96-byte size class. `triomphe` is a small, maintained crate (from Servo) that does
 //! exactly this.
 
-use std::borrow::Borrow;
 use std::cell::{Cell, RefCell};
-use std::cmp::Ordering;
 use std::ops::Deref;
 use std::sync::Arc as StdArc;
 
 use bytes::Bytes;
 use triomphe::{Arc, ThinArc};
 use zk_proto::{Acl, Stat};
+
+use super::children::Children;
 
 /// Stored `ephemeralOwner` of a container node (`EphemeralType.CONTAINER_EPHEMERAL_OWNER`).
 pub const CONTAINER_OWNER: i64 = i64::MIN;
@@ -112,104 +112,6 @@ impl StoredStat {
     }
 }
 
-/// Longest name kept inline in a [`Name`].
-const INLINE: usize = 15;
-
-/// The length of an inline name. An enum rather than a `u8` so that its unused values
-/// leave room for [`Name`]'s tag: the whole name then fits in 16 bytes.
-#[derive(Clone, Copy)]
-#[repr(u8)]
-enum InlineLen {
-    L0,
-    L1,
-    L2,
-    L3,
-    L4,
-    L5,
-    L6,
-    L7,
-    L8,
-    L9,
-    L10,
-    L11,
-    L12,
-    L13,
-    L14,
-    L15,
-}
-
-impl InlineLen {
-    const ALL: [InlineLen; INLINE + 1] = {
-        use InlineLen::*;
-        [
-            L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11, L12, L13, L14, L15,
-        ]
-    };
-}
-
-/// A child's name (its last path segment): inline when at most 15 bytes, as sequential
-/// and most hand-picked names are, so that it costs no allocation of its own; longer
-/// names are shared on the heap.
-#[derive(Clone)]
-enum Name {
-    Inline { bytes: [u8; INLINE], len: InlineLen },
-    Heap(ThinArc<(), u8>),
-}
-
-impl Name {
-    fn new(name: &str) -> Self {
-        match InlineLen::ALL.get(name.len()) {
-            Some(&len) => {
-                let mut bytes = [0u8; INLINE];
-                bytes[..name.len()].copy_from_slice(name.as_bytes());
-                Name::Inline { bytes, len }
-            }
-            None => Name::Heap(ThinArc::from_header_and_slice((), name.as_bytes())),
-        }
-    }
-
-    /// The name's bytes; children are ordered by them (the same order as by `str`).
-    fn as_bytes(&self) -> &[u8] {
-        match self {
-            Name::Inline { bytes, len } => &bytes[..*len as usize],
-            Name::Heap(heap) => &heap.slice,
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        // The bytes were copied whole from a `&str` in `new`, so they are UTF-8; the
-        // fallback is never taken.
-        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
-    }
-}
-
-impl PartialEq for Name {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl Eq for Name {}
-
-impl PartialOrd for Name {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Name {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.as_bytes().cmp(other.as_bytes())
-    }
-}
-
-/// Looks children up by name; agrees with `Ord` above, as `Borrow` requires.
-impl Borrow<[u8]> for Name {
-    fn borrow(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
 /// A node as the tree and its frozen copies share it.
 pub type SharedNode = Arc<Node>;
 
@@ -263,7 +165,7 @@ pub struct Node {
     /// Stored metadata.
     pub stat: StoredStat,
     /// Boxed so that a leaf (most nodes) pays one pointer for it, not a set's header.
-    children: Option<Box<Children>>,
+    children: Option<Box<Children<SharedNode>>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -319,41 +221,38 @@ impl Node {
 
     /// Number of children.
     pub fn num_children(&self) -> usize {
-        self.children.as_ref().map_or(0, |c| c.0.len())
+        self.children.as_ref().map_or(0, |c| c.len())
     }
 
     /// The children's names, in order.
     pub fn children(&self) -> impl Iterator<Item = &str> {
-        self.children
-            .iter()
-            .flat_map(|c| c.0.keys())
-            .map(Name::as_str)
+        self.child_nodes().map(|(name, _)| name)
     }
 
     /// The children with their names, in name order.
     pub fn child_nodes(&self) -> impl Iterator<Item = (&str, &Node)> {
         self.children
             .iter()
-            .flat_map(|c| c.0.iter())
-            .map(|(name, node)| (name.as_str(), &**node))
+            .flat_map(|c| c.iter())
+            .map(|(name, node)| (name, &**node))
     }
 
     /// The child named `name`.
     pub fn child(&self, name: &str) -> Option<&Node> {
-        self.children.as_ref()?.0.get(name.as_bytes()).map(|c| &**c)
+        self.children.as_ref()?.get(name.as_bytes()).map(|c| &**c)
     }
 
     /// The child named `name`, to change: it is unshared from any frozen copy first (it,
     /// and the chunks of this node's map on the way to it).
     pub(crate) fn child_mut(&mut self, name: &str) -> Option<&mut Node> {
-        let child = self.children.as_mut()?.0.get_mut(name.as_bytes())?;
+        let child = self.children.as_mut()?.get_mut(name.as_bytes())?;
         Some(Arc::make_mut(child))
     }
 
     /// Removes the child named `name`.
     pub(crate) fn remove_child(&mut self, name: &str) -> Option<Arc<Node>> {
-        let (_, child) = self.children.as_mut()?.0.remove_with_key(name.as_bytes())?;
-        if self.children.as_ref().is_some_and(|c| c.0.is_empty()) {
+        let child = self.children.as_mut()?.remove(name.as_bytes())?;
+        if self.children.as_ref().is_some_and(|c| c.is_empty()) {
             self.children = None;
         }
         Some(child)
@@ -364,8 +263,7 @@ impl Node {
     pub(crate) fn put_child(&mut self, name: &str, child: Arc<Node>) -> bool {
         self.children
             .get_or_insert_with(Default::default)
-            .0
-            .insert(Name::new(name), child)
+            .insert(name, child)
             .is_none()
     }
 }
@@ -378,7 +276,7 @@ thread_local! {
     /// Levels of node drops under way on this thread.
     static DROPPING: Cell<usize> = const { Cell::new(0) };
     /// Child sets deeper than [`DROP_DEPTH`], waiting for the outermost drop.
-    static DEFERRED: RefCell<Vec<Children>> = const { RefCell::new(Vec::new()) };
+    static DEFERRED: RefCell<Vec<Children<SharedNode>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Dropping a node frees its subtree with bounded recursion: any client can build a chain
@@ -407,32 +305,18 @@ impl Drop for Node {
     }
 }
 
-/// A node's children by name, in name order. A persistent map, so that copying a node
-/// for a frozen tree is O(1) however many children it has.
-#[derive(Clone, Default)]
-struct Children(imbl::OrdMap<Name, Arc<Node>>);
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_node_is_small_and_short_names_are_inline() {
+    fn a_node_is_small() {
         // With the Arc's count, one allocation in the allocators' 96-byte class.
         assert!(
             std::mem::size_of::<Node>() <= 88,
             "{}",
             std::mem::size_of::<Node>()
         );
-        assert_eq!(std::mem::size_of::<Name>(), 16);
-        for name in ["", "a", "f-123456", "lock-0000000042"] {
-            let n = Name::new(name);
-            assert!(matches!(n, Name::Inline { .. }), "{name}");
-            assert_eq!(n.as_str(), name);
-        }
-        let long = "a-name-longer-than-fifteen-bytes-é";
-        assert!(matches!(Name::new(long), Name::Heap(_)));
-        assert_eq!(Name::new(long).as_str(), long);
     }
 
     #[test]
