@@ -7,8 +7,8 @@
 //! | Property | Here |
 //! |---|---|
 //! | `zookeeper.client.secure` | TLS on ([`ClientBuilder::tls`]) |
-//! | `zookeeper.ssl.trustStore.location` / `.type` | CA bundle ([`TlsOptions::with_ca_pem_file`]); none: the system roots, as Java's default trust store |
-//! | `zookeeper.ssl.keyStore.location` / `.type` | client certificate and key, one PEM file ([`TlsOptions::client_cert_pem_files`]) |
+//! | `zookeeper.ssl.trustStore.location` / `.type` / `.password` | CA bundle: PEM ([`TlsOptions::with_ca_pem_file`]) or PKCS#12 ([`TlsOptions::with_ca_pkcs12_file`]); none: the system roots, as Java's default trust store |
+//! | `zookeeper.ssl.keyStore.location` / `.type` / `.password` | client certificate and key: one PEM file ([`TlsOptions::client_cert_pem_files`]) or PKCS#12 ([`TlsOptions::client_identity_pkcs12_file`]) |
 //! | `zookeeper.ssl.hostnameVerification` | `false`: [`TlsOptions::danger_accept_invalid_hostnames`] |
 //! | `zookeeper.request.timeout` (ms) | [`ClientBuilder::request_timeout`] |
 //! | `jute.maxbuffer` (bytes) | [`ClientBuilder::max_frame`] |
@@ -25,11 +25,13 @@
 //! than a silent unauthenticated client. The four GSSAPI properties are ignored unless the
 //! JAAS section is Kerberos'.
 //!
-//! Only PEM stores exist here: a `.type` of `JKS`, `PKCS12` or `BCFKS` (or such a file
-//! extension when the type is not given, as Java infers it) is an error, as are
+//! A store's type is its `.type` (`PEM`, `PKCS12`; any case) or, when none is given, its
+//! file extension as Java infers it (`.p12` and `.pfx` are PKCS#12, anything else PEM).
+//! A PKCS#12 store is opened with its `.password` (empty when not set). `JKS` and
+//! `BCFKS` stores are an error naming the `keytool` command that converts them, as are
 //! `zookeeper.ssl.crl` and `zookeeper.ssl.ocsp` set to `true` (revocation checking this
-//! client does not do). Passwords (`….password`) are ignored: only unencrypted PEM keys
-//! are read, and an encrypted one fails to load. Protocol and cipher suite choices are
+//! client does not do). A PEM store's password is ignored: only unencrypted PEM keys are
+//! read, and an encrypted one fails to load. Protocol and cipher suite choices are
 //! rustls's (TLS 1.2 and 1.3, strong suites only); other names are ignored.
 
 use std::collections::HashMap;
@@ -50,6 +52,10 @@ pub const KEY_STORE_TYPE: &str = "zookeeper.ssl.keyStore.type";
 pub const TRUST_STORE_LOCATION: &str = "zookeeper.ssl.trustStore.location";
 /// `zookeeper.ssl.trustStore.type`.
 pub const TRUST_STORE_TYPE: &str = "zookeeper.ssl.trustStore.type";
+/// `zookeeper.ssl.keyStore.password`.
+pub const KEY_STORE_PASSWORD: &str = "zookeeper.ssl.keyStore.password";
+/// `zookeeper.ssl.trustStore.password`.
+pub const TRUST_STORE_PASSWORD: &str = "zookeeper.ssl.trustStore.password";
 /// `zookeeper.ssl.hostnameVerification`.
 pub const HOSTNAME_VERIFICATION: &str = "zookeeper.ssl.hostnameVerification";
 /// `zookeeper.request.timeout`, in milliseconds.
@@ -93,8 +99,8 @@ impl ClientBuilder {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a value that does not parse (a boolean other than
-    /// `true`/`false`, a non-numeric timeout), [`Error::TlsConfig`] for a store that is not
-    /// PEM or a revocation check asked for, [`Error::Jaas`] for a JAAS file that cannot be
+    /// `true`/`false`, a non-numeric timeout), [`Error::TlsConfig`] for a store that is
+    /// neither PEM nor PKCS#12 or a revocation check asked for, [`Error::Jaas`] for a JAAS file that cannot be
     /// used (it is read here).
     pub fn from_properties<K, V>(properties: impl IntoIterator<Item = (K, V)>) -> Result<Self>
     where
@@ -157,17 +163,24 @@ impl ClientBuilder {
                 )));
             }
         }
+        let password = |key: &str| get(key).unwrap_or_default().to_owned();
         let mut tls = match get(TRUST_STORE_LOCATION) {
-            Some(path) => {
-                pem_store(TRUST_STORE_TYPE, get(TRUST_STORE_TYPE), path)?;
-                TlsOptions::with_ca_pem_file(path)
-            }
+            Some(path) => match store_type(TRUST_STORE_TYPE, get(TRUST_STORE_TYPE), path)? {
+                StoreType::Pem => TlsOptions::with_ca_pem_file(path),
+                StoreType::Pkcs12 => {
+                    TlsOptions::with_ca_pkcs12_file(path, password(TRUST_STORE_PASSWORD))
+                }
+            },
             None => TlsOptions::with_system_roots(),
         };
         if let Some(path) = get(KEY_STORE_LOCATION) {
-            pem_store(KEY_STORE_TYPE, get(KEY_STORE_TYPE), path)?;
-            // A PEM key store holds the key and the certificate chain in one file.
-            tls = tls.client_cert_pem_files(path, path);
+            tls = match store_type(KEY_STORE_TYPE, get(KEY_STORE_TYPE), path)? {
+                // A PEM key store holds the key and the certificate chain in one file.
+                StoreType::Pem => tls.client_cert_pem_files(path, path),
+                StoreType::Pkcs12 => {
+                    tls.client_identity_pkcs12_file(path, password(KEY_STORE_PASSWORD))
+                }
+            };
         }
         if !boolean(HOSTNAME_VERIFICATION, get(HOSTNAME_VERIFICATION), true)? {
             tls = tls.danger_accept_invalid_hostnames(true);
@@ -176,10 +189,17 @@ impl ClientBuilder {
     }
 }
 
-/// Checks that a store is PEM: by its type, or by its file extension when none is given
-/// (as Java infers it).
-fn pem_store(type_key: &str, store_type: Option<&str>, path: &str) -> Result<()> {
-    let store_type = match store_type {
+/// The store types read here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreType {
+    Pem,
+    Pkcs12,
+}
+
+/// A store's type: its `.type`, or its file extension when none is given (as Java infers
+/// it); JKS and BCFKS are refused with the command that converts them.
+fn store_type(type_key: &str, given: Option<&str>, path: &str) -> Result<StoreType> {
+    let name = match given {
         Some(t) => t.to_ascii_uppercase(),
         None => {
             let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
@@ -191,13 +211,14 @@ fn pem_store(type_key: &str, store_type: Option<&str>, path: &str) -> Result<()>
             }
         }
     };
-    if store_type == "PEM" {
-        Ok(())
-    } else {
-        Err(Error::TlsConfig(format!(
-            "{type_key}: {store_type} stores are not supported, only PEM (convert {path} with \
-             openssl or keytool)"
-        )))
+    match name.as_str() {
+        "PEM" => Ok(StoreType::Pem),
+        "PKCS12" => Ok(StoreType::Pkcs12),
+        _ => Err(Error::TlsConfig(format!(
+            "{type_key}: {name} stores are not supported, only PEM and PKCS12 (convert {path} \
+             with keytool -importkeystore -srckeystore {path} -destkeystore {path}.p12 \
+             -deststoretype PKCS12)"
+        ))),
     }
 }
 
@@ -245,6 +266,33 @@ mod tests {
                 TlsOptions::with_ca_pem_file("/etc/zk/ca.pem")
                     .client_cert_pem_files("/etc/zk/client.pem", "/etc/zk/client.pem")
             )
+        );
+    }
+
+    #[test]
+    fn pkcs12_stores_by_type_or_extension_are_opened_with_their_passwords() {
+        let tls = tls_of(&[
+            ("zookeeper.client.secure", "true"),
+            ("zookeeper.ssl.keyStore.location", "/etc/zk/client.keystore"),
+            ("zookeeper.ssl.keyStore.type", "pkcs12"),
+            ("zookeeper.ssl.keyStore.password", "key-pw"),
+            ("zookeeper.ssl.trustStore.location", "/etc/zk/trust.p12"),
+            ("zookeeper.ssl.trustStore.password", "trust-pw"),
+        ]);
+        assert_eq!(
+            tls,
+            Some(
+                TlsOptions::with_ca_pkcs12_file("/etc/zk/trust.p12", "trust-pw")
+                    .client_identity_pkcs12_file("/etc/zk/client.keystore", "key-pw")
+            )
+        );
+        let pfx_without_password = tls_of(&[
+            ("zookeeper.client.secure", "true"),
+            ("zookeeper.ssl.trustStore.location", "/etc/zk/trust.PFX"),
+        ]);
+        assert_eq!(
+            pfx_without_password,
+            Some(TlsOptions::with_ca_pkcs12_file("/etc/zk/trust.PFX", ""))
         );
     }
 
@@ -319,7 +367,7 @@ mod tests {
     }
 
     #[test]
-    fn non_pem_stores_revocation_checks_and_bad_values_are_refused() {
+    fn jks_and_bcfks_stores_revocation_checks_and_bad_values_are_refused() {
         let refused = |props: &[(&str, &str)]| {
             ClientBuilder::from_properties(
                 [("zookeeper.client.secure", "true")]
@@ -336,8 +384,16 @@ mod tests {
             matches!(jks_by_type, Some(Error::TlsConfig(_))),
             "{jks_by_type:?}"
         );
-        let p12_by_extension = refused(&[("zookeeper.ssl.keyStore.location", "/etc/zk/me.p12")]);
-        assert!(matches!(p12_by_extension, Some(Error::TlsConfig(_))));
+        let jks_by_extension = refused(&[("zookeeper.ssl.keyStore.location", "/etc/zk/me.jks")]);
+        assert!(
+            matches!(&jks_by_extension, Some(Error::TlsConfig(m)) if m.contains("keytool")),
+            "{jks_by_extension:?}"
+        );
+        let bcfks = refused(&[
+            ("zookeeper.ssl.keyStore.location", "/etc/zk/me"),
+            ("zookeeper.ssl.keyStore.type", "BCFKS"),
+        ]);
+        assert!(matches!(bcfks, Some(Error::TlsConfig(_))));
         let crl = refused(&[("zookeeper.ssl.crl", "true")]);
         assert!(matches!(crl, Some(Error::TlsConfig(_))));
         let bad_bool = refused(&[("zookeeper.ssl.hostnameVerification", "no")]);

@@ -3,7 +3,8 @@
 //!
 //! Owns [`TlsOptions`] (the configuration an application gives
 //! [`ClientBuilder::tls`](crate::ClientBuilder::tls)), its loading into a rustls client
-//! configuration (PEM files or bytes, the system's trust store), the handshake on a fresh
+//! configuration (PEM or PKCS#12 stores, files or bytes, the system's trust store; PKCS#12
+//! decoding is [`crate::keystore`]'s), the handshake on a fresh
 //! TCP connection, and the classification of rustls's errors into [`TlsFailure`]. Moving
 //! bytes over an established TLS connection is `transport`'s job.
 //!
@@ -28,33 +29,52 @@ use rustls::{
 use tokio::net::TcpStream;
 
 use crate::error::{Error, Result};
+use crate::keystore;
 
-/// Where a PEM document comes from.
+/// Where a store (a PEM document or a PKCS#12 file) comes from.
 #[derive(Clone, PartialEq, Eq)]
-enum Pem {
+enum Source {
     /// Read from this file when the client connects.
     File(PathBuf),
     /// Given in memory.
     Bytes(Vec<u8>),
 }
 
-impl fmt::Debug for Pem {
+impl fmt::Debug for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Pem::File(path) => write!(f, "File({})", path.display()),
+            Source::File(path) => write!(f, "File({})", path.display()),
             // Never print key material.
-            Pem::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
+            Source::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
         }
     }
 }
 
-impl Pem {
+impl Source {
     fn load(&self, what: &str) -> Result<Vec<u8>> {
         match self {
-            Pem::File(path) => std::fs::read(path)
+            Source::File(path) => std::fs::read(path)
                 .map_err(|e| Error::TlsConfig(format!("reading {what} {}: {e}", path.display()))),
-            Pem::Bytes(bytes) => Ok(bytes.clone()),
+            Source::Bytes(bytes) => Ok(bytes.clone()),
         }
+    }
+
+    /// What errors call it: `what` and, for a file, its path.
+    fn describe(&self, what: &str) -> String {
+        match self {
+            Source::File(path) => format!("{what} {}", path.display()),
+            Source::Bytes(_) => what.to_owned(),
+        }
+    }
+}
+
+/// A store's password: compared, never printed.
+#[derive(Clone, PartialEq, Eq)]
+struct Password(String);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
     }
 }
 
@@ -64,7 +84,18 @@ enum Roots {
     /// The operating system's trust store.
     System,
     /// Every certificate of a PEM bundle.
-    Pem(Pem),
+    Pem(Source),
+    /// The trusted certificate entries of a PKCS#12 store.
+    Pkcs12(Source, Password),
+}
+
+/// The certificate chain and key the client presents to servers that ask for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Identity {
+    /// A PEM chain and a PEM key (possibly the same file).
+    Pem { chain: Source, key: Source },
+    /// The private key entry of a PKCS#12 store.
+    Pkcs12(Source, Password),
 }
 
 /// TLS settings of a client; give them to [`ClientBuilder::tls`](crate::ClientBuilder::tls).
@@ -84,7 +115,7 @@ enum Roots {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsOptions {
     roots: Roots,
-    identity: Option<(Pem, Pem)>,
+    identity: Option<Identity>,
     server_name: Option<String>,
     accept_invalid_hostnames: bool,
 }
@@ -98,12 +129,31 @@ impl TlsOptions {
 
     /// Trust every certificate of the PEM file at `path` (read when the client connects).
     pub fn with_ca_pem_file(path: impl Into<PathBuf>) -> Self {
-        Self::new(Roots::Pem(Pem::File(path.into())))
+        Self::new(Roots::Pem(Source::File(path.into())))
     }
 
     /// Trust every certificate of the PEM document `pem`.
     pub fn with_ca_pem(pem: impl Into<Vec<u8>>) -> Self {
-        Self::new(Roots::Pem(Pem::Bytes(pem.into())))
+        Self::new(Roots::Pem(Source::Bytes(pem.into())))
+    }
+
+    /// Trust the trusted certificate entries of the PKCS#12 store at `path` (`.p12`,
+    /// `.pfx`: a Java trust store made with `keytool -importcert -storetype PKCS12`),
+    /// opened with `password` when the client connects. As in Java, certificates that are
+    /// not marked trusted (as `openssl pkcs12 -export` leaves them) are not trust anchors.
+    pub fn with_ca_pkcs12_file(path: impl Into<PathBuf>, password: impl Into<String>) -> Self {
+        Self::new(Roots::Pkcs12(
+            Source::File(path.into()),
+            Password(password.into()),
+        ))
+    }
+
+    /// Like [`TlsOptions::with_ca_pkcs12_file`], from the store's bytes.
+    pub fn with_ca_pkcs12(store: impl Into<Vec<u8>>, password: impl Into<String>) -> Self {
+        Self::new(Roots::Pkcs12(
+            Source::Bytes(store.into()),
+            Password(password.into()),
+        ))
     }
 
     fn new(roots: Roots) -> Self {
@@ -123,7 +173,10 @@ impl TlsOptions {
         cert_chain: impl Into<PathBuf>,
         key: impl Into<PathBuf>,
     ) -> Self {
-        self.identity = Some((Pem::File(cert_chain.into()), Pem::File(key.into())));
+        self.identity = Some(Identity::Pem {
+            chain: Source::File(cert_chain.into()),
+            key: Source::File(key.into()),
+        });
         self
     }
 
@@ -133,7 +186,40 @@ impl TlsOptions {
         cert_chain: impl Into<Vec<u8>>,
         key: impl Into<Vec<u8>>,
     ) -> Self {
-        self.identity = Some((Pem::Bytes(cert_chain.into()), Pem::Bytes(key.into())));
+        self.identity = Some(Identity::Pem {
+            chain: Source::Bytes(cert_chain.into()),
+            key: Source::Bytes(key.into()),
+        });
+        self
+    }
+
+    /// Present the private key entry of the PKCS#12 store at `path` (`.p12`, `.pfx`; a
+    /// Java key store made with `keytool` or `openssl pkcs12 -export`) with the
+    /// certificate chain stored beside it, opened with `password` when the client
+    /// connects. The store's key and its certificates share the one password, as
+    /// Java's key managers expect.
+    pub fn client_identity_pkcs12_file(
+        mut self,
+        path: impl Into<PathBuf>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.identity = Some(Identity::Pkcs12(
+            Source::File(path.into()),
+            Password(password.into()),
+        ));
+        self
+    }
+
+    /// Like [`TlsOptions::client_identity_pkcs12_file`], from the store's bytes.
+    pub fn client_identity_pkcs12(
+        mut self,
+        store: impl Into<Vec<u8>>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.identity = Some(Identity::Pkcs12(
+            Source::Bytes(store.into()),
+            Password(password.into()),
+        ));
         self
     }
 
@@ -188,6 +274,15 @@ impl TlsOptions {
                         .map_err(|e| Error::TlsConfig(format!("CA bundle: {e}")))?;
                 }
             }
+            Roots::Pkcs12(store, password) => {
+                let what = store.describe("trust store");
+                let bytes = store.load("trust store")?;
+                for cert in keystore::trusted_certificates(&bytes, &password.0, &what)? {
+                    roots
+                        .add(cert)
+                        .map_err(|e| Error::TlsConfig(format!("{what}: {e}")))?;
+                }
+            }
         }
         let roots = Arc::new(roots);
         let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
@@ -206,17 +301,26 @@ impl TlsOptions {
         } else {
             builder.with_webpki_verifier(webpki)
         };
-        let config = match &self.identity {
-            None => builder.with_no_client_auth(),
-            Some((chain, key)) => {
+        let identity = match &self.identity {
+            None => None,
+            Some(Identity::Pem { chain, key }) => {
                 let chain = certificates(&chain.load("client certificate")?, "client certificate")?;
                 let key_pem = key.load("client key")?;
                 let key = PrivateKeyDer::from_pem_slice(&key_pem)
                     .map_err(|e| Error::TlsConfig(format!("client key: {e}")))?;
-                builder
-                    .with_client_auth_cert(chain, key)
-                    .map_err(|e| Error::TlsConfig(format!("client certificate and key: {e}")))?
+                Some((chain, key))
             }
+            Some(Identity::Pkcs12(store, password)) => {
+                let what = store.describe("key store");
+                let bytes = store.load("key store")?;
+                Some(keystore::identity(&bytes, &password.0, &what)?)
+            }
+        };
+        let config = match identity {
+            None => builder.with_no_client_auth(),
+            Some((chain, key)) => builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| Error::TlsConfig(format!("client certificate and key: {e}")))?,
         };
         Ok(TlsConnector {
             inner: tokio_rustls::TlsConnector::from(Arc::new(config)),

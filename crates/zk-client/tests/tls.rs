@@ -403,3 +403,81 @@ async fn apache_serving_java_key_stores_made_with_openssl_and_keytool_takes_our_
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn our_client_opens_the_pkcs12_stores_keytool_and_openssl_make() {
+    // Java clients' stores as they are: a PKCS#12 trust store from keytool, and client key
+    // stores from openssl (current and legacy encryption) and keytool. Apache requires the
+    // client certificate, so each store must yield a working key, not just parse.
+    let s = secure_server(Servers::Apache, ClientAuth::Need).await;
+    let connect = s.addr().to_string();
+    let trust =
+        s.ca.pkcs12_trust_store("trust-pw")
+            .expect("keytool makes a PKCS#12 trust store");
+    for kind in [
+        JavaStore::Pkcs12,
+        JavaStore::Pkcs12Legacy,
+        JavaStore::Pkcs12Keytool,
+    ] {
+        let key_store =
+            s.ca.java_key_store(&s.client, kind, "key-pw")
+                .expect("a PKCS#12 key store");
+        let tls = TlsOptions::with_ca_pkcs12_file(&trust, "trust-pw")
+            .client_identity_pkcs12_file(&key_store, "key-pw");
+        let c = within("mTLS connect", builder(tls).connect(&connect))
+            .await
+            .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+        c.create("/p12", b"", &CreateOptions::ephemeral())
+            .await
+            .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+        c.close().await.expect("close");
+    }
+
+    // The same from the Java client's properties, the types told by the file extension.
+    let key_store =
+        s.ca.java_key_store(&s.client, JavaStore::Pkcs12Keytool, "key-pw")
+            .expect("a PKCS#12 key store")
+            .display()
+            .to_string();
+    let trust_store = trust.display().to_string();
+    let properties = |key_password: &'static str| {
+        zk_client::ClientBuilder::from_properties([
+            ("zookeeper.client.secure", "true"),
+            ("zookeeper.ssl.keyStore.location", key_store.as_str()),
+            ("zookeeper.ssl.keyStore.password", key_password),
+            ("zookeeper.ssl.trustStore.location", trust_store.as_str()),
+            ("zookeeper.ssl.trustStore.password", "trust-pw"),
+        ])
+        .expect("properties")
+        .session_timeout(Duration::from_secs(6))
+        .establish_timeout(Duration::from_secs(4))
+    };
+    let c = within("mTLS connect", properties("key-pw").connect(&connect))
+        .await
+        .expect("connect from properties");
+    assert!(c.exists("/").await.expect("exists").is_some());
+    c.close().await.expect("close");
+
+    // A wrong password is a configuration error naming the store, not a connect loop.
+    let e = within("a refused connect", properties("wrong").connect(&connect))
+        .await
+        .expect_err("wrong key store password");
+    assert!(
+        matches!(&e, Error::TlsConfig(m) if m.contains(&key_store)),
+        "{e:?}"
+    );
+    // An openssl export is not a trust store to Java (its certificate is not marked
+    // trusted): refused with a sentence saying so rather than trusting nothing silently.
+    let not_trusted =
+        s.ca.java_key_store(&s.client, JavaStore::Pkcs12, "key-pw")
+            .expect("a PKCS#12 key store");
+    let e = refused(
+        TlsOptions::with_ca_pkcs12_file(&not_trusted, "key-pw"),
+        &connect,
+    )
+    .await;
+    assert!(
+        matches!(&e, Error::TlsConfig(m) if m.contains("trusted")),
+        "{e:?}"
+    );
+}

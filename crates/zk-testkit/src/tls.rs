@@ -131,11 +131,18 @@ impl TestCa {
     }
 }
 
-/// A Java key or trust store format, as Apache's `ssl.keyStore.type` names them.
+/// A Java key or trust store format, as Apache's `ssl.keyStore.type` names them, and the
+/// tool that made it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JavaStore {
-    /// PKCS#12 (`.p12`), made with `openssl pkcs12 -export`.
+    /// PKCS#12 (`.p12`), made with `openssl pkcs12 -export` (OpenSSL 3: AES-256 and
+    /// HMAC-SHA256).
     Pkcs12,
+    /// PKCS#12 made with `openssl pkcs12 -export -legacy`, as OpenSSL 1.x made them
+    /// (3DES for the key, RC2-40 for the certificates, HMAC-SHA1).
+    Pkcs12Legacy,
+    /// PKCS#12 converted from [`JavaStore::Pkcs12`] by `keytool -importkeystore`.
+    Pkcs12Keytool,
     /// Java's own format (`.jks`), converted from PKCS#12 with `keytool -importkeystore`.
     Jks,
 }
@@ -149,29 +156,30 @@ impl TestCa {
         kind: JavaStore,
         password: &str,
     ) -> Result<PathBuf> {
-        let p12 = issued.key_store.with_extension("p12");
+        let legacy = kind == JavaStore::Pkcs12Legacy;
+        let p12 = issued
+            .key_store
+            .with_extension(if legacy { "legacy.p12" } else { "p12" });
         let pass = format!("pass:{password}");
-        command(
-            "openssl",
-            &[
-                "pkcs12",
-                "-export",
-                "-in",
-                &path_arg(&issued.cert),
-                "-inkey",
-                &path_arg(&issued.key),
-                "-name",
-                "server",
-                "-out",
-                &path_arg(&p12),
-                "-passout",
-                &pass,
-            ],
-        )?;
-        if kind == JavaStore::Pkcs12 {
-            return Ok(p12);
+        let (cert, key, out) = (
+            path_arg(&issued.cert),
+            path_arg(&issued.key),
+            path_arg(&p12),
+        );
+        let mut args = vec![
+            "pkcs12", "-export", "-in", &cert, "-inkey", &key, "-name", "server", "-out", &out,
+            "-passout", &pass,
+        ];
+        if legacy {
+            args.push("-legacy");
         }
-        let jks = issued.key_store.with_extension("jks");
+        command("openssl", &args)?;
+        let (extension, store_type) = match kind {
+            JavaStore::Pkcs12 | JavaStore::Pkcs12Legacy => return Ok(p12),
+            JavaStore::Pkcs12Keytool => ("keytool.p12", "PKCS12"),
+            JavaStore::Jks => ("jks", "JKS"),
+        };
+        let converted = issued.key_store.with_extension(extension);
         command(
             "keytool",
             &[
@@ -184,20 +192,30 @@ impl TestCa {
                 "-srcstorepass",
                 password,
                 "-destkeystore",
-                &path_arg(&jks),
+                &path_arg(&converted),
                 "-deststoretype",
-                "JKS",
+                store_type,
                 "-deststorepass",
                 password,
             ],
         )?;
-        Ok(jks)
+        Ok(converted)
     }
 
     /// The CA certificate as a JKS trust store protected by `password` (`keytool
     /// -importcert`).
     pub fn java_trust_store(&self, password: &str) -> Result<PathBuf> {
-        let jks = self.dir.join(format!("{}-trust.jks", self.name));
+        self.keytool_trust_store("jks", "JKS", password)
+    }
+
+    /// The CA certificate as a PKCS#12 trust store protected by `password`, made by
+    /// `keytool -importcert` (which marks it trusted, as Java requires of a trust anchor).
+    pub fn pkcs12_trust_store(&self, password: &str) -> Result<PathBuf> {
+        self.keytool_trust_store("p12", "PKCS12", password)
+    }
+
+    fn keytool_trust_store(&self, extension: &str, kind: &str, password: &str) -> Result<PathBuf> {
+        let store = self.dir.join(format!("{}-trust.{extension}", self.name));
         command(
             "keytool",
             &[
@@ -208,14 +226,14 @@ impl TestCa {
                 "-file",
                 &path_arg(&self.cert_path()),
                 "-keystore",
-                &path_arg(&jks),
+                &path_arg(&store),
                 "-storetype",
-                "JKS",
+                kind,
                 "-storepass",
                 password,
             ],
         )?;
-        Ok(jks)
+        Ok(store)
     }
 }
 
