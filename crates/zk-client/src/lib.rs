@@ -75,9 +75,9 @@
 //! Dependencies: `rand` shuffles hosts and jitters back-off; `futures` provides the
 //! `Stream` trait for persistent watches and state streams; `rustls` (with the `ring`
 //! provider, no OpenSSL, nothing but a C compiler to build), `tokio-rustls`,
-//! `rustls-pki-types` (PEM), `rustls-native-certs` (the system's roots) and
-//! `p12-keystore` (Java's PKCS#12 stores, pure Rust) provide TLS — see the `tls` and
-//! `keystore` modules for why each.
+//! `rustls-pki-types` (PEM), `rustls-native-certs` (the system's roots) and the
+//! workspace's `zk-keystore` (Java's PKCS#12 stores, pure Rust) provide TLS — see the
+//! `tls` module for why each.
 
 #![warn(missing_docs)]
 
@@ -89,7 +89,6 @@ pub mod error;
 pub mod hosts;
 #[cfg(feature = "kerberos")]
 pub mod kerberos;
-mod keystore;
 pub mod managed;
 mod metrics;
 mod options;

@@ -37,6 +37,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use zk_keystore::StoreType;
+
 use crate::builder::ClientBuilder;
 use crate::error::{Error, Result};
 use crate::sasl::SaslOptions;
@@ -189,37 +191,11 @@ impl ClientBuilder {
     }
 }
 
-/// The store types read here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StoreType {
-    Pem,
-    Pkcs12,
-}
-
 /// A store's type: its `.type`, or its file extension when none is given (as Java infers
 /// it); JKS and BCFKS are refused with the command that converts them.
 fn store_type(type_key: &str, given: Option<&str>, path: &str) -> Result<StoreType> {
-    let name = match given {
-        Some(t) => t.to_ascii_uppercase(),
-        None => {
-            let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-            match ext.as_deref() {
-                Some("jks") => "JKS".into(),
-                Some("p12" | "pfx") => "PKCS12".into(),
-                Some("bcfks") => "BCFKS".into(),
-                _ => "PEM".into(),
-            }
-        }
-    };
-    match name.as_str() {
-        "PEM" => Ok(StoreType::Pem),
-        "PKCS12" => Ok(StoreType::Pkcs12),
-        _ => Err(Error::TlsConfig(format!(
-            "{type_key}: {name} stores are not supported, only PEM and PKCS12 (convert {path} \
-             with keytool -importkeystore -srckeystore {path} -destkeystore {path}.p12 \
-             -deststoretype PKCS12)"
-        ))),
-    }
+    StoreType::of(given, std::path::Path::new(path))
+        .map_err(|e| Error::TlsConfig(format!("{type_key} of {path}: {e}")))
 }
 
 fn boolean(key: &str, value: Option<&str>, default: bool) -> Result<bool> {

@@ -4,7 +4,7 @@
 //! Owns [`TlsOptions`] (the configuration an application gives
 //! [`ClientBuilder::tls`](crate::ClientBuilder::tls)), its loading into a rustls client
 //! configuration (PEM or PKCS#12 stores, files or bytes, the system's trust store; PKCS#12
-//! decoding is [`crate::keystore`]'s), the handshake on a fresh
+//! decoding is `zk-keystore`'s), the handshake on a fresh
 //! TCP connection, and the classification of rustls's errors into [`TlsFailure`]. Moving
 //! bytes over an established TLS connection is `transport`'s job.
 //!
@@ -29,7 +29,6 @@ use rustls::{
 use tokio::net::TcpStream;
 
 use crate::error::{Error, Result};
-use crate::keystore;
 
 /// Where a store (a PEM document or a PKCS#12 file) comes from.
 #[derive(Clone, PartialEq, Eq)]
@@ -277,7 +276,9 @@ impl TlsOptions {
             Roots::Pkcs12(store, password) => {
                 let what = store.describe("trust store");
                 let bytes = store.load("trust store")?;
-                for cert in keystore::trusted_certificates(&bytes, &password.0, &what)? {
+                let certs = zk_keystore::pkcs12_trusted_certificates(&bytes, &password.0)
+                    .map_err(|e| Error::TlsConfig(format!("{what}: {e}")))?;
+                for cert in certs {
                     roots
                         .add(cert)
                         .map_err(|e| Error::TlsConfig(format!("{what}: {e}")))?;
@@ -313,7 +314,17 @@ impl TlsOptions {
             Some(Identity::Pkcs12(store, password)) => {
                 let what = store.describe("key store");
                 let bytes = store.load("key store")?;
-                Some(keystore::identity(&bytes, &password.0, &what)?)
+                let identity = zk_keystore::pkcs12_identity(&bytes, &password.0)
+                    .map_err(|e| Error::TlsConfig(format!("{what}: {e}")))?;
+                if identity.keys_in_store > 1 {
+                    tracing::warn!(
+                        store = %what,
+                        alias = %identity.alias,
+                        keys = identity.keys_in_store,
+                        "the key store holds several keys; presenting the first"
+                    );
+                }
+                Some((identity.chain, identity.key))
             }
         };
         let config = match identity {

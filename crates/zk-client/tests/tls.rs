@@ -18,6 +18,7 @@ on_both_servers!(
     a_server_is_refused_with_a_typed_error_unless_trusted_and_named_as_connected_to,
     mutual_tls_admits_a_client_certificate_and_refuses_its_absence,
     a_client_certificate_refused_after_a_tls13_handshake_is_reported_the_same,
+    a_server_with_pkcs12_stores_takes_a_client_with_pkcs12_stores,
 );
 
 /// A server and the certificates of its test.
@@ -388,7 +389,8 @@ async fn apache_serving_java_key_stores_made_with_openssl_and_keytool_takes_our_
         .expect("create");
     c.close().await.expect("close");
 
-    // zk-server reads PEM only: the same zoo.cfg is refused at start, saying how to convert.
+    // zk-server reads PEM and PKCS#12: the same zoo.cfg is refused at start, saying how to
+    // convert.
     let refused = options()
         .start_timeout(Duration::from_secs(20))
         .servers(Servers::Bundled)
@@ -397,11 +399,60 @@ async fn apache_serving_java_key_stores_made_with_openssl_and_keytool_takes_our_
         .await
         .expect_err("zk-server does not read JKS");
     assert!(
-        refused
-            .to_string()
-            .contains("PEM key and trust stores only"),
+        refused.to_string().contains("only PEM and PKCS12")
+            && refused.to_string().contains("keytool -importkeystore"),
         "{refused}"
     );
+}
+
+async fn a_server_with_pkcs12_stores_takes_a_client_with_pkcs12_stores(servers: Servers) {
+    // One zoo.cfg for both servers, with the stores a Java shop has: a PKCS#12 key store
+    // converted by keytool and a keytool trust store, each with its password.
+    let (_dir, ca, server, client) = certificates();
+    let key_store = ca
+        .java_key_store(&server, JavaStore::Pkcs12Keytool, "server-pw")
+        .expect("a PKCS#12 key store");
+    let trust_store = ca.pkcs12_trust_store("trust-pw").expect("a trust store");
+    let zk = ApacheZk::options(1)
+        .tick_time(Duration::from_millis(500))
+        .servers(servers)
+        .expect("server binary")
+        .config("ssl.keyStore.password=server-pw")
+        .config("ssl.trustStore.password=trust-pw")
+        .tls(ServerTls {
+            key_store,
+            trust_store: trust_store.clone(),
+            client_auth: ClientAuth::Need,
+        })
+        .start()
+        .await
+        .expect("a server with PKCS#12 stores");
+    let addr = format!("127.0.0.1:{}", zk.secure_port(0).expect("port"));
+
+    let client_store = ca
+        .java_key_store(&client, JavaStore::Pkcs12, "client-pw")
+        .expect("a client key store");
+    let tls = TlsOptions::with_ca_pkcs12_file(&trust_store, "trust-pw")
+        .client_identity_pkcs12_file(&client_store, "client-pw");
+    let c = within("mTLS connect", builder(tls).connect(&addr))
+        .await
+        .expect("connect with PKCS#12 stores");
+    // The server checked the certificate from the client's store against its PKCS#12
+    // trust store, and took its subject as the connection's x509 identity.
+    let ids = c.whoami().await.expect("whoami");
+    assert!(
+        ids.iter()
+            .any(|id| id.auth_scheme == "x509" && id.user.contains("zkmesh test client")),
+        "{ids:?}"
+    );
+    c.close().await.expect("close");
+
+    let e = refused(
+        TlsOptions::with_ca_pkcs12_file(&trust_store, "trust-pw"),
+        &addr,
+    )
+    .await;
+    assert_eq!(tls_kind(&e), Some(TlsFailure::Refused), "{e}");
 }
 
 #[tokio::test]

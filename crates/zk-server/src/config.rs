@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::ensemble::{EnsembleSpec, PeerSpec};
 use crate::server::{ServerBuilder, ServerError};
-use crate::tls::{ClientAuth, QuorumTls, TlsSettings, TlsVersions};
+use crate::tls::{ClientAuth, QuorumTls, StoreType, TlsSettings, TlsVersions};
 use crate::zab::message::Sid;
 
 #[path = "config_auth.rs"]
@@ -85,10 +85,18 @@ pub struct TlsConfig {
     pub port: Option<u16>,
     /// `secureClientPortAddress`.
     pub address: Option<IpAddr>,
-    /// `ssl.keyStore.location`: the PEM key and certificate chain.
+    /// `ssl.keyStore.location`: the key and certificate chain (PEM or PKCS#12).
     pub key_store: Option<PathBuf>,
-    /// `ssl.trustStore.location`: the PEM CA certificates client certificates must chain to.
+    /// `ssl.keyStore.type`; without it the file extension decides, as in Java.
+    pub key_store_type: Option<StoreType>,
+    /// `ssl.keyStore.password` (PKCS#12).
+    pub key_store_password: Option<Password>,
+    /// `ssl.trustStore.location`: the CA certificates client certificates must chain to.
     pub trust_store: Option<PathBuf>,
+    /// `ssl.trustStore.type`.
+    pub trust_store_type: Option<StoreType>,
+    /// `ssl.trustStore.password` (PKCS#12).
+    pub trust_store_password: Option<Password>,
     /// `ssl.clientAuth` (default `need`).
     pub client_auth: Option<ClientAuth>,
     /// `ssl.enabledProtocols`, or else `ssl.protocol`.
@@ -101,27 +109,40 @@ pub struct TlsConfig {
     pub quorum: bool,
     /// `ssl.quorum.keyStore.location`.
     pub quorum_key_store: Option<PathBuf>,
+    /// `ssl.quorum.keyStore.type`.
+    pub quorum_key_store_type: Option<StoreType>,
+    /// `ssl.quorum.keyStore.password`.
+    pub quorum_key_store_password: Option<Password>,
     /// `ssl.quorum.trustStore.location`.
     pub quorum_trust_store: Option<PathBuf>,
+    /// `ssl.quorum.trustStore.type`.
+    pub quorum_trust_store_type: Option<StoreType>,
+    /// `ssl.quorum.trustStore.password`.
+    pub quorum_trust_store_password: Option<Password>,
     /// `ssl.quorum.enabledProtocols`, or else `ssl.quorum.protocol`.
     pub quorum_versions: Option<TlsVersions>,
     /// `ssl.quorum.hostnameVerification` (default true).
     pub quorum_hostname_verification: Option<bool>,
 }
 
-/// A key store or trust store type: only PEM is read (Apache 3.8 also reads JKS and
-/// PKCS12, which need a Java key store parser; converting them is one `keytool` and one
-/// `openssl` command).
-fn pem_store(key: &str, value: &str) -> Result<(), ServerError> {
-    if value.trim().eq_ignore_ascii_case("PEM") {
-        Ok(())
-    } else {
-        Err(unsupported(
-            key,
-            value,
-            "zk-server reads PEM key and trust stores only: convert with \
-             keytool -importkeystore -deststoretype PKCS12 and openssl pkcs12 -nodes",
-        ))
+/// A key store or trust store type: PEM or PKCS12 (Apache 3.8 also reads JKS and BCFKS,
+/// which need a Java key store parser; converting one is a `keytool` command).
+fn store_type(key: &str, value: &str) -> Result<StoreType, ServerError> {
+    StoreType::from_name(value).map_err(|e| unsupported(key, value, &e.to_string()))
+}
+
+/// A store password as `zoo.cfg` gives it.
+fn password(value: &str) -> Option<Password> {
+    Some(Password(value.to_owned()))
+}
+
+/// A key or trust store's password: kept, compared, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
     }
 }
 
@@ -344,12 +365,12 @@ impl ServerConfig {
             "secureClientPortAddress" => self.tls.address = Some(num(key, value)?),
             "ssl.keyStore.location" => self.tls.key_store = Some(PathBuf::from(value)),
             "ssl.trustStore.location" => self.tls.trust_store = Some(PathBuf::from(value)),
-            "ssl.keyStore.type" | "ssl.trustStore.type" => pem_store(key, value)?,
-            // A PEM trust store has no password; an encrypted PEM key is refused when read.
-            "ssl.keyStore.password" | "ssl.trustStore.password" => self.ignored_keys.push((
-                key.to_owned(),
-                "PEM stores are read unencrypted; an encrypted key is refused at start",
-            )),
+            "ssl.keyStore.type" => self.tls.key_store_type = Some(store_type(key, value)?),
+            "ssl.trustStore.type" => self.tls.trust_store_type = Some(store_type(key, value)?),
+            // Used by PKCS#12 stores; PEM stores are read unencrypted (an encrypted PEM
+            // key is refused when read).
+            "ssl.keyStore.password" => self.tls.key_store_password = password(value),
+            "ssl.trustStore.password" => self.tls.trust_store_password = password(value),
             "ssl.clientAuth" => {
                 self.tls.client_auth =
                     Some(ClientAuth::parse(value).ok_or_else(|| bad(key, value))?)
@@ -401,12 +422,15 @@ impl ServerConfig {
             "ssl.quorum.trustStore.location" => {
                 self.tls.quorum_trust_store = Some(PathBuf::from(value))
             }
-            "ssl.quorum.keyStore.type" | "ssl.quorum.trustStore.type" => pem_store(key, value)?,
-            "ssl.quorum.keyStore.password" | "ssl.quorum.trustStore.password" => {
-                self.ignored_keys.push((
-                    key.to_owned(),
-                    "PEM stores are read unencrypted; an encrypted key is refused at start",
-                ))
+            "ssl.quorum.keyStore.type" => {
+                self.tls.quorum_key_store_type = Some(store_type(key, value)?)
+            }
+            "ssl.quorum.trustStore.type" => {
+                self.tls.quorum_trust_store_type = Some(store_type(key, value)?)
+            }
+            "ssl.quorum.keyStore.password" => self.tls.quorum_key_store_password = password(value),
+            "ssl.quorum.trustStore.password" => {
+                self.tls.quorum_trust_store_password = password(value)
             }
             "ssl.quorum.hostnameVerification" => {
                 self.tls.quorum_hostname_verification = Some(flag(key, value)?)
@@ -661,10 +685,18 @@ impl ServerConfig {
         let key_store = self.tls.key_store.clone().ok_or_else(|| {
             ServerError::Config("secureClientPort needs ssl.keyStore.location".into())
         })?;
-        let mut tls =
-            TlsSettings::new(key_store).client_auth(self.tls.client_auth.unwrap_or_default());
+        let secret = |p: &Option<Password>| p.as_ref().map(|p| p.0.clone()).unwrap_or_default();
+        let mut tls = TlsSettings::new(key_store)
+            .key_store_type(
+                self.tls.key_store_type,
+                secret(&self.tls.key_store_password),
+            )
+            .client_auth(self.tls.client_auth.unwrap_or_default());
         if let Some(path) = &self.tls.trust_store {
-            tls = tls.trust_store(path.clone());
+            tls = tls.trust_store(path.clone()).trust_store_type(
+                self.tls.trust_store_type,
+                secret(&self.tls.trust_store_password),
+            );
         }
         if let Some(v) = self.tls.versions.or(self.tls.protocol) {
             tls = tls.versions(v);
@@ -785,7 +817,18 @@ impl ServerConfig {
                     .into(),
             ));
         };
-        let mut settings = TlsSettings::new(key_store.clone()).trust_store(trust_store.clone());
+        let secret = |p: &Option<Password>| p.as_ref().map(|p| p.0.clone()).unwrap_or_default();
+        let t = &self.tls;
+        let mut settings = TlsSettings::new(key_store.clone())
+            .key_store_type(
+                t.quorum_key_store_type,
+                secret(&t.quorum_key_store_password),
+            )
+            .trust_store(trust_store.clone())
+            .trust_store_type(
+                t.quorum_trust_store_type,
+                secret(&t.quorum_trust_store_password),
+            );
         if let Some(v) = self.tls.quorum_versions {
             settings = settings.versions(v);
         }
@@ -915,11 +958,7 @@ mod tests {
             Some("1"),
             "needs ssl.quorum.keyStore.location",
         );
-        refused(
-            "ssl.keyStore.type=JKS\n",
-            Some("1"),
-            "PEM key and trust stores",
-        );
+        refused("ssl.keyStore.type=JKS\n", Some("1"), "only PEM and PKCS12");
         refused("ssl.clientAuth=maybe\n", Some("1"), "not valid");
         refused(
             "ssl.enabledProtocols=TLSv1\n",
@@ -970,7 +1009,9 @@ mod tests {
                 port: Some(2281),
                 address: Some(IpAddr::from([127, 0, 0, 1])),
                 key_store: Some("/etc/zk/server.pem".into()),
+                key_store_type: Some(StoreType::Pem),
                 trust_store: Some("/etc/zk/ca.pem".into()),
+                trust_store_type: Some(StoreType::Pem),
                 client_auth: Some(ClientAuth::Want),
                 versions: None,
                 protocol: Some(TlsVersions::Tls12),
@@ -979,6 +1020,37 @@ mod tests {
             }
         );
         assert!(cfg.unknown_keys.is_empty(), "{:?}", cfg.unknown_keys);
+    }
+
+    #[test]
+    fn pkcs12_stores_keep_their_types_and_passwords_and_never_print_them() {
+        let cfg = ServerConfig::parse_cfg(
+            "secureClientPort=2281\nssl.keyStore.location=/etc/zk/server.p12\n\
+             ssl.keyStore.type=PKCS12\nssl.keyStore.password=s3cret\n\
+             ssl.trustStore.location=/etc/zk/trust.p12\nssl.trustStore.password=tru5t\n\
+             sslQuorum=true\nssl.quorum.keyStore.location=/etc/zk/member.p12\n\
+             ssl.quorum.keyStore.type=pkcs12\nssl.quorum.keyStore.password=m3mber\n\
+             ssl.quorum.trustStore.location=/etc/zk/ca.pem\n",
+        )
+        .unwrap();
+        let tls = &cfg.tls;
+        assert_eq!(tls.key_store_type, Some(StoreType::Pkcs12));
+        assert_eq!(tls.key_store_password, Some(Password("s3cret".into())));
+        assert_eq!(
+            tls.trust_store_type, None,
+            "left to the extension, as in Java"
+        );
+        assert_eq!(tls.trust_store_password, Some(Password("tru5t".into())));
+        assert_eq!(tls.quorum_key_store_type, Some(StoreType::Pkcs12));
+        assert_eq!(
+            tls.quorum_key_store_password,
+            Some(Password("m3mber".into()))
+        );
+        assert!(cfg.ignored_keys.is_empty(), "{:?}", cfg.ignored_keys);
+        let printed = format!("{cfg:?}");
+        for secret in ["s3cret", "tru5t", "m3mber"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! `x509` auth scheme).
 //!
 //! Owns loading [`TlsSettings`] into rustls configurations (PEM files, as Apache reads
-//! them with `ssl.keyStore.type=PEM`), and turning a certificate's subject into the
+//! them with `ssl.keyStore.type=PEM`, and PKCS#12 stores, read by `zk-keystore`), and
+//! turning a certificate's subject into the
 //! string Java's `X500Principal.getName()` prints, which is what Apache's
 //! `X509AuthenticationProvider` uses as the id. Running handshakes on sockets is `net`'s
 //! and the ensemble transport's job; checking ACLs is `acl`'s.
@@ -24,6 +25,7 @@ use rustls::{
 use x509_parser::der_parser::asn1_rs::ToDer;
 
 use crate::server::ServerError;
+pub use zk_keystore::StoreType;
 
 /// Whether the server asks clients for a certificate (Apache's `ssl.clientAuth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -92,31 +94,125 @@ impl TlsVersions {
     }
 }
 
+/// A key or trust store file: where it is, its type if named (else the file extension
+/// decides, as in Java) and the password of a PKCS#12 store.
+#[derive(Clone, PartialEq, Eq)]
+struct Store {
+    path: PathBuf,
+    kind: Option<StoreType>,
+    password: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the password.
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            kind: None,
+            password: String::new(),
+        }
+    }
+
+    fn kind(&self) -> Result<StoreType, ServerError> {
+        match self.kind {
+            Some(kind) => Ok(kind),
+            None => StoreType::from_path(&self.path)
+                .map_err(|e| ServerError::Tls(format!("{}: {e}", self.path.display()))),
+        }
+    }
+
+    /// The certificate chain and private key of a key store.
+    fn identity(
+        &self,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ServerError> {
+        match self.kind()? {
+            StoreType::Pem => key_store(&self.path),
+            StoreType::Pkcs12 => {
+                let identity = zk_keystore::pkcs12_identity(&read(&self.path)?, &self.password)
+                    .map_err(|e| ServerError::Tls(format!("{}: {e}", self.path.display())))?;
+                if identity.keys_in_store > 1 {
+                    tracing::warn!(
+                        store = %self.path.display(),
+                        alias = %identity.alias,
+                        keys = identity.keys_in_store,
+                        "the key store holds several keys; presenting the first"
+                    );
+                }
+                Ok((identity.chain, identity.key))
+            }
+        }
+    }
+
+    /// The certificates a trust store trusts.
+    fn trusted(&self) -> Result<Vec<CertificateDer<'static>>, ServerError> {
+        match self.kind()? {
+            StoreType::Pem => certificates(&self.path),
+            StoreType::Pkcs12 => {
+                zk_keystore::pkcs12_trusted_certificates(&read(&self.path)?, &self.password)
+                    .map_err(|e| ServerError::Tls(format!("{}: {e}", self.path.display())))
+            }
+        }
+    }
+}
+
 /// What a TLS listener presents and trusts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSettings {
-    key_store: PathBuf,
-    trust_store: Option<PathBuf>,
+    key_store: Store,
+    trust_store: Option<Store>,
     client_auth: ClientAuth,
     versions: TlsVersions,
 }
 
 impl TlsSettings {
-    /// Presents the private key and certificate chain of the PEM file `key_store` (Apache's
-    /// PEM key store: the key and the chain in one file, in either order).
+    /// Presents the private key and certificate chain of the key store `key_store`: by
+    /// default of the type its extension implies (`.p12`/`.pfx` PKCS#12, else PEM:
+    /// Apache's PEM key store, the key and the chain in one file, in either order).
     pub fn new(key_store: impl Into<PathBuf>) -> Self {
         Self {
-            key_store: key_store.into(),
+            key_store: Store::new(key_store.into()),
             trust_store: None,
             client_auth: ClientAuth::default(),
             versions: TlsVersions::default(),
         }
     }
 
-    /// Trusts client certificates that chain to a CA of this PEM file (without one, the
-    /// system's trust store, as a JVM falls back to its own).
+    /// The key store's type (Apache's `ssl.keyStore.type`) and password
+    /// (`ssl.keyStore.password`, used by PKCS#12 stores).
+    pub fn key_store_type(mut self, kind: Option<StoreType>, password: impl Into<String>) -> Self {
+        self.key_store.kind = kind;
+        self.key_store.password = password.into();
+        self
+    }
+
+    /// Trusts client certificates that chain to a CA of this trust store: of the type its
+    /// extension implies, as the key store (without one, the system's trust store, as a
+    /// JVM falls back to its own).
     pub fn trust_store(mut self, path: impl Into<PathBuf>) -> Self {
-        self.trust_store = Some(path.into());
+        self.trust_store = Some(Store::new(path.into()));
+        self
+    }
+
+    /// The trust store's type (`ssl.trustStore.type`) and password
+    /// (`ssl.trustStore.password`); without a trust store, nothing.
+    pub fn trust_store_type(
+        mut self,
+        kind: Option<StoreType>,
+        password: impl Into<String>,
+    ) -> Self {
+        if let Some(store) = &mut self.trust_store {
+            store.kind = kind;
+            store.password = password.into();
+        }
         self
     }
 
@@ -139,7 +235,7 @@ impl TlsSettings {
         // needs cmake and clang to build.
         #[allow(deprecated)]
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let (chain, key) = key_store(&self.key_store)?;
+        let (chain, key) = self.key_store.identity()?;
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(self.versions.list())
             .map_err(|e| ServerError::Tls(e.to_string()))?;
@@ -162,7 +258,7 @@ impl TlsSettings {
         let config = builder.with_single_cert(chain, key).map_err(|e| {
             ServerError::Tls(format!(
                 "{}: the key does not fit the certificate: {e}",
-                self.key_store.display()
+                self.key_store.path.display()
             ))
         })?;
         Ok(Arc::new(config))
@@ -171,11 +267,11 @@ impl TlsSettings {
     fn roots(&self) -> Result<RootCertStore, ServerError> {
         let mut roots = RootCertStore::empty();
         match &self.trust_store {
-            Some(path) => {
-                for cert in certificates(path)? {
+            Some(store) => {
+                for cert in store.trusted()? {
                     roots
                         .add(cert)
-                        .map_err(|e| ServerError::Tls(format!("{}: {e}", path.display())))?;
+                        .map_err(|e| ServerError::Tls(format!("{}: {e}", store.path.display())))?;
                 }
             }
             None => {
@@ -246,11 +342,11 @@ impl QuorumTls {
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AnyHostName(webpki)))
         };
-        let (chain, key) = key_store(&self.settings.key_store)?;
+        let (chain, key) = self.settings.key_store.identity()?;
         let config = builder.with_client_auth_cert(chain, key).map_err(|e| {
             ServerError::Tls(format!(
                 "{}: the key does not fit the certificate: {e}",
-                self.settings.key_store.display()
+                self.settings.key_store.path.display()
             ))
         })?;
         Ok(PeerTls {

@@ -18,7 +18,7 @@
 //! thread while the live tree keeps changing. A change made while a frozen copy is alive
 //! copies the nodes on the changed path and a few chunks of their child maps; with no copy
 //! alive, changes are in place. The child maps are our own B+tree
-//! ([`children`](self::children)), shaped for directories that grow at their end.
+//! (`tree/children.rs`), shaped for directories that grow at their end.
 
 mod children;
 mod node;
