@@ -81,6 +81,19 @@ pub struct Cli {
     )]
     pub tls_key: Option<std::path::PathBuf>,
 
+    /// Connect over TLS as a Java client configured by this properties file would
+    /// (`zookeeper.ssl.keyStore.*`, `zookeeper.ssl.trustStore.*` with PEM or PKCS#12
+    /// stores and their passwords, `zookeeper.ssl.hostnameVerification`): the file
+    /// Kafka's tools take as `--zk-tls-config-file`.
+    #[arg(
+        long,
+        global = true,
+        env = "ZK_TLS_CONFIG",
+        value_name = "FILE",
+        conflicts_with_all = ["tls_ca", "tls_cert", "tls_key"]
+    )]
+    pub tls_config: Option<std::path::PathBuf>,
+
     /// SASL DIGEST-MD5 credentials to authenticate every connection with.
     #[arg(
         long,

@@ -1,11 +1,12 @@
-//! Turning the global options (`--server`, `--chroot`, `--auth`, `--tls*`, `--sasl`,
+//! Turning the global options (`--server`, `--chroot`, `--auth`, `--tls*` including a
+//! Java client's TLS properties file, `--sasl`,
 //! `--jaas`, `--timeout`) into a ZooKeeper session or a discovery service.
 
 use std::time::Duration;
 
 use std::path::PathBuf;
 
-use zk_client::{Client, ClientBuilder, SaslOptions, TlsOptions};
+use zk_client::{properties, Client, ClientBuilder, SaslOptions, TlsOptions};
 use zk_discovery::{CacheOptions, ServiceDiscovery};
 
 use crate::cli::Cli;
@@ -36,24 +37,118 @@ enum Sasl {
 
 /// How to connect over TLS.
 #[derive(Debug, Clone)]
-struct Tls {
-    /// The CA bundle; the system's roots without one.
-    ca: Option<PathBuf>,
-    /// A client certificate and its key, for mutual TLS.
-    client: Option<(PathBuf, PathBuf)>,
+enum Tls {
+    /// From the `--tls-*` flags.
+    Flags {
+        /// The CA bundle; the system's roots without one.
+        ca: Option<PathBuf>,
+        /// A client certificate and its key, for mutual TLS.
+        client: Option<(PathBuf, PathBuf)>,
+    },
+    /// From a Java client's TLS properties file (`--tls-config`).
+    Properties(PathBuf),
 }
 
 impl Tls {
-    fn options(&self) -> TlsOptions {
-        let options = match &self.ca {
-            Some(ca) => TlsOptions::with_ca_pem_file(ca.clone()),
-            None => TlsOptions::with_system_roots(),
-        };
-        match &self.client {
-            Some((cert, key)) => options.client_cert_pem_files(cert.clone(), key.clone()),
-            None => options,
+    fn options(&self) -> Result<TlsOptions> {
+        match self {
+            Tls::Flags { ca, client } => {
+                let options = match ca {
+                    Some(ca) => TlsOptions::with_ca_pem_file(ca.clone()),
+                    None => TlsOptions::with_system_roots(),
+                };
+                Ok(match client {
+                    Some((cert, key)) => options.client_cert_pem_files(cert.clone(), key.clone()),
+                    None => options,
+                })
+            }
+            Tls::Properties(file) => {
+                let what = format!("read {}", file.display());
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| CtlError::Usage(format!("{what}: {e}")))?;
+                let mut properties = java_properties(&text);
+                // Naming the file asks for TLS, whether or not it says so itself.
+                if !properties
+                    .iter()
+                    .any(|(k, _)| k == properties::CLIENT_SECURE)
+                {
+                    properties.push((properties::CLIENT_SECURE.into(), "true".into()));
+                }
+                let builder =
+                    ClientBuilder::from_properties(properties).map_err(CtlError::zk(what))?;
+                builder.tls_options().cloned().ok_or_else(|| {
+                    CtlError::Usage(format!(
+                        "{}: {} is false, so it asks for no TLS",
+                        file.display(),
+                        properties::CLIENT_SECURE
+                    ))
+                })
+            }
         }
     }
+}
+
+/// The `key=value` pairs of a Java properties file: `=` or `:` (or the first space)
+/// between key and value, `#` and `!` comment lines, a trailing `\` continuing the value
+/// on the next line, and `\` escaping the character after it.
+fn java_properties(text: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    let mut logical = String::new();
+    for line in text.lines() {
+        let line = line.trim_start();
+        if logical.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
+        {
+            continue;
+        }
+        // An odd number of trailing backslashes continues the line.
+        let trailing = line.len() - line.trim_end_matches('\\').len();
+        if trailing % 2 == 1 {
+            logical.push_str(&line[..line.len() - 1]);
+            continue;
+        }
+        logical.push_str(line);
+        pairs.push(split_property(&std::mem::take(&mut logical)));
+    }
+    if !logical.is_empty() {
+        pairs.push(split_property(&logical));
+    }
+    pairs
+}
+
+/// One logical line of a properties file, unescaped and split into key and value.
+fn split_property(line: &str) -> (String, String) {
+    let (mut key, mut value) = (String::new(), String::new());
+    // The character that ended the key, once it has ended.
+    let mut separator = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        let target = if separator.is_some() {
+            &mut value
+        } else {
+            &mut key
+        };
+        match c {
+            '\\' => {
+                if let Some(escaped) = chars.next() {
+                    target.push(match escaped {
+                        't' => '\t',
+                        'n' => '\n',
+                        'r' => '\r',
+                        other => other,
+                    });
+                }
+            }
+            '=' | ':' | ' ' | '\t' if separator.is_none() => separator = Some(c),
+            c => target.push(c),
+        }
+    }
+    // `key = value` and `key : value`: a space-ended key may still be followed by one
+    // `=` or `:`.
+    let mut value = value.trim_start_matches([' ', '\t']);
+    if matches!(separator, Some(' ' | '\t')) {
+        value = value.strip_prefix(['=', ':']).unwrap_or(value);
+    }
+    (key, value.trim().to_owned())
 }
 
 impl Connection {
@@ -84,11 +179,17 @@ impl Connection {
             server: cli.server.clone(),
             chroot: cli.chroot.clone(),
             auth: cli.auth.clone(),
-            // Any TLS option turns TLS on; clap makes sure a certificate comes with its key.
-            tls: (cli.tls || cli.tls_ca.is_some() || cli.tls_cert.is_some()).then(|| Tls {
-                ca: cli.tls_ca.clone(),
-                client: cli.tls_cert.clone().zip(cli.tls_key.clone()),
-            }),
+            // Any TLS option turns TLS on; clap makes sure a certificate comes with its key
+            // and that a properties file comes alone.
+            tls: match &cli.tls_config {
+                Some(file) => Some(Tls::Properties(file.clone())),
+                None => (cli.tls || cli.tls_ca.is_some() || cli.tls_cert.is_some()).then(|| {
+                    Tls::Flags {
+                        ca: cli.tls_ca.clone(),
+                        client: cli.tls_cert.clone().zip(cli.tls_key.clone()),
+                    }
+                }),
+            },
             sasl: match (&cli.sasl, &cli.jaas) {
                 (Some(credentials), _) => Some(Sasl::Digest(credentials.clone())),
                 (None, Some(file)) => Some(Sasl::Jaas(file.clone())),
@@ -125,7 +226,7 @@ impl Connection {
             b = b.digest_auth(auth);
         }
         if let Some(tls) = &self.tls {
-            b = b.tls(tls.options());
+            b = b.tls(tls.options()?);
         }
         match &self.sasl {
             Some(Sasl::Digest(credentials)) => {
@@ -167,5 +268,41 @@ impl Connection {
             .connect(&self.server)
             .await
             .map_err(CtlError::discovery(format!("connect to {}", self.server)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_properties_files_parse_as_java_reads_them() {
+        let text = "# Kafka's zk-tls-config-file\n\
+                    ! another comment\n\
+                    \n\
+                    zookeeper.client.secure=true\n\
+                    zookeeper.ssl.keyStore.location = /etc/zk/client.p12\n\
+                    zookeeper.ssl.keyStore.password:pa=ss:word\n\
+                    zookeeper.ssl.trustStore.location /etc/zk/trust\\\n\
+                    \x20   store.p12\n\
+                    zookeeper.ssl.trustStore.password=C:\\\\keys\\\\pw\n\
+                    weird\\=key=x\n\
+                    empty=\n";
+        assert_eq!(
+            java_properties(text),
+            [
+                ("zookeeper.client.secure", "true"),
+                ("zookeeper.ssl.keyStore.location", "/etc/zk/client.p12"),
+                ("zookeeper.ssl.keyStore.password", "pa=ss:word"),
+                (
+                    "zookeeper.ssl.trustStore.location",
+                    "/etc/zk/truststore.p12"
+                ),
+                ("zookeeper.ssl.trustStore.password", "C:\\keys\\pw"),
+                ("weird=key", "x"),
+                ("empty", ""),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
     }
 }

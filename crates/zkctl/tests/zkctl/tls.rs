@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use zk_testkit::{ApacheZk, ClientAuth, ServerTls, TestCa};
+use zk_testkit::{ApacheZk, ClientAuth, JavaStore, ServerTls, TestCa};
 
 use crate::common::*;
 
@@ -84,4 +84,48 @@ async fn tls_options_reach_a_server_that_needs_a_client_certificate() {
     zkctl(&server, &["--tls-cert", &cert, "get", "/secure"])
         .await
         .expect_code(2);
+
+    // A Java client's TLS properties file (Kafka's --zk-tls-config-file), with PKCS#12
+    // stores and their passwords: the same access.
+    let key_store = ca
+        .java_key_store(&client, JavaStore::Pkcs12, "key-pw")
+        .expect("a PKCS#12 key store");
+    let trust_store = ca.pkcs12_trust_store("trust-pw").expect("a trust store");
+    let properties = |key_password: &str| {
+        let file = dir.path().join(format!("client-{key_password}.properties"));
+        let text = format!(
+            "# as a Java client has it\n\
+             zookeeper.ssl.keyStore.location={}\n\
+             zookeeper.ssl.keyStore.password={key_password}\n\
+             zookeeper.ssl.trustStore.location={}\n\
+             zookeeper.ssl.trustStore.password=trust-pw\n",
+            key_store.display(),
+            trust_store.display()
+        );
+        std::fs::write(&file, text).expect("write the properties");
+        path(&file)
+    };
+    let good = properties("key-pw");
+    let got = zkctl(&server, &["--tls-config", &good, "get", "/secure"]).await;
+    got.ok();
+    assert_eq!(got.stdout.trim(), "yes");
+    // A wrong store password is named, not retried against the server.
+    let bad = properties("wrong");
+    let refused = zkctl(&server, &["--tls-config", &bad, "get", "/secure"]).await;
+    assert_ne!(refused.code, 0, "{refused:?}");
+    assert!(refused.stderr.contains("PKCS#12"), "{refused:?}");
+    // It cannot be mixed with the flags it replaces.
+    zkctl(
+        &server,
+        &[
+            "--tls-config",
+            &good,
+            "--tls-ca",
+            &ca_file,
+            "get",
+            "/secure",
+        ],
+    )
+    .await
+    .expect_code(2);
 }
