@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -107,11 +108,20 @@ fn report_json(report: &RuleReport) -> Value {
     v
 }
 
+/// The `{service}` of a route's URL; one that does not decode (bad percent-encoding, not
+/// UTF-8) is a JSON 400 like every other error of the API, not axum's plain-text one.
+fn service_name(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(service)| service).map_err(|rejection| {
+        ApiError::bad_request(format!("service name: {}", rejection.body_text()))
+    })
+}
+
 /// `GET /api/routes/{service}`.
 pub async fn show(
     State(s): State<Arc<Shared>>,
-    Path(service): Path<String>,
+    service: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let service = service_name(service)?;
     let live = instances(&s, &service).await?;
     let path = rule_path(&service, None);
     let stored = read_rule(&s.client(), &path).await?;
@@ -141,9 +151,10 @@ struct Draft {
 /// `POST /api/routes/{service}/check`: checks a draft, writes nothing.
 pub async fn check(
     State(s): State<Arc<Shared>>,
-    Path(service): Path<String>,
+    service: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let service = service_name(service)?;
     let draft: Draft = parse_body(&body)?;
     let live = instances(&s, &service).await?;
     let report = rule_check::check(draft.rule.as_bytes(), &live);
@@ -164,9 +175,10 @@ struct Save {
 /// `PUT /api/routes/{service}`: checks, then writes on the loaded version.
 pub async fn save(
     State(s): State<Arc<Shared>>,
-    Path(service): Path<String>,
+    service: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let service = service_name(service)?;
     s.require_writes()?;
     let save: Save = parse_body(&body)?;
     let live = instances(&s, &service).await?;
@@ -263,9 +275,10 @@ struct TryRequest {
 /// `POST /api/routes/{service}/try`: which endpoint a request would go to, and why.
 pub async fn try_request(
     State(s): State<Arc<Shared>>,
-    Path(service): Path<String>,
+    service: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let service = service_name(service)?;
     let req: TryRequest = parse_body(&body)?;
     let live = instances(&s, &service).await?;
     let path = rule_path(&service, None);

@@ -351,6 +351,15 @@ async fn a_rule_is_saved_only_on_the_version_it_was_loaded_at() {
     let garbage = http(a, "PUT", "/api/routes/orders", &[JSON], Some("{not json")).await;
     assert_eq!(garbage.status, 400, "{garbage:?}");
     assert!(garbage.json()["error"].is_string());
+    // A service name that does not decode is a JSON error too, not a plain-text one.
+    let undecodable = get(a, "/api/routes/%FF%FE").await;
+    assert_eq!(undecodable.status, 400, "{undecodable:?}");
+    assert!(
+        undecodable.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("service name")),
+        "{undecodable:?}"
+    );
 }
 
 #[tokio::test]
