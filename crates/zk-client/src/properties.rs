@@ -7,8 +7,8 @@
 //! | Property | Here |
 //! |---|---|
 //! | `zookeeper.client.secure` | TLS on ([`ClientBuilder::tls`]) |
-//! | `zookeeper.ssl.trustStore.location` / `.type` / `.password` | CA bundle: PEM ([`TlsOptions::with_ca_pem_file`]) or PKCS#12 ([`TlsOptions::with_ca_pkcs12_file`]); none: the system roots, as Java's default trust store |
-//! | `zookeeper.ssl.keyStore.location` / `.type` / `.password` | client certificate and key: one PEM file ([`TlsOptions::client_cert_pem_files`]) or PKCS#12 ([`TlsOptions::client_identity_pkcs12_file`]) |
+//! | `zookeeper.ssl.trustStore.location` / `.type` / `.password` | CA bundle: PEM ([`TlsOptions::with_ca_pem_file`]), PKCS#12 ([`TlsOptions::with_ca_pkcs12_file`]) or JKS ([`TlsOptions::with_ca_jks_file`]); none: the system roots, as Java's default trust store |
+//! | `zookeeper.ssl.keyStore.location` / `.type` / `.password` | client certificate and key: one PEM file ([`TlsOptions::client_cert_pem_files`]), PKCS#12 ([`TlsOptions::client_identity_pkcs12_file`]) or JKS ([`TlsOptions::client_identity_jks_file`]) |
 //! | `zookeeper.ssl.hostnameVerification` | `false`: [`TlsOptions::danger_accept_invalid_hostnames`] |
 //! | `zookeeper.request.timeout` (ms) | [`ClientBuilder::request_timeout`] |
 //! | `jute.maxbuffer` (bytes) | [`ClientBuilder::max_frame`] |
@@ -25,10 +25,10 @@
 //! than a silent unauthenticated client. The four GSSAPI properties are ignored unless the
 //! JAAS section is Kerberos'.
 //!
-//! A store's type is its `.type` (`PEM`, `PKCS12`; any case) or, when none is given, its
-//! file extension as Java infers it (`.p12` and `.pfx` are PKCS#12, anything else PEM).
-//! A PKCS#12 store is opened with its `.password` (empty when not set). `JKS` and
-//! `BCFKS` stores are an error naming the `keytool` command that converts them, as are
+//! A store's type is its `.type` (`PEM`, `PKCS12`, `JKS`; any case) or, when none is
+//! given, its file extension as Java infers it (`.p12` and `.pfx` are PKCS#12, `.jks`
+//! JKS, anything else PEM). A Java store is opened with its `.password` (empty when not
+//! set). `BCFKS` stores are an error naming the `keytool` command that converts them, as are
 //! `zookeeper.ssl.crl` and `zookeeper.ssl.ocsp` set to `true` (revocation checking this
 //! client does not do). A PEM store's password is ignored: only unencrypted PEM keys are
 //! read, and an encrypted one fails to load. Protocol and cipher suite choices are
@@ -102,7 +102,7 @@ impl ClientBuilder {
     /// # Errors
     /// [`Error::InvalidArgument`] for a value that does not parse (a boolean other than
     /// `true`/`false`, a non-numeric timeout), [`Error::TlsConfig`] for a store that is
-    /// neither PEM nor PKCS#12 or a revocation check asked for, [`Error::Jaas`] for a JAAS file that cannot be
+    /// not PEM, PKCS#12 or JKS or a revocation check asked for, [`Error::Jaas`] for a JAAS file that cannot be
     /// used (it is read here).
     pub fn from_properties<K, V>(properties: impl IntoIterator<Item = (K, V)>) -> Result<Self>
     where
@@ -172,6 +172,9 @@ impl ClientBuilder {
                 StoreType::Pkcs12 => {
                     TlsOptions::with_ca_pkcs12_file(path, password(TRUST_STORE_PASSWORD))
                 }
+                StoreType::Jks => {
+                    TlsOptions::with_ca_jks_file(path, password(TRUST_STORE_PASSWORD))
+                }
             },
             None => TlsOptions::with_system_roots(),
         };
@@ -182,6 +185,7 @@ impl ClientBuilder {
                 StoreType::Pkcs12 => {
                     tls.client_identity_pkcs12_file(path, password(KEY_STORE_PASSWORD))
                 }
+                StoreType::Jks => tls.client_identity_jks_file(path, password(KEY_STORE_PASSWORD)),
             };
         }
         if !boolean(HOSTNAME_VERIFICATION, get(HOSTNAME_VERIFICATION), true)? {
@@ -246,7 +250,7 @@ mod tests {
     }
 
     #[test]
-    fn pkcs12_stores_by_type_or_extension_are_opened_with_their_passwords() {
+    fn java_stores_by_type_or_extension_are_opened_with_their_passwords() {
         let tls = tls_of(&[
             ("zookeeper.client.secure", "true"),
             ("zookeeper.ssl.keyStore.location", "/etc/zk/client.keystore"),
@@ -260,6 +264,20 @@ mod tests {
             Some(
                 TlsOptions::with_ca_pkcs12_file("/etc/zk/trust.p12", "trust-pw")
                     .client_identity_pkcs12_file("/etc/zk/client.keystore", "key-pw")
+            )
+        );
+        let jks = tls_of(&[
+            ("zookeeper.client.secure", "true"),
+            ("zookeeper.ssl.keyStore.location", "/etc/zk/client.jks"),
+            ("zookeeper.ssl.keyStore.password", "key-pw"),
+            ("zookeeper.ssl.trustStore.location", "/etc/zk/trust"),
+            ("zookeeper.ssl.trustStore.type", "JKS"),
+        ]);
+        assert_eq!(
+            jks,
+            Some(
+                TlsOptions::with_ca_jks_file("/etc/zk/trust", "")
+                    .client_identity_jks_file("/etc/zk/client.jks", "key-pw")
             )
         );
         let pfx_without_password = tls_of(&[
@@ -343,7 +361,7 @@ mod tests {
     }
 
     #[test]
-    fn jks_and_bcfks_stores_revocation_checks_and_bad_values_are_refused() {
+    fn bcfks_stores_revocation_checks_and_bad_values_are_refused() {
         let refused = |props: &[(&str, &str)]| {
             ClientBuilder::from_properties(
                 [("zookeeper.client.secure", "true")]
@@ -352,24 +370,14 @@ mod tests {
             )
             .err()
         };
-        let jks_by_type = refused(&[
-            ("zookeeper.ssl.trustStore.location", "/etc/zk/trust"),
-            ("zookeeper.ssl.trustStore.type", "JKS"),
-        ]);
-        assert!(
-            matches!(jks_by_type, Some(Error::TlsConfig(_))),
-            "{jks_by_type:?}"
-        );
-        let jks_by_extension = refused(&[("zookeeper.ssl.keyStore.location", "/etc/zk/me.jks")]);
-        assert!(
-            matches!(&jks_by_extension, Some(Error::TlsConfig(m)) if m.contains("keytool")),
-            "{jks_by_extension:?}"
-        );
         let bcfks = refused(&[
             ("zookeeper.ssl.keyStore.location", "/etc/zk/me"),
             ("zookeeper.ssl.keyStore.type", "BCFKS"),
         ]);
-        assert!(matches!(bcfks, Some(Error::TlsConfig(_))));
+        assert!(
+            matches!(&bcfks, Some(Error::TlsConfig(m)) if m.contains("keytool")),
+            "{bcfks:?}"
+        );
         let crl = refused(&[("zookeeper.ssl.crl", "true")]);
         assert!(matches!(crl, Some(Error::TlsConfig(_))));
         let bad_bool = refused(&[("zookeeper.ssl.hostnameVerification", "no")]);

@@ -3,10 +3,10 @@
 //!
 //! Owns [`TlsOptions`] (the configuration an application gives
 //! [`ClientBuilder::tls`](crate::ClientBuilder::tls)), its loading into a rustls client
-//! configuration (PEM or PKCS#12 stores, files or bytes, the system's trust store; PKCS#12
-//! decoding is `zk-keystore`'s), the handshake on a fresh
-//! TCP connection, and the classification of rustls's errors into [`TlsFailure`]. Moving
-//! bytes over an established TLS connection is `transport`'s job.
+//! configuration (PEM, PKCS#12 or JKS stores, files or bytes, the system's trust store;
+//! decoding Java's stores is `zk-keystore`'s), the handshake on a fresh TCP connection,
+//! and the classification of rustls's errors into [`TlsFailure`]. Moving bytes over an
+//! established TLS connection is `transport`'s job.
 //!
 //! Why these crates: rustls needs no OpenSSL; its `ring` provider builds with only a C
 //! compiler (the `aws-lc-rs` provider would also need cmake and clang); `tokio-rustls`
@@ -28,9 +28,11 @@ use rustls::{
 };
 use tokio::net::TcpStream;
 
+use zk_keystore::StoreType;
+
 use crate::error::{Error, Result};
 
-/// Where a store (a PEM document or a PKCS#12 file) comes from.
+/// Where a store (a PEM document or a Java store file) comes from.
 #[derive(Clone, PartialEq, Eq)]
 enum Source {
     /// Read from this file when the client connects.
@@ -84,8 +86,8 @@ enum Roots {
     System,
     /// Every certificate of a PEM bundle.
     Pem(Source),
-    /// The trusted certificate entries of a PKCS#12 store.
-    Pkcs12(Source, Password),
+    /// The trusted certificate entries of a Java store (PKCS#12 or JKS).
+    Java(Source, Password, StoreType),
 }
 
 /// The certificate chain and key the client presents to servers that ask for one.
@@ -93,8 +95,8 @@ enum Roots {
 enum Identity {
     /// A PEM chain and a PEM key (possibly the same file).
     Pem { chain: Source, key: Source },
-    /// The private key entry of a PKCS#12 store.
-    Pkcs12(Source, Password),
+    /// The private key entry of a Java store (PKCS#12 or JKS).
+    Java(Source, Password, StoreType),
 }
 
 /// TLS settings of a client; give them to [`ClientBuilder::tls`](crate::ClientBuilder::tls).
@@ -141,17 +143,30 @@ impl TlsOptions {
     /// opened with `password` when the client connects. As in Java, certificates that are
     /// not marked trusted (as `openssl pkcs12 -export` leaves them) are not trust anchors.
     pub fn with_ca_pkcs12_file(path: impl Into<PathBuf>, password: impl Into<String>) -> Self {
-        Self::new(Roots::Pkcs12(
+        Self::new(Roots::Java(
             Source::File(path.into()),
             Password(password.into()),
+            StoreType::Pkcs12,
+        ))
+    }
+
+    /// Trust the trusted certificate entries of the JKS store (Java's own format, `.jks`)
+    /// at `path`, checked against `password` when the client connects (an empty password
+    /// skips the store's integrity check, as in Java).
+    pub fn with_ca_jks_file(path: impl Into<PathBuf>, password: impl Into<String>) -> Self {
+        Self::new(Roots::Java(
+            Source::File(path.into()),
+            Password(password.into()),
+            StoreType::Jks,
         ))
     }
 
     /// Like [`TlsOptions::with_ca_pkcs12_file`], from the store's bytes.
     pub fn with_ca_pkcs12(store: impl Into<Vec<u8>>, password: impl Into<String>) -> Self {
-        Self::new(Roots::Pkcs12(
+        Self::new(Roots::Java(
             Source::Bytes(store.into()),
             Password(password.into()),
+            StoreType::Pkcs12,
         ))
     }
 
@@ -202,9 +217,26 @@ impl TlsOptions {
         path: impl Into<PathBuf>,
         password: impl Into<String>,
     ) -> Self {
-        self.identity = Some(Identity::Pkcs12(
+        self.identity = Some(Identity::Java(
             Source::File(path.into()),
             Password(password.into()),
+            StoreType::Pkcs12,
+        ));
+        self
+    }
+
+    /// Present the private key entry of the JKS store at `path` with its certificate
+    /// chain; the key is recovered with the store's `password`, as Apache and its Java
+    /// clients use one password for both.
+    pub fn client_identity_jks_file(
+        mut self,
+        path: impl Into<PathBuf>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.identity = Some(Identity::Java(
+            Source::File(path.into()),
+            Password(password.into()),
+            StoreType::Jks,
         ));
         self
     }
@@ -215,9 +247,10 @@ impl TlsOptions {
         store: impl Into<Vec<u8>>,
         password: impl Into<String>,
     ) -> Self {
-        self.identity = Some(Identity::Pkcs12(
+        self.identity = Some(Identity::Java(
             Source::Bytes(store.into()),
             Password(password.into()),
+            StoreType::Pkcs12,
         ));
         self
     }
@@ -273,10 +306,10 @@ impl TlsOptions {
                         .map_err(|e| Error::TlsConfig(format!("CA bundle: {e}")))?;
                 }
             }
-            Roots::Pkcs12(store, password) => {
+            Roots::Java(store, password, kind) => {
                 let what = store.describe("trust store");
                 let bytes = store.load("trust store")?;
-                let certs = zk_keystore::pkcs12_trusted_certificates(&bytes, &password.0)
+                let certs = zk_keystore::trusted_certificates(*kind, &bytes, &password.0)
                     .map_err(|e| Error::TlsConfig(format!("{what}: {e}")))?;
                 for cert in certs {
                     roots
@@ -311,10 +344,10 @@ impl TlsOptions {
                     .map_err(|e| Error::TlsConfig(format!("client key: {e}")))?;
                 Some((chain, key))
             }
-            Some(Identity::Pkcs12(store, password)) => {
+            Some(Identity::Java(store, password, kind)) => {
                 let what = store.describe("key store");
                 let bytes = store.load("key store")?;
-                let identity = zk_keystore::pkcs12_identity(&bytes, &password.0)
+                let identity = zk_keystore::identity(*kind, &bytes, &password.0)
                     .map_err(|e| Error::TlsConfig(format!("{what}: {e}")))?;
                 if identity.keys_in_store > 1 {
                     tracing::warn!(

@@ -357,51 +357,71 @@ async fn a_read_only_client_over_tls_probes_for_a_read_write_server_and_moves_to
 }
 
 #[tokio::test]
-async fn apache_serving_java_key_stores_made_with_openssl_and_keytool_takes_our_pem_client() {
+async fn jks_stores_as_apache_documents_them_work_on_both_servers_and_in_our_client() {
     // The stores most Apache deployments have: a JKS key store converted by keytool from
-    // an openssl PKCS#12 export, and a JKS trust store of the CA.
+    // an openssl PKCS#12 export, and a JKS trust store of the CA, in one zoo.cfg.
     let (_dir, ca, server, client) = certificates();
     let key_store = ca
         .java_key_store(&server, JavaStore::Jks, "changeit")
         .expect("openssl and keytool make a JKS key store");
     let trust_store = ca.java_trust_store("changeit").expect("a JKS trust store");
+    let client_store = ca
+        .java_key_store(&client, JavaStore::Jks, "client-pw")
+        .expect("a client JKS key store");
     let tls = ServerTls {
         key_store,
-        trust_store,
+        trust_store: trust_store.clone(),
         client_auth: ClientAuth::Need,
     };
-    let options = || {
-        ApacheZk::options(1)
+    for servers in [Servers::Apache, Servers::Bundled] {
+        let zk = ApacheZk::options(1)
             .tick_time(Duration::from_millis(500))
+            .servers(servers)
+            .expect("server binary")
             .config("ssl.keyStore.password=changeit")
             .config("ssl.trustStore.password=changeit")
             .tls(tls.clone())
-    };
-    let zk = options().start().await.expect("Apache with JKS stores");
-    let addr = format!("127.0.0.1:{}", zk.secure_port(0).expect("port"));
-    let ours = TlsOptions::with_ca_pem_file(ca.cert_path())
-        .client_cert_pem_files(&client.cert, &client.key);
-    let c = within("mTLS connect", builder(ours).connect(&addr))
-        .await
-        .expect("our client, with PEM files, reaches a JKS-configured Apache");
-    c.create("/jks", b"", &CreateOptions::ephemeral())
-        .await
-        .expect("create");
-    c.close().await.expect("close");
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("{servers:?} with JKS stores: {e}"));
+        let addr = format!("127.0.0.1:{}", zk.secure_port(0).expect("port"));
 
-    // zk-server reads PEM and PKCS#12: the same zoo.cfg is refused at start, saying how to
-    // convert.
-    let refused = options()
-        .start_timeout(Duration::from_secs(20))
-        .servers(Servers::Bundled)
-        .expect("server binary")
-        .start()
-        .await
-        .expect_err("zk-server does not read JKS");
+        // Our client with PEM files reaches it...
+        let pem = TlsOptions::with_ca_pem_file(ca.cert_path())
+            .client_cert_pem_files(&client.cert, &client.key);
+        let c = within("mTLS connect", builder(pem).connect(&addr))
+            .await
+            .unwrap_or_else(|e| panic!("{servers:?}, PEM client: {e}"));
+        c.create("/jks", b"", &CreateOptions::ephemeral())
+            .await
+            .expect("create");
+        c.close().await.expect("close");
+
+        // ...and with JKS stores of its own, the certificate's subject its x509 id.
+        let jks = TlsOptions::with_ca_jks_file(&trust_store, "changeit")
+            .client_identity_jks_file(&client_store, "client-pw");
+        let c = within("mTLS connect", builder(jks).connect(&addr))
+            .await
+            .unwrap_or_else(|e| panic!("{servers:?}, JKS client: {e}"));
+        let ids = c.whoami().await.expect("whoami");
+        assert!(
+            ids.iter()
+                .any(|id| id.auth_scheme == "x509" && id.user.contains("zkmesh test client")),
+            "{servers:?}: {ids:?}"
+        );
+        c.close().await.expect("close");
+    }
+
+    // A wrong password fails the store's integrity check: a configuration error naming
+    // the file, before anything connects.
+    let e = TlsOptions::with_ca_jks_file(&trust_store, "wrong");
+    let e = match within("connect", builder(e).connect("127.0.0.1:1")).await {
+        Ok(_) => panic!("connected with a wrong trust store password"),
+        Err(e) => e,
+    };
     assert!(
-        refused.to_string().contains("only PEM and PKCS12")
-            && refused.to_string().contains("keytool -importkeystore"),
-        "{refused}"
+        matches!(&e, Error::TlsConfig(m) if m.contains("integrity") && m.contains("trust.jks")),
+        "{e:?}"
     );
 }
 

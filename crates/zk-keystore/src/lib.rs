@@ -1,7 +1,7 @@
 //! Key and trust stores for rustls, shared by `zk-client` and `zk-server`: which type a
-//! store is, by the rules Apache ZooKeeper's Java side applies, and Java's PKCS#12 stores
-//! (`.p12`, `.pfx`: the default type of `keytool` since Java 9) read into rustls'
-//! certificate and key types.
+//! store is, by the rules Apache ZooKeeper's Java side applies, and Java's stores read into
+//! rustls' certificate and key types: PKCS#12 (`.p12`, `.pfx`: the default type of
+//! `keytool` since Java 9) and JKS (`.jks`, Java's own format, [`jks`]).
 //!
 //! Pure code on bytes: reading files, PEM (which `rustls-pki-types` reads directly) and
 //! building TLS configurations are the callers'. Errors say what is wrong with the store,
@@ -12,11 +12,15 @@
 //! trusted and is no anchor), and a key store's identity is a private key entry with the
 //! certificate chain stored beside it. `p12-keystore` does the decoding and decryption
 //! (PBES2 with AES as current `keytool` and `openssl` write, and the legacy 3DES and RC2
-//! schemes of older ones).
+//! schemes of older ones); JKS is simple and old enough to read ourselves.
 
 #![warn(missing_docs)]
 
+pub mod jks;
+
 use std::path::Path;
+
+pub use jks::{jks_identity, jks_trusted_certificates};
 
 use p12_keystore::{KeyStore, KeyStoreEntry, Pkcs12ImportPolicy};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -24,24 +28,24 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 /// Why a store cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeystoreError {
-    /// A store type that is not read here (JKS, BCFKS or an unknown name).
+    /// A store type that is not read here (BCFKS or an unknown name).
     #[error(
-        "{0} stores are not supported, only PEM and PKCS12 (convert a Java key store with \
-         keytool -importkeystore -srckeystore STORE -destkeystore STORE.p12 \
+        "{0} stores are not supported, only PEM, PKCS12 and JKS (convert another Java key \
+         store with keytool -importkeystore -srckeystore STORE -destkeystore STORE.p12 \
          -deststoretype PKCS12)"
     )]
     Unsupported(String),
-    /// The bytes are not a PKCS#12 store, or the password does not open it.
-    #[error("cannot open it as a PKCS#12 store (wrong password, or not PKCS#12): {0}")]
+    /// The bytes are not a store of the type, or the password does not open it.
+    #[error("cannot open the store: {0}")]
     Open(String),
     /// A trust store without a trusted certificate entry.
     #[error(
-        "no trusted certificate entry in the PKCS#12 store (Java trusts only certificates \
+        "no trusted certificate entry in the store (Java trusts only certificates \
          imported with keytool -importcert; openssl pkcs12 does not mark them trusted)"
     )]
     NoTrustedCertificate,
     /// A key store without a private key that has its certificate.
-    #[error("no private key with its certificate in the PKCS#12 store")]
+    #[error("no private key with its certificate in the store")]
     NoPrivateKey,
 }
 
@@ -52,20 +56,23 @@ pub enum StoreType {
     Pem,
     /// PKCS#12, opened with a password.
     Pkcs12,
+    /// Java's JKS, opened with a password.
+    Jks,
 }
 
 impl StoreType {
-    /// The type Apache's `….type` properties name (`PEM`, `PKCS12`; any case).
+    /// The type Apache's `….type` properties name (`PEM`, `PKCS12`, `JKS`; any case).
     pub fn from_name(name: &str) -> Result<Self, KeystoreError> {
         match name.trim().to_ascii_uppercase().as_str() {
             "PEM" => Ok(StoreType::Pem),
             "PKCS12" => Ok(StoreType::Pkcs12),
+            "JKS" => Ok(StoreType::Jks),
             other => Err(KeystoreError::Unsupported(other.to_owned())),
         }
     }
 
     /// The type Java infers from a store's file extension when none is named: `.p12` and
-    /// `.pfx` are PKCS#12, `.jks` and `.bcfks` are refused, anything else is PEM.
+    /// `.pfx` are PKCS#12, `.jks` JKS, `.bcfks` is refused, anything else is PEM.
     pub fn from_path(path: &Path) -> Result<Self, KeystoreError> {
         let extension = path
             .extension()
@@ -73,7 +80,7 @@ impl StoreType {
             .map(str::to_ascii_lowercase);
         match extension.as_deref() {
             Some("p12" | "pfx") => Ok(StoreType::Pkcs12),
-            Some("jks") => Err(KeystoreError::Unsupported("JKS".into())),
+            Some("jks") => Ok(StoreType::Jks),
             Some("bcfks") => Err(KeystoreError::Unsupported("BCFKS".into())),
             _ => Ok(StoreType::Pem),
         }
@@ -102,11 +109,35 @@ pub struct Identity {
     pub keys_in_store: usize,
 }
 
+/// The trusted certificates of a Java trust store of type `kind` (PKCS#12 or JKS; PEM is
+/// read by the caller and is [`KeystoreError::Unsupported`] here).
+pub fn trusted_certificates(
+    kind: StoreType,
+    store: &[u8],
+    password: &str,
+) -> Result<Vec<CertificateDer<'static>>, KeystoreError> {
+    match kind {
+        StoreType::Pkcs12 => pkcs12_trusted_certificates(store, password),
+        StoreType::Jks => jks_trusted_certificates(store, password),
+        StoreType::Pem => Err(KeystoreError::Unsupported("PEM (read as PEM)".into())),
+    }
+}
+
+/// The identity of a Java key store of type `kind` (PKCS#12 or JKS, as
+/// [`trusted_certificates`]).
+pub fn identity(kind: StoreType, store: &[u8], password: &str) -> Result<Identity, KeystoreError> {
+    match kind {
+        StoreType::Pkcs12 => pkcs12_identity(store, password),
+        StoreType::Jks => jks_identity(store, password),
+        StoreType::Pem => Err(KeystoreError::Unsupported("PEM (read as PEM)".into())),
+    }
+}
+
 /// Opens a store, keeping what Java keeps: a key without its certificate, or a
 /// certificate that is neither a key's nor marked trusted, is left out.
 fn open(store: &[u8], password: &str) -> Result<KeyStore, KeystoreError> {
     KeyStore::from_pkcs12(store, password, Pkcs12ImportPolicy::Strict)
-        .map_err(|e| KeystoreError::Open(e.to_string()))
+        .map_err(|e| KeystoreError::Open(format!("wrong password, or not a PKCS#12 store: {e}")))
 }
 
 /// The trusted certificate entries of a PKCS#12 trust store; at least one.
@@ -157,16 +188,17 @@ mod tests {
     fn types_by_name_or_extension_as_java_infers_them() {
         assert_eq!(StoreType::from_name("pkcs12"), Ok(StoreType::Pkcs12));
         assert_eq!(StoreType::from_name(" PEM "), Ok(StoreType::Pem));
+        assert_eq!(StoreType::from_name("jks"), Ok(StoreType::Jks));
         assert!(matches!(
-            StoreType::from_name("JKS"),
-            Err(KeystoreError::Unsupported(n)) if n == "JKS"
+            StoreType::from_name("BCFKS"),
+            Err(KeystoreError::Unsupported(n)) if n == "BCFKS"
         ));
         let of = |p: &str| StoreType::from_path(Path::new(p));
         assert_eq!(of("/etc/zk/trust.P12"), Ok(StoreType::Pkcs12));
         assert_eq!(of("client.pfx"), Ok(StoreType::Pkcs12));
         assert_eq!(of("/etc/zk/ca.pem"), Ok(StoreType::Pem));
         assert_eq!(of("/etc/zk/keystore"), Ok(StoreType::Pem));
-        assert!(of("/etc/zk/keystore.jks").is_err());
+        assert_eq!(of("/etc/zk/keystore.jks"), Ok(StoreType::Jks));
         assert!(of("/etc/zk/keystore.bcfks").is_err());
         // A named type wins over the extension.
         assert_eq!(

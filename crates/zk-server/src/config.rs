@@ -125,8 +125,8 @@ pub struct TlsConfig {
     pub quorum_hostname_verification: Option<bool>,
 }
 
-/// A key store or trust store type: PEM or PKCS12 (Apache 3.8 also reads JKS and BCFKS,
-/// which need a Java key store parser; converting one is a `keytool` command).
+/// A key store or trust store type: PEM, PKCS12 or JKS (Apache 3.8 also reads BCFKS,
+/// Bouncy Castle's; converting one is a `keytool` command).
 fn store_type(key: &str, value: &str) -> Result<StoreType, ServerError> {
     StoreType::from_name(value).map_err(|e| unsupported(key, value, &e.to_string()))
 }
@@ -958,7 +958,11 @@ mod tests {
             Some("1"),
             "needs ssl.quorum.keyStore.location",
         );
-        refused("ssl.keyStore.type=JKS\n", Some("1"), "only PEM and PKCS12");
+        refused(
+            "ssl.keyStore.type=BCFKS\n",
+            Some("1"),
+            "only PEM, PKCS12 and JKS",
+        );
         refused("ssl.clientAuth=maybe\n", Some("1"), "not valid");
         refused(
             "ssl.enabledProtocols=TLSv1\n",

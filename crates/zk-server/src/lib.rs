@@ -107,16 +107,16 @@
 //!
 //! # TLS
 //! `secureClientPort` serves TLS (rustls) beside or instead of `clientPort`, from the
-//! same `ssl.*` keys as Apache (PEM and PKCS#12 stores, `ssl.clientAuth`, protocols); a
+//! same `ssl.*` keys as Apache (PEM, PKCS#12 and JKS stores, `ssl.clientAuth`, protocols); a
 //! trusted client
 //! certificate gives its connection the `x509` id of its subject, printed as Java prints
 //! it, and `x509` ACLs work as in Apache (`X509AuthenticationProvider.superUser` too).
 //! `sslQuorum=true` puts mutual TLS on the quorum and election ports. Failed or stalled
 //! handshakes are logged and counted ([`ServerHandle::tls_handshake_failures`]).
 //! Differences:
-//! - Key and trust stores are PEM or PKCS#12 (by `ssl.*.type` or the file extension,
-//!   as Apache infers it, with `ssl.*.password`): JKS and BCFKS are refused at start with
-//!   the `keytool` conversion to use; an encrypted PEM key is refused too.
+//! - Key and trust stores are PEM, PKCS#12 or JKS (by `ssl.*.type` or the file
+//!   extension, as Apache infers it, with `ssl.*.password`): BCFKS is refused at start
+//!   with the `keytool` conversion to use; an encrypted PEM key is refused too.
 //! - No port unification (`portUnification`), no CRL or OCSP checks (refused by name);
 //!   `ssl.ciphersuites` is ignored (rustls's modern suites are offered).
 //! - Client certificates are checked against the trust store, not against the client's

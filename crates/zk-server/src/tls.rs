@@ -4,7 +4,8 @@
 //! `x509` auth scheme).
 //!
 //! Owns loading [`TlsSettings`] into rustls configurations (PEM files, as Apache reads
-//! them with `ssl.keyStore.type=PEM`, and PKCS#12 stores, read by `zk-keystore`), and
+//! them with `ssl.keyStore.type=PEM`, and Java's PKCS#12 and JKS stores, read by
+//! `zk-keystore`), and
 //! turning a certificate's subject into the
 //! string Java's `X500Principal.getName()` prints, which is what Apache's
 //! `X509AuthenticationProvider` uses as the id. Running handshakes on sockets is `net`'s
@@ -136,8 +137,8 @@ impl Store {
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ServerError> {
         match self.kind()? {
             StoreType::Pem => key_store(&self.path),
-            StoreType::Pkcs12 => {
-                let identity = zk_keystore::pkcs12_identity(&read(&self.path)?, &self.password)
+            kind => {
+                let identity = zk_keystore::identity(kind, &read(&self.path)?, &self.password)
                     .map_err(|e| ServerError::Tls(format!("{}: {e}", self.path.display())))?;
                 if identity.keys_in_store > 1 {
                     tracing::warn!(
@@ -156,10 +157,8 @@ impl Store {
     fn trusted(&self) -> Result<Vec<CertificateDer<'static>>, ServerError> {
         match self.kind()? {
             StoreType::Pem => certificates(&self.path),
-            StoreType::Pkcs12 => {
-                zk_keystore::pkcs12_trusted_certificates(&read(&self.path)?, &self.password)
-                    .map_err(|e| ServerError::Tls(format!("{}: {e}", self.path.display())))
-            }
+            kind => zk_keystore::trusted_certificates(kind, &read(&self.path)?, &self.password)
+                .map_err(|e| ServerError::Tls(format!("{}: {e}", self.path.display()))),
         }
     }
 }
@@ -175,7 +174,7 @@ pub struct TlsSettings {
 
 impl TlsSettings {
     /// Presents the private key and certificate chain of the key store `key_store`: by
-    /// default of the type its extension implies (`.p12`/`.pfx` PKCS#12, else PEM:
+    /// default of the type its extension implies (`.p12`/`.pfx` PKCS#12, `.jks` JKS, else PEM:
     /// Apache's PEM key store, the key and the chain in one file, in either order).
     pub fn new(key_store: impl Into<PathBuf>) -> Self {
         Self {

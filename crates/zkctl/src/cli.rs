@@ -82,7 +82,7 @@ pub struct Cli {
     pub tls_key: Option<std::path::PathBuf>,
 
     /// Connect over TLS as a Java client configured by this properties file would
-    /// (`zookeeper.ssl.keyStore.*`, `zookeeper.ssl.trustStore.*` with PEM or PKCS#12
+    /// (`zookeeper.ssl.keyStore.*`, `zookeeper.ssl.trustStore.*` with PEM, PKCS#12 or JKS
     /// stores and their passwords, `zookeeper.ssl.hostnameVerification`): the file
     /// Kafka's tools take as `--zk-tls-config-file`.
     #[arg(

@@ -22,7 +22,7 @@
 //! the servers' `secureClientPort` with `--tls` (the system's roots) or `--tls-ca FILE`,
 //! and a client certificate for mutual TLS with `--tls-cert FILE --tls-key FILE` (PEM),
 //! or all of it from a Java client's TLS properties file with `--tls-config FILE` (PEM or
-//! PKCS#12 stores, as Kafka's `--zk-tls-config-file`),
+//! PKCS#12 or JKS stores, as Kafka's `--zk-tls-config-file`),
 //! SASL DIGEST-MD5 with `--sasl user:password` (or `ZK_SASL`) or a JAAS file's `Client`
 //! section with `--jaas FILE` (or `ZK_JAAS`), and `--timeout` seconds for the session and each request. `ensemble` asks each host
 //! with the `srvr` four-letter word over plain TCP.

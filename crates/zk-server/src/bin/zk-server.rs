@@ -16,7 +16,7 @@
 //! JAAS file whose `Server` section lists the SASL DIGEST-MD5 users (also settable in
 //! `zoo.cfg` as zk-server's own `jaasLoginConfig=jaas.conf`). TLS comes from Apache's
 //! keys too: `secureClientPort` with `ssl.keyStore.location` and `ssl.trustStore.location`
-//! (PEM or PKCS#12, with `ssl.keyStore.password`) and `ssl.clientAuth`, and `sslQuorum=true` with the `ssl.quorum.*` stores
+//! (PEM, PKCS#12 or JKS, with `ssl.keyStore.password`) and `ssl.clientAuth`, and `sslQuorum=true` with the `ssl.quorum.*` stores
 //! between members (see the `config` and `tls` modules).
 //! Logs one `zk-server ready` line with the bound address once it serves, and shuts down
 //! cleanly on SIGTERM or Ctrl-C. `RUST_LOG` sets the log level (default `info`).
