@@ -410,6 +410,22 @@ async fn jks_stores_as_apache_documents_them_work_on_both_servers_and_in_our_cli
             "{servers:?}: {ids:?}"
         );
         c.close().await.expect("close");
+
+        // keytool writes PKCS#12 unless told otherwise, whatever the name: a `.jks` file
+        // may hold PKCS#12, and Java (so we) reads it as such.
+        let named_jks = client_store.with_file_name("client-really-pkcs12.jks");
+        std::fs::copy(
+            ca.java_key_store(&client, JavaStore::Pkcs12Keytool, "client-pw")
+                .expect("a PKCS#12 key store"),
+            &named_jks,
+        )
+        .expect("copy");
+        let jks = TlsOptions::with_ca_jks_file(&trust_store, "changeit")
+            .client_identity_jks_file(&named_jks, "client-pw");
+        let c = within("mTLS connect", builder(jks).connect(&addr))
+            .await
+            .unwrap_or_else(|e| panic!("{servers:?}, PKCS#12 named .jks: {e}"));
+        c.close().await.expect("close");
     }
 
     // A wrong password fails the store's integrity check: a configuration error naming

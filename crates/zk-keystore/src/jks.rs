@@ -18,7 +18,8 @@ use sha1::{Digest, Sha1};
 
 use crate::{Identity, KeystoreError};
 
-const MAGIC: u32 = 0xFEED_FEED;
+/// The first four bytes of a JKS store.
+pub(crate) const MAGIC: u32 = 0xFEED_FEED;
 /// The OID of Sun's key protector, 1.3.6.1.4.1.42.2.17.1.1, as DER content bytes.
 const KEY_PROTECTOR_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x2a, 0x02, 0x11, 0x01, 0x01];
 const DIGEST_LEN: usize = 20;
@@ -36,7 +37,8 @@ enum Entry {
 }
 
 /// Reads a JKS store's entries, checking its integrity digest when `password` is not
-/// empty (Java checks it whenever a password is given).
+/// empty. Java checks it whenever a password is given at all, even an empty one; here an
+/// empty password means none was configured, which Java loads unchecked.
 fn entries(store: &[u8], password: &str) -> Result<Vec<Entry>, KeystoreError> {
     let corrupt = |what: &str| KeystoreError::Open(format!("not a JKS store, or corrupt: {what}"));
     let body_len = store

@@ -109,35 +109,47 @@ pub struct Identity {
     pub keys_in_store: usize,
 }
 
-/// The trusted certificates of a Java trust store of type `kind` (PKCS#12 or JKS; PEM is
-/// read by the caller and is [`KeystoreError::Unsupported`] here).
+/// Which reader a Java store named `kind` needs: its content decides between JKS and
+/// PKCS#12, as Java's `keystore.type.compat` (on by default) lets either type open the
+/// other. Since Java 9 `keytool` writes PKCS#12 unless told otherwise, whatever the file
+/// is called, so the `keystore.jks` that Apache's documented command makes is PKCS#12.
+fn java_format(kind: StoreType, store: &[u8]) -> Result<StoreType, KeystoreError> {
+    match kind {
+        StoreType::Pem => Err(KeystoreError::Unsupported("PEM (read as PEM)".into())),
+        _ if store.starts_with(&jks::MAGIC.to_be_bytes()) => Ok(StoreType::Jks),
+        _ => Ok(StoreType::Pkcs12),
+    }
+}
+
+/// The trusted certificates of a Java trust store (PKCS#12 or JKS, whichever its content
+/// is; PEM is read by the caller and is [`KeystoreError::Unsupported`] here).
 pub fn trusted_certificates(
     kind: StoreType,
     store: &[u8],
     password: &str,
 ) -> Result<Vec<CertificateDer<'static>>, KeystoreError> {
-    match kind {
-        StoreType::Pkcs12 => pkcs12_trusted_certificates(store, password),
+    match java_format(kind, store)? {
         StoreType::Jks => jks_trusted_certificates(store, password),
-        StoreType::Pem => Err(KeystoreError::Unsupported("PEM (read as PEM)".into())),
+        _ => pkcs12_trusted_certificates(store, password),
     }
 }
 
-/// The identity of a Java key store of type `kind` (PKCS#12 or JKS, as
-/// [`trusted_certificates`]).
+/// The identity of a Java key store (PKCS#12 or JKS, as [`trusted_certificates`]).
 pub fn identity(kind: StoreType, store: &[u8], password: &str) -> Result<Identity, KeystoreError> {
-    match kind {
-        StoreType::Pkcs12 => pkcs12_identity(store, password),
+    match java_format(kind, store)? {
         StoreType::Jks => jks_identity(store, password),
-        StoreType::Pem => Err(KeystoreError::Unsupported("PEM (read as PEM)".into())),
+        _ => pkcs12_identity(store, password),
     }
 }
 
 /// Opens a store, keeping what Java keeps: a key without its certificate, or a
 /// certificate that is neither a key's nor marked trusted, is left out.
 fn open(store: &[u8], password: &str) -> Result<KeyStore, KeystoreError> {
-    KeyStore::from_pkcs12(store, password, Pkcs12ImportPolicy::Strict)
-        .map_err(|e| KeystoreError::Open(format!("wrong password, or not a PKCS#12 store: {e}")))
+    KeyStore::from_pkcs12(store, password, Pkcs12ImportPolicy::Strict).map_err(|e| {
+        KeystoreError::Open(format!(
+            "wrong password, or neither a PKCS#12 nor a JKS store: {e}"
+        ))
+    })
 }
 
 /// The trusted certificate entries of a PKCS#12 trust store; at least one.
@@ -207,6 +219,31 @@ mod tests {
         );
         let message = StoreType::from_name("BCFKS").unwrap_err().to_string();
         assert!(message.contains("keytool -importkeystore"), "{message}");
+    }
+
+    #[test]
+    fn either_java_type_opens_either_format_as_java_does() {
+        // A JKS store's magic sends it to the JKS reader whatever it was called: a store
+        // with no entries and a digest for the empty password.
+        let mut jks = Vec::new();
+        jks.extend(jks::MAGIC.to_be_bytes());
+        jks.extend(2u32.to_be_bytes());
+        jks.extend(0u32.to_be_bytes());
+        let mut sha = <sha1::Sha1 as sha1::Digest>::new();
+        sha1::Digest::update(&mut sha, b"Mighty Aphrodite");
+        sha1::Digest::update(&mut sha, &jks);
+        jks.extend(sha1::Digest::finalize(sha));
+        for kind in [StoreType::Jks, StoreType::Pkcs12] {
+            assert_eq!(
+                trusted_certificates(kind, &jks, ""),
+                Err(KeystoreError::NoTrustedCertificate),
+                "{kind:?}: read as JKS, found empty"
+            );
+            assert!(matches!(
+                identity(kind, b"\x30\x03\x02\x01\x03", "pw"),
+                Err(KeystoreError::Open(m)) if m.contains("PKCS#12")
+            ));
+        }
     }
 
     #[test]

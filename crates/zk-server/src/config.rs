@@ -127,8 +127,14 @@ pub struct TlsConfig {
 
 /// A key store or trust store type: PEM, PKCS12 or JKS (Apache 3.8 also reads BCFKS,
 /// Bouncy Castle's; converting one is a `keytool` command).
-fn store_type(key: &str, value: &str) -> Result<StoreType, ServerError> {
-    StoreType::from_name(value).map_err(|e| unsupported(key, value, &e.to_string()))
+/// A blank value is no type, as in Apache (the file extension then decides).
+fn store_type(key: &str, value: &str) -> Result<Option<StoreType>, ServerError> {
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    StoreType::from_name(value)
+        .map(Some)
+        .map_err(|e| unsupported(key, value, &e.to_string()))
 }
 
 /// A store password as `zoo.cfg` gives it.
@@ -365,8 +371,8 @@ impl ServerConfig {
             "secureClientPortAddress" => self.tls.address = Some(num(key, value)?),
             "ssl.keyStore.location" => self.tls.key_store = Some(PathBuf::from(value)),
             "ssl.trustStore.location" => self.tls.trust_store = Some(PathBuf::from(value)),
-            "ssl.keyStore.type" => self.tls.key_store_type = Some(store_type(key, value)?),
-            "ssl.trustStore.type" => self.tls.trust_store_type = Some(store_type(key, value)?),
+            "ssl.keyStore.type" => self.tls.key_store_type = store_type(key, value)?,
+            "ssl.trustStore.type" => self.tls.trust_store_type = store_type(key, value)?,
             // Used by PKCS#12 stores; PEM stores are read unencrypted (an encrypted PEM
             // key is refused when read).
             "ssl.keyStore.password" => self.tls.key_store_password = password(value),
@@ -422,11 +428,9 @@ impl ServerConfig {
             "ssl.quorum.trustStore.location" => {
                 self.tls.quorum_trust_store = Some(PathBuf::from(value))
             }
-            "ssl.quorum.keyStore.type" => {
-                self.tls.quorum_key_store_type = Some(store_type(key, value)?)
-            }
+            "ssl.quorum.keyStore.type" => self.tls.quorum_key_store_type = store_type(key, value)?,
             "ssl.quorum.trustStore.type" => {
-                self.tls.quorum_trust_store_type = Some(store_type(key, value)?)
+                self.tls.quorum_trust_store_type = store_type(key, value)?
             }
             "ssl.quorum.keyStore.password" => self.tls.quorum_key_store_password = password(value),
             "ssl.quorum.trustStore.password" => {
@@ -1032,6 +1036,7 @@ mod tests {
             "secureClientPort=2281\nssl.keyStore.location=/etc/zk/server.p12\n\
              ssl.keyStore.type=PKCS12\nssl.keyStore.password=s3cret\n\
              ssl.trustStore.location=/etc/zk/trust.p12\nssl.trustStore.password=tru5t\n\
+             ssl.trustStore.type=\n\
              sslQuorum=true\nssl.quorum.keyStore.location=/etc/zk/member.p12\n\
              ssl.quorum.keyStore.type=pkcs12\nssl.quorum.keyStore.password=m3mber\n\
              ssl.quorum.trustStore.location=/etc/zk/ca.pem\n",
@@ -1042,7 +1047,7 @@ mod tests {
         assert_eq!(tls.key_store_password, Some(Password("s3cret".into())));
         assert_eq!(
             tls.trust_store_type, None,
-            "left to the extension, as in Java"
+            "blank: left to the extension, as in Java"
         );
         assert_eq!(tls.trust_store_password, Some(Password("tru5t".into())));
         assert_eq!(tls.quorum_key_store_type, Some(StoreType::Pkcs12));

@@ -7,10 +7,10 @@
 //! decides the tree's memory, and ZooKeeper fills its directories in name order
 //! (sequential nodes, `f-000001`, `f-000002`, ...). A B-tree that splits a full chunk at
 //! its median leaves every chunk behind the growing end half full, doubling what a child
-//! costs its parent. This one splits a chunk that an append overflows by starting a new,
-//! one-entry chunk to its right, so appended chunks stay full; inserts elsewhere split at
-//! the median as usual. Chunks hold up to 64 entries and grow one entry at a time, so
-//! a chunk's allocation follows its size. A child costs its parent about one 24-byte
+//! costs its parent. This one splits the map's last chunk, when an append overflows it,
+//! by starting a new, one-entry chunk to its right, so appended chunks stay full; inserts
+//! elsewhere split at the median as usual. Chunks hold up to 32 entries and grow a few entries at a time,
+//! so a chunk's allocation follows its size. A child costs its parent about one 24-byte
 //! entry (a 16-byte [`Name`], inline up to 15 bytes, and a pointer).
 //!
 //! Copy-on-write: chunks are shared through `Arc`s. Cloning a map is O(1); a change
@@ -233,7 +233,10 @@ impl<V: Clone> Chunk<V> {
         }
     }
 
-    fn insert(&mut self, name: Name, value: V) -> Inserted<V> {
+    /// Inserts `name`; `rightmost`: this chunk is the last at its level (only there does
+    /// an overflow at the end start a new chunk: elsewhere names arriving in descending
+    /// order just past a full chunk would each start one).
+    fn insert(&mut self, name: Name, value: V, rightmost: bool) -> Inserted<V> {
         match self {
             Chunk::Leaf(entries) => {
                 let i = match entries.binary_search_by(|(n, _)| n.cmp(&name)) {
@@ -242,7 +245,7 @@ impl<V: Clone> Chunk<V> {
                     }
                     Err(i) => i,
                 };
-                let right = match split(entries, i) {
+                let right = match split(entries, i, rightmost) {
                     Split::Room => {
                         insert_exact(entries, i, (name, value));
                         return Inserted::Added;
@@ -262,13 +265,14 @@ impl<V: Clone> Chunk<V> {
             Chunk::Branch { keys, children } => {
                 // Branches have one key fewer than children, so `i` is a child.
                 let i = keys.partition_point(|k| *k <= name);
-                let (low, new) = match Arc::make_mut(&mut children[i]).insert(name, value) {
+                let last = rightmost && i + 1 == children.len();
+                let (low, new) = match Arc::make_mut(&mut children[i]).insert(name, value, last) {
                     Inserted::Split(low, new) => (low, new),
                     done => return done,
                 };
                 // As a leaf, with the new child for the entry and its lowest name for the
                 // key; the key between the halves moves up to the parent.
-                let (up, right_keys, right) = match split(children, i + 1) {
+                let (up, right_keys, right) = match split(children, i + 1, rightmost) {
                     Split::Room => {
                         insert_exact(keys, i, low);
                         insert_exact(children, i + 1, new);
@@ -360,18 +364,18 @@ fn with_first<V>(name: Name, value: V) -> Vec<(Name, V)> {
 enum Split<T> {
     /// The chunk has room for it.
     Room,
-    /// The chunk is full and the entry goes after its last: it starts a new chunk on the
-    /// right and the full one stays as it is.
+    /// The chunk is the last at its level, full, and the entry goes after its last: it
+    /// starts a new chunk on the right and the full one stays as it is.
     Append,
     /// The chunk is full and the entry goes elsewhere: the chunk was split at its median,
     /// and this is the right half.
     Median(Vec<T>),
 }
 
-fn split<T>(v: &mut Vec<T>, i: usize) -> Split<T> {
+fn split<T>(v: &mut Vec<T>, i: usize, rightmost: bool) -> Split<T> {
     if v.len() < CAP {
         Split::Room
-    } else if i == v.len() {
+    } else if rightmost && i == v.len() {
         Split::Append
     } else {
         let right = v.split_off(v.len() / 2);
@@ -478,7 +482,7 @@ impl<V: Clone> Children<V> {
 
     /// Adds `value` as `name`; returns the value it replaced.
     pub(super) fn insert(&mut self, name: &str, value: V) -> Option<V> {
-        match Arc::make_mut(&mut self.root).insert(Name::new(name), value) {
+        match Arc::make_mut(&mut self.root).insert(Name::new(name), value, true) {
             Inserted::Replaced(old) => return Some(old),
             Inserted::Added => {}
             Inserted::Split(low, right) => {
@@ -672,6 +676,19 @@ mod tests {
         assert!(leaf_fill(&map) > 0.99, "{}", leaf_fill(&map));
         assert_eq!(map.get(b"f-054321"), Some(&54321));
         assert!(map.iter().map(|(_, v)| *v).eq(0..100_000));
+    }
+
+    #[test]
+    fn names_in_descending_order_after_a_full_chunk_do_not_each_start_one() {
+        let mut map = Children::default();
+        for i in 0..CAP {
+            map.insert(&format!("a-{i:04}"), i);
+        }
+        for i in (0..2_000).rev() {
+            map.insert(&format!("r-{i:06}"), i);
+        }
+        check(&map);
+        assert!(leaf_fill(&map) > 0.5, "{}", leaf_fill(&map));
     }
 
     #[test]
