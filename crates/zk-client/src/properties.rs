@@ -30,8 +30,8 @@
 //! JKS, anything else PEM). A Java store is opened with its `.password` (empty when not
 //! set). `BCFKS` stores are an error naming the `keytool` command that converts them, as are
 //! `zookeeper.ssl.crl` and `zookeeper.ssl.ocsp` set to `true` (revocation checking this
-//! client does not do). A PEM store's password is ignored: only unencrypted PEM keys are
-//! read, and an encrypted one fails to load. Protocol and cipher suite choices are
+//! client does not do). A PEM key store's password opens its key if that is encrypted
+//! (`ENCRYPTED PRIVATE KEY`). Protocol and cipher suite choices are
 //! rustls's (TLS 1.2 and 1.3, strong suites only); other names are ignored.
 
 use std::collections::HashMap;
@@ -180,8 +180,14 @@ impl ClientBuilder {
         };
         if let Some(path) = get(KEY_STORE_LOCATION) {
             tls = match store_type(KEY_STORE_TYPE, get(KEY_STORE_TYPE), path)? {
-                // A PEM key store holds the key and the certificate chain in one file.
-                StoreType::Pem => tls.client_cert_pem_files(path, path),
+                // A PEM key store holds the key and the certificate chain in one file;
+                // an encrypted key is opened with the store's password.
+                StoreType::Pem => match get(KEY_STORE_PASSWORD) {
+                    Some(pw) => tls
+                        .client_cert_pem_files(path, path)
+                        .client_key_password(pw),
+                    None => tls.client_cert_pem_files(path, path),
+                },
                 StoreType::Pkcs12 => {
                     tls.client_identity_pkcs12_file(path, password(KEY_STORE_PASSWORD))
                 }

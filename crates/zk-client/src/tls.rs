@@ -93,8 +93,13 @@ enum Roots {
 /// The certificate chain and key the client presents to servers that ask for one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Identity {
-    /// A PEM chain and a PEM key (possibly the same file).
-    Pem { chain: Source, key: Source },
+    /// A PEM chain and a PEM key (possibly the same file), the key decrypted with the
+    /// password if it is encrypted.
+    Pem {
+        chain: Source,
+        key: Source,
+        password: Option<Password>,
+    },
     /// The private key entry of a Java store (PKCS#12 or JKS).
     Java(Source, Password, StoreType),
 }
@@ -180,7 +185,8 @@ impl TlsOptions {
     }
 
     /// Present this certificate chain (leaf first) and its private key (PKCS#8, PKCS#1 or
-    /// SEC1, unencrypted), both PEM files, to servers that ask for one (mutual TLS,
+    /// SEC1; encrypted PKCS#8 with [`TlsOptions::client_key_password`]), both PEM files,
+    /// to servers that ask for one (mutual TLS,
     /// Apache's `ssl.clientAuth=want|need`). The key and certificate may share a file.
     pub fn client_cert_pem_files(
         mut self,
@@ -190,6 +196,7 @@ impl TlsOptions {
         self.identity = Some(Identity::Pem {
             chain: Source::File(cert_chain.into()),
             key: Source::File(key.into()),
+            password: None,
         });
         self
     }
@@ -203,7 +210,19 @@ impl TlsOptions {
         self.identity = Some(Identity::Pem {
             chain: Source::Bytes(cert_chain.into()),
             key: Source::Bytes(key.into()),
+            password: None,
         });
+        self
+    }
+
+    /// The password of an encrypted PEM client key (`ENCRYPTED PRIVATE KEY`, as `openssl
+    /// pkcs8 -topk8` writes it; Java's `zookeeper.ssl.keyStore.password`), for the key
+    /// given to [`TlsOptions::client_cert_pem_files`] or [`TlsOptions::client_cert_pem`].
+    /// Without a PEM client key, nothing.
+    pub fn client_key_password(mut self, password: impl Into<String>) -> Self {
+        if let Some(Identity::Pem { password: slot, .. }) = &mut self.identity {
+            *slot = Some(Password(password.into()));
+        }
         self
     }
 
@@ -337,11 +356,27 @@ impl TlsOptions {
         };
         let identity = match &self.identity {
             None => None,
-            Some(Identity::Pem { chain, key }) => {
+            Some(Identity::Pem {
+                chain,
+                key,
+                password,
+            }) => {
                 let chain = certificates(&chain.load("client certificate")?, "client certificate")?;
                 let key_pem = key.load("client key")?;
-                let key = PrivateKeyDer::from_pem_slice(&key_pem)
-                    .map_err(|e| Error::TlsConfig(format!("client key: {e}")))?;
+                let what = key.describe("client key");
+                let key = if zk_keystore::has_encrypted_key(&key_pem) {
+                    let Some(password) = password else {
+                        return Err(Error::TlsConfig(format!(
+                            "{what}: the key is encrypted and no password was given"
+                        )));
+                    };
+                    zk_keystore::decrypt_pem_key(&key_pem, &password.0)
+                        .map_err(|e| Error::TlsConfig(format!("{what}: {e}")))?
+                        .ok_or_else(|| Error::TlsConfig(format!("{what}: no private key")))?
+                } else {
+                    PrivateKeyDer::from_pem_slice(&key_pem)
+                        .map_err(|e| Error::TlsConfig(format!("{what}: {e}")))?
+                };
                 Some((chain, key))
             }
             Some(Identity::Java(store, password, kind)) => {

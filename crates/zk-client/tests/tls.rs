@@ -568,3 +568,73 @@ async fn our_client_opens_the_pkcs12_stores_keytool_and_openssl_make() {
         "{e:?}"
     );
 }
+
+#[tokio::test]
+async fn encrypted_pem_keys_open_with_their_passwords() {
+    // Apache's PEM key store may hold an encrypted key, opened with ssl.keyStore.password:
+    // zk-server from such a zoo.cfg, and our client with an encrypted key of its own.
+    let (_dir, ca, server, client) = certificates();
+    let server_key = ca.encrypt_key(&server, "server-pw").expect("encrypt");
+    let client_key = ca.encrypt_key(&client, "client-pw").expect("encrypt");
+    let zk = ApacheZk::options(1)
+        .tick_time(Duration::from_millis(500))
+        .servers(Servers::Bundled)
+        .expect("server binary")
+        .config("ssl.keyStore.password=server-pw")
+        .tls(ServerTls {
+            key_store: server_key.key_store.clone(),
+            trust_store: ca.cert_path(),
+            client_auth: ClientAuth::Need,
+        })
+        .start()
+        .await
+        .expect("zk-server with an encrypted key");
+    let addr = format!("127.0.0.1:{}", zk.secure_port(0).expect("port"));
+
+    let with_key = |password: Option<&str>| {
+        let tls = TlsOptions::with_ca_pem_file(ca.cert_path())
+            .client_cert_pem_files(&client_key.cert, &client_key.key);
+        match password {
+            Some(pw) => tls.client_key_password(pw),
+            None => tls,
+        }
+    };
+    let c = within(
+        "mTLS connect",
+        builder(with_key(Some("client-pw"))).connect(&addr),
+    )
+    .await
+    .expect("connect with an encrypted client key");
+    let ids = c.whoami().await.expect("whoami");
+    assert!(ids.iter().any(|id| id.auth_scheme == "x509"), "{ids:?}");
+    c.close().await.expect("close");
+
+    // From the Java client's properties: the key store's password opens its key.
+    let key_store = client_key.key_store.display().to_string();
+    let trust_store = ca.cert_path().display().to_string();
+    let from_properties = zk_client::ClientBuilder::from_properties([
+        ("zookeeper.client.secure", "true"),
+        ("zookeeper.ssl.keyStore.location", key_store.as_str()),
+        ("zookeeper.ssl.keyStore.password", "client-pw"),
+        ("zookeeper.ssl.trustStore.location", trust_store.as_str()),
+    ])
+    .expect("properties")
+    .session_timeout(Duration::from_secs(6))
+    .establish_timeout(Duration::from_secs(4));
+    let c = within("mTLS connect", from_properties.connect(&addr))
+        .await
+        .expect("connect from properties");
+    c.close().await.expect("close");
+
+    // No password, or a wrong one: a configuration error naming the key file.
+    for (password, says) in [(None, "no password"), (Some("wrong"), "cannot decrypt")] {
+        let e = match within("connect", builder(with_key(password)).connect(&addr)).await {
+            Ok(_) => panic!("connected with password {password:?}"),
+            Err(e) => e,
+        };
+        assert!(
+            matches!(&e, Error::TlsConfig(m) if m.contains(says) && m.contains("enc-key.pem")),
+            "{e:?}"
+        );
+    }
+}

@@ -1,7 +1,8 @@
 //! Key and trust stores for rustls, shared by `zk-client` and `zk-server`: which type a
 //! store is, by the rules Apache ZooKeeper's Java side applies, and Java's stores read into
 //! rustls' certificate and key types: PKCS#12 (`.p12`, `.pfx`: the default type of
-//! `keytool` since Java 9) and JKS (`.jks`, Java's own format, [`jks`]).
+//! `keytool` since Java 9) and JKS (`.jks`, Java's own format, [`jks`]); and encrypted
+//! PEM private keys ([`pem_key`]).
 //!
 //! Pure code on bytes: reading files, PEM (which `rustls-pki-types` reads directly) and
 //! building TLS configurations are the callers'. Errors say what is wrong with the store,
@@ -17,10 +18,12 @@
 #![warn(missing_docs)]
 
 pub mod jks;
+pub mod pem_key;
 
 use std::path::Path;
 
 pub use jks::{jks_identity, jks_trusted_certificates};
+pub use pem_key::{decrypt_pem_key, has_encrypted_key};
 
 use p12_keystore::{KeyStore, KeyStoreEntry, Pkcs12ImportPolicy};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};

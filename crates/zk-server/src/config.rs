@@ -373,8 +373,7 @@ impl ServerConfig {
             "ssl.trustStore.location" => self.tls.trust_store = Some(PathBuf::from(value)),
             "ssl.keyStore.type" => self.tls.key_store_type = store_type(key, value)?,
             "ssl.trustStore.type" => self.tls.trust_store_type = store_type(key, value)?,
-            // Used by PKCS#12 stores; PEM stores are read unencrypted (an encrypted PEM
-            // key is refused when read).
+            // Opens Java stores, and an encrypted key in a PEM key store.
             "ssl.keyStore.password" => self.tls.key_store_password = password(value),
             "ssl.trustStore.password" => self.tls.trust_store_password = password(value),
             "ssl.clientAuth" => {

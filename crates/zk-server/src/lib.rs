@@ -116,7 +116,8 @@
 //! Differences:
 //! - Key and trust stores are PEM, PKCS#12 or JKS (by `ssl.*.type` or the file
 //!   extension, as Apache infers it, with `ssl.*.password`): BCFKS is refused at start
-//!   with the `keytool` conversion to use; an encrypted PEM key is refused too.
+//!   with the `keytool` conversion to use; an encrypted PEM key is opened with
+//!   `ssl.keyStore.password`.
 //! - No port unification (`portUnification`), no CRL or OCSP checks (refused by name);
 //!   `ssl.ciphersuites` is ignored (rustls's modern suites are offered).
 //! - Client certificates are checked against the trust store, not against the client's

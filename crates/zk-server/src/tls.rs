@@ -136,7 +136,7 @@ impl Store {
         &self,
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ServerError> {
         match self.kind()? {
-            StoreType::Pem => key_store(&self.path),
+            StoreType::Pem => key_store(&self.path, &self.password),
             kind => {
                 let identity = zk_keystore::identity(kind, &read(&self.path)?, &self.password)
                     .map_err(|e| ServerError::Tls(format!("{}: {e}", self.path.display())))?;
@@ -427,24 +427,28 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, ServerError
     Ok(certs)
 }
 
-/// The chain and key of an Apache PEM key store.
+/// The chain and key of an Apache PEM key store; an encrypted key (`ENCRYPTED PRIVATE
+/// KEY`) is decrypted with `password` (`ssl.keyStore.password`), as Apache does.
 fn key_store(
     path: &Path,
+    password: &str,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ServerError> {
     let pem = read(path)?;
-    if pem
-        .windows(b"ENCRYPTED PRIVATE KEY".len())
-        .any(|w| w == b"ENCRYPTED PRIVATE KEY")
-    {
-        return Err(ServerError::Tls(format!(
-            "{}: the private key is encrypted; zk-server reads unencrypted PKCS#8, PKCS#1 or \
-             SEC1 keys (openssl pkcs8 -in key.pem -nocrypt)",
-            path.display()
-        )));
-    }
     let chain = certificates(path)?;
-    let key = PrivateKeyDer::from_pem_slice(&pem)
-        .map_err(|e| ServerError::Tls(format!("{}: no usable private key: {e}", path.display())))?;
+    let named = |e: &dyn std::fmt::Display| ServerError::Tls(format!("{}: {e}", path.display()));
+    let key = if zk_keystore::has_encrypted_key(&pem) {
+        if password.is_empty() {
+            return Err(named(
+                &"the private key is encrypted and ssl.keyStore.password is not set",
+            ));
+        }
+        zk_keystore::decrypt_pem_key(&pem, password)
+            .map_err(|e| named(&e))?
+            .ok_or_else(|| named(&"no usable private key"))?
+    } else {
+        PrivateKeyDer::from_pem_slice(&pem)
+            .map_err(|e| named(&format!("no usable private key: {e}")))?
+    };
     Ok((chain, key))
 }
 
@@ -663,6 +667,11 @@ mod tests {
         .expect("write");
         let err = TlsSettings::new(&encrypted).server_config().unwrap_err();
         assert!(err.to_string().contains("encrypted"), "{err}");
+        let err = TlsSettings::new(&encrypted)
+            .key_store_type(None, "pw")
+            .server_config()
+            .unwrap_err();
+        assert!(err.to_string().contains("encrypted.pem"), "{err}");
         let garbage = dir.join("garbage.pem");
         std::fs::write(&garbage, "hello").expect("write");
         let err = TlsSettings::new(&garbage).server_config().unwrap_err();

@@ -131,6 +131,40 @@ impl TestCa {
     }
 }
 
+impl TestCa {
+    /// `issued` with its private key encrypted with `password` (`openssl pkcs8 -topk8`,
+    /// OpenSSL 3's defaults: PBES2, PBKDF2, AES-256-CBC), in new files beside it: the
+    /// key alone and Apache's PEM key store layout (encrypted key and certificate).
+    pub fn encrypt_key(&self, issued: &Issued, password: &str) -> Result<Issued> {
+        let key = issued.key.with_extension("enc-key.pem");
+        let pass = format!("pass:{password}");
+        command(
+            "openssl",
+            &[
+                "pkcs8",
+                "-topk8",
+                "-in",
+                &path_arg(&issued.key),
+                "-out",
+                &path_arg(&key),
+                "-passout",
+                &pass,
+            ],
+        )?;
+        let key_pem = std::fs::read(&key)
+            .map_err(|e| TestkitError::io(format!("reading {}", key.display()), e))?;
+        let cert_pem = std::fs::read(&issued.cert)
+            .map_err(|e| TestkitError::io(format!("reading {}", issued.cert.display()), e))?;
+        let key_store = issued.key_store.with_extension("enc-keystore.pem");
+        write(&key_store, &[key_pem, cert_pem].concat())?;
+        Ok(Issued {
+            cert: issued.cert.clone(),
+            key,
+            key_store,
+        })
+    }
+}
+
 /// A Java key or trust store format, as Apache's `ssl.keyStore.type` names them, and the
 /// tool that made it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
