@@ -242,7 +242,7 @@ mod tests {
             ("zookeeper.client.secure", "true"),
             ("zookeeper.ssl.keyStore.location", "/etc/zk/client.pem"),
             ("zookeeper.ssl.keyStore.type", "PEM"),
-            ("zookeeper.ssl.keyStore.password", "ignored"),
+            ("zookeeper.ssl.keyStore.password", "key-pw"),
             ("zookeeper.ssl.trustStore.location", "/etc/zk/ca.pem"),
             ("zookeeper.ssl.trustStore.type", "pem"),
         ]);
@@ -251,6 +251,8 @@ mod tests {
             Some(
                 TlsOptions::with_ca_pem_file("/etc/zk/ca.pem")
                     .client_cert_pem_files("/etc/zk/client.pem", "/etc/zk/client.pem")
+                    // For the key, should it be encrypted.
+                    .client_key_password("key-pw")
             )
         );
     }
