@@ -357,10 +357,18 @@ start_watchdog() {
     # Kills whatever PIDS cluster.env names once the owner process is gone.
     (
         trap '' INT HUP
+        # At a first start cluster.env appears a moment after this watchdog starts (it
+        # records the watchdog's pid): wait for it, then watch the owner while it lasts.
+        while pid_alive "$owner" && [[ ! -f $dir/cluster.env ]]; do
+            sleep 0.1
+        done
         while pid_alive "$owner" && [[ -f $dir/cluster.env ]]; do
             sleep 1
         done
-        if [[ -f $dir/cluster.env ]]; then
+        # Only the owner's death is a reason to kill. (A check of the file alone here,
+        # with the loop above ending on a missing file, once killed new members the
+        # instant cluster.env was written.)
+        if ! pid_alive "$owner" && [[ -f $dir/cluster.env ]]; then
             # shellcheck disable=SC1091
             PIDS=$(source "$dir/cluster.env" && echo "$PIDS")
             CLUSTER_DIR=$dir

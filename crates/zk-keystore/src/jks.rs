@@ -201,15 +201,7 @@ fn recover_key(protected: &[u8], password: &str) -> Result<Vec<u8>, KeystoreErro
     let (salt, rest) = data.split_at(DIGEST_LEN);
     let (encrypted, check) = rest.split_at(key_len);
     let password = utf16_be(password);
-    let mut key = Vec::with_capacity(key_len);
-    let mut block = salt.to_vec();
-    for chunk in encrypted.chunks(DIGEST_LEN) {
-        let mut sha = Sha1::new();
-        sha.update(&password);
-        sha.update(&block);
-        block = sha.finalize().to_vec();
-        key.extend(chunk.iter().zip(&block).map(|(c, k)| c ^ k));
-    }
+    let key = keystream_xor(&password, salt, encrypted);
     let mut sha = Sha1::new();
     sha.update(&password);
     sha.update(&key);
@@ -221,6 +213,21 @@ fn recover_key(protected: &[u8], password: &str) -> Result<Vec<u8>, KeystoreErro
         ));
     }
     Ok(key)
+}
+
+/// `data` XORed with the key protector's keystream: SHA-1 of the password and the
+/// previous block (the salt first), 20 bytes at a time. Its own inverse.
+fn keystream_xor(password: &[u8], salt: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut block = salt.to_vec();
+    for chunk in data.chunks(DIGEST_LEN) {
+        let mut sha = Sha1::new();
+        sha.update(password);
+        sha.update(&block);
+        block = sha.finalize().to_vec();
+        out.extend(chunk.iter().zip(&block).map(|(c, k)| c ^ k));
+    }
+    out
 }
 
 /// The trusted certificate entries of a JKS trust store; at least one.
@@ -333,15 +340,8 @@ mod tests {
         let plain = b"a PKCS#8 key, longer than one twenty-byte block".to_vec();
         let password = utf16_be("changeit");
         let salt = [7u8; DIGEST_LEN];
-        let mut block = salt.to_vec();
-        let mut encrypted = Vec::new();
-        for chunk in plain.chunks(DIGEST_LEN) {
-            let mut sha = Sha1::new();
-            sha.update(&password);
-            sha.update(&block);
-            block = sha.finalize().to_vec();
-            encrypted.extend(chunk.iter().zip(&block).map(|(c, k)| c ^ k));
-        }
+        let encrypted = keystream_xor(&password, &salt, &plain);
+        assert_ne!(encrypted, plain);
         let mut sha = Sha1::new();
         sha.update(&password);
         sha.update(&plain);
