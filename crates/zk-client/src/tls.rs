@@ -93,13 +93,9 @@ enum Roots {
 /// The certificate chain and key the client presents to servers that ask for one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Identity {
-    /// A PEM chain and a PEM key (possibly the same file), the key decrypted with the
-    /// password if it is encrypted.
-    Pem {
-        chain: Source,
-        key: Source,
-        password: Option<Password>,
-    },
+    /// A PEM chain and a PEM key (possibly the same file); an encrypted key is opened
+    /// with [`TlsOptions::client_key_password`].
+    Pem { chain: Source, key: Source },
     /// The private key entry of a Java store (PKCS#12 or JKS).
     Java(Source, Password, StoreType),
 }
@@ -122,6 +118,8 @@ enum Identity {
 pub struct TlsOptions {
     roots: Roots,
     identity: Option<Identity>,
+    /// Opens an encrypted PEM client key.
+    key_password: Option<Password>,
     server_name: Option<String>,
     accept_invalid_hostnames: bool,
 }
@@ -179,6 +177,7 @@ impl TlsOptions {
         Self {
             roots,
             identity: None,
+            key_password: None,
             server_name: None,
             accept_invalid_hostnames: false,
         }
@@ -196,7 +195,6 @@ impl TlsOptions {
         self.identity = Some(Identity::Pem {
             chain: Source::File(cert_chain.into()),
             key: Source::File(key.into()),
-            password: None,
         });
         self
     }
@@ -210,19 +208,17 @@ impl TlsOptions {
         self.identity = Some(Identity::Pem {
             chain: Source::Bytes(cert_chain.into()),
             key: Source::Bytes(key.into()),
-            password: None,
         });
         self
     }
 
     /// The password of an encrypted PEM client key (`ENCRYPTED PRIVATE KEY`, as `openssl
     /// pkcs8 -topk8` writes it; Java's `zookeeper.ssl.keyStore.password`), for the key
-    /// given to [`TlsOptions::client_cert_pem_files`] or [`TlsOptions::client_cert_pem`].
-    /// Without a PEM client key, nothing.
+    /// given to [`TlsOptions::client_cert_pem_files`] or [`TlsOptions::client_cert_pem`]
+    /// (before or after them). Unused by an unencrypted key and by Java stores, which
+    /// take their own password.
     pub fn client_key_password(mut self, password: impl Into<String>) -> Self {
-        if let Some(Identity::Pem { password: slot, .. }) = &mut self.identity {
-            *slot = Some(Password(password.into()));
-        }
+        self.key_password = Some(Password(password.into()));
         self
     }
 
@@ -356,16 +352,12 @@ impl TlsOptions {
         };
         let identity = match &self.identity {
             None => None,
-            Some(Identity::Pem {
-                chain,
-                key,
-                password,
-            }) => {
+            Some(Identity::Pem { chain, key }) => {
                 let chain = certificates(&chain.load("client certificate")?, "client certificate")?;
                 let key_pem = key.load("client key")?;
                 let what = key.describe("client key");
                 let key = if zk_keystore::has_encrypted_key(&key_pem) {
-                    let Some(password) = password else {
+                    let Some(password) = &self.key_password else {
                         return Err(Error::TlsConfig(format!(
                             "{what}: the key is encrypted and no password was given"
                         )));
@@ -602,6 +594,19 @@ mod tests {
             Err(Error::TlsConfig(why)) => why,
             other => panic!("expected a TLS configuration error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_key_password_applies_before_or_after_the_key_and_is_never_printed() {
+        let before = TlsOptions::with_system_roots()
+            .client_key_password("key-secret")
+            .client_cert_pem_files("/c.pem", "/k.pem");
+        let after = TlsOptions::with_system_roots()
+            .client_cert_pem_files("/c.pem", "/k.pem")
+            .client_key_password("key-secret");
+        assert_eq!(before, after);
+        let printed = format!("{before:?}");
+        assert!(!printed.contains("secret"), "{printed}");
     }
 
     #[test]

@@ -85,17 +85,17 @@ pub struct TlsConfig {
     pub port: Option<u16>,
     /// `secureClientPortAddress`.
     pub address: Option<IpAddr>,
-    /// `ssl.keyStore.location`: the key and certificate chain (PEM or PKCS#12).
+    /// `ssl.keyStore.location`: the key and certificate chain (PEM, PKCS#12 or JKS).
     pub key_store: Option<PathBuf>,
     /// `ssl.keyStore.type`; without it the file extension decides, as in Java.
     pub key_store_type: Option<StoreType>,
-    /// `ssl.keyStore.password` (PKCS#12).
+    /// `ssl.keyStore.password` (a Java store's, or an encrypted PEM key's).
     pub key_store_password: Option<Password>,
     /// `ssl.trustStore.location`: the CA certificates client certificates must chain to.
     pub trust_store: Option<PathBuf>,
     /// `ssl.trustStore.type`.
     pub trust_store_type: Option<StoreType>,
-    /// `ssl.trustStore.password` (PKCS#12).
+    /// `ssl.trustStore.password` (a Java store's).
     pub trust_store_password: Option<Password>,
     /// `ssl.clientAuth` (default `need`).
     pub client_auth: Option<ClientAuth>,
@@ -126,8 +126,8 @@ pub struct TlsConfig {
 }
 
 /// A key store or trust store type: PEM, PKCS12 or JKS (Apache 3.8 also reads BCFKS,
-/// Bouncy Castle's; converting one is a `keytool` command).
-/// A blank value is no type, as in Apache (the file extension then decides).
+/// Bouncy Castle's; converting one is a `keytool` command). A blank value is no type, as
+/// in Apache (the file extension then decides).
 fn store_type(key: &str, value: &str) -> Result<Option<StoreType>, ServerError> {
     if value.trim().is_empty() {
         return Ok(None);
@@ -140,6 +140,11 @@ fn store_type(key: &str, value: &str) -> Result<Option<StoreType>, ServerError> 
 /// A store password as `zoo.cfg` gives it.
 fn password(value: &str) -> Option<Password> {
     Some(Password(value.to_owned()))
+}
+
+/// The password to open a store with: empty when none was given.
+fn secret(password: &Option<Password>) -> String {
+    password.as_ref().map(|p| p.0.clone()).unwrap_or_default()
 }
 
 /// A key or trust store's password: kept, compared, never printed.
@@ -688,7 +693,6 @@ impl ServerConfig {
         let key_store = self.tls.key_store.clone().ok_or_else(|| {
             ServerError::Config("secureClientPort needs ssl.keyStore.location".into())
         })?;
-        let secret = |p: &Option<Password>| p.as_ref().map(|p| p.0.clone()).unwrap_or_default();
         let mut tls = TlsSettings::new(key_store)
             .key_store_type(
                 self.tls.key_store_type,
@@ -820,7 +824,6 @@ impl ServerConfig {
                     .into(),
             ));
         };
-        let secret = |p: &Option<Password>| p.as_ref().map(|p| p.0.clone()).unwrap_or_default();
         let t = &self.tls;
         let mut settings = TlsSettings::new(key_store.clone())
             .key_store_type(

@@ -5,9 +5,7 @@
 //!
 //! Owns loading [`TlsSettings`] into rustls configurations (PEM files, as Apache reads
 //! them with `ssl.keyStore.type=PEM`, and Java's PKCS#12 and JKS stores, read by
-//! `zk-keystore`), and
-//! turning a certificate's subject into the
-//! string Java's `X500Principal.getName()` prints, which is what Apache's
+//! `zk-keystore`), and turning a certificate's subject into the string Java's `X500Principal.getName()` prints, which is what Apache's
 //! `X509AuthenticationProvider` uses as the id. Running handshakes on sockets is `net`'s
 //! and the ensemble transport's job; checking ACLs is `acl`'s.
 
@@ -96,7 +94,8 @@ impl TlsVersions {
 }
 
 /// A key or trust store file: where it is, its type if named (else the file extension
-/// decides, as in Java) and the password of a PKCS#12 store.
+/// decides, as in Java) and its password (a Java store's, or a PEM key store's encrypted
+/// key's).
 #[derive(Clone, PartialEq, Eq)]
 struct Store {
     path: PathBuf,
@@ -163,11 +162,25 @@ impl Store {
     }
 }
 
+/// A password kept in settings: compared, never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
 /// What a TLS listener presents and trusts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSettings {
     key_store: Store,
-    trust_store: Option<Store>,
+    /// The trust store's path, and its type and password (kept apart so that they may be
+    /// given before the path).
+    trust_store: Option<PathBuf>,
+    trust_kind: Option<StoreType>,
+    trust_password: Secret,
     client_auth: ClientAuth,
     versions: TlsVersions,
 }
@@ -180,13 +193,15 @@ impl TlsSettings {
         Self {
             key_store: Store::new(key_store.into()),
             trust_store: None,
+            trust_kind: None,
+            trust_password: Secret::default(),
             client_auth: ClientAuth::default(),
             versions: TlsVersions::default(),
         }
     }
 
     /// The key store's type (Apache's `ssl.keyStore.type`) and password
-    /// (`ssl.keyStore.password`, used by PKCS#12 stores).
+    /// (`ssl.keyStore.password`: opens a Java store, or an encrypted PEM key).
     pub fn key_store_type(mut self, kind: Option<StoreType>, password: impl Into<String>) -> Self {
         self.key_store.kind = kind;
         self.key_store.password = password.into();
@@ -197,21 +212,19 @@ impl TlsSettings {
     /// extension implies, as the key store (without one, the system's trust store, as a
     /// JVM falls back to its own).
     pub fn trust_store(mut self, path: impl Into<PathBuf>) -> Self {
-        self.trust_store = Some(Store::new(path.into()));
+        self.trust_store = Some(path.into());
         self
     }
 
     /// The trust store's type (`ssl.trustStore.type`) and password
-    /// (`ssl.trustStore.password`); without a trust store, nothing.
+    /// (`ssl.trustStore.password`), for the trust store given before or after.
     pub fn trust_store_type(
         mut self,
         kind: Option<StoreType>,
         password: impl Into<String>,
     ) -> Self {
-        if let Some(store) = &mut self.trust_store {
-            store.kind = kind;
-            store.password = password.into();
-        }
+        self.trust_kind = kind;
+        self.trust_password = Secret(password.into());
         self
     }
 
@@ -266,7 +279,12 @@ impl TlsSettings {
     fn roots(&self) -> Result<RootCertStore, ServerError> {
         let mut roots = RootCertStore::empty();
         match &self.trust_store {
-            Some(store) => {
+            Some(path) => {
+                let store = Store {
+                    path: path.clone(),
+                    kind: self.trust_kind,
+                    password: self.trust_password.0.clone(),
+                };
                 for cert in store.trusted()? {
                     roots
                         .add(cert)
@@ -650,6 +668,21 @@ mod tests {
         assert!(!dn_is_valid("CN=alice,"));
         assert!(!dn_is_valid(r#"CN="open"#));
         assert!(!dn_is_valid("CN=a\\"));
+    }
+
+    #[test]
+    fn store_types_and_passwords_apply_in_any_order_and_are_never_printed() {
+        let before = TlsSettings::new("/k.p12")
+            .trust_store_type(Some(StoreType::Pkcs12), "trust-secret")
+            .trust_store("/t.p12")
+            .key_store_type(Some(StoreType::Pkcs12), "key-secret");
+        let after = TlsSettings::new("/k.p12")
+            .key_store_type(Some(StoreType::Pkcs12), "key-secret")
+            .trust_store("/t.p12")
+            .trust_store_type(Some(StoreType::Pkcs12), "trust-secret");
+        assert_eq!(before, after);
+        let printed = format!("{before:?}");
+        assert!(!printed.contains("secret"), "{printed}");
     }
 
     #[test]
