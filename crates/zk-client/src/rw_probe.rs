@@ -22,7 +22,9 @@ use crate::tls::TlsConnector;
 pub const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest interval between probes.
 pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60);
-/// How long a probed server may take to answer once connected (Java's socket timeout).
+/// How long a probed server may take to answer once connected over plain TCP (Java's
+/// socket timeout). Over TLS the wait is the connect timeout instead (see
+/// [`is_read_write`]).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// When to probe for a read-write server next.
@@ -82,6 +84,14 @@ impl ProbeSchedule {
 /// Asks `host:port` with `isro` whether it serves writes: true only for an `rw` answer.
 /// A server that is down, slow, read-only or answers anything else (or fails the TLS
 /// handshake, with `tls`) counts as no.
+///
+/// Connecting (and the TLS handshake) may take `connect_timeout`. The answer may then take
+/// [`ANSWER_TIMEOUT`] over plain TCP, as in Java; over TLS it may take `connect_timeout`
+/// again, because in TLS 1.3 our side finishes the handshake before the server has: a
+/// JVM's first handshakes (class loading, cold crypto) can take seconds on a busy machine,
+/// and a probe that gives up on them counts the server as down and doubles the interval
+/// before the next one, so a read-write server that is back would be found a minute late.
+/// A probe in flight delays only the next probe, never the live connection.
 pub(crate) async fn is_read_write(
     host: &str,
     port: u16,
@@ -105,8 +115,12 @@ pub(crate) async fn is_read_write(
         stream.flush().await.ok()?;
         // The server answers two bytes and closes; anything longer is not an answer.
         let mut answer = Vec::with_capacity(8);
+        let answer_timeout = match tls {
+            None => ANSWER_TIMEOUT,
+            Some(_) => connect_timeout.max(ANSWER_TIMEOUT),
+        };
         let read = tokio::time::timeout(
-            ANSWER_TIMEOUT,
+            answer_timeout,
             (&mut stream).take(16).read_to_end(&mut answer),
         )
         .await
@@ -204,5 +218,70 @@ mod tests {
             l.local_addr().unwrap().port()
         };
         assert!(!is_read_write("127.0.0.1", closed, t, None).await);
+    }
+
+    /// A TLS server that answers `isro` with `rw` after `delay`, or never with `None`.
+    async fn tls_server_answering_after(
+        dir: &std::path::Path,
+        delay: Option<Duration>,
+    ) -> (u16, TlsConnector) {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let ca = zk_testkit::TestCa::new(dir, "ca").unwrap();
+        let issued = ca.issue("server", &["127.0.0.1"]).unwrap();
+        let chain = CertificateDer::pem_file_iter(&issued.cert)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(&issued.key).unwrap();
+        #[allow(deprecated)] // ring's provider: see `TlsOptions::connector`.
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut s = acceptor.accept(tcp).await.unwrap();
+            let mut word = [0u8; 4];
+            s.read_exact(&mut word).await.unwrap();
+            assert_eq!(&word, b"isro");
+            match delay {
+                Some(delay) => {
+                    tokio::time::sleep(delay).await;
+                    s.write_all(b"rw").await.unwrap();
+                    s.shutdown().await.unwrap();
+                }
+                None => std::future::pending().await,
+            }
+        });
+        let connector = crate::TlsOptions::with_ca_pem_file(ca.cert_path())
+            .connector()
+            .unwrap();
+        (port, connector)
+    }
+
+    #[tokio::test]
+    async fn over_tls_a_server_still_finishing_its_handshake_may_answer_after_a_second() {
+        // Java's one second is for a plain socket; a cold JVM may still be completing the
+        // TLS handshake then, and its answer must not be mistaken for a dead server.
+        let dir = tempfile::tempdir().unwrap();
+        let (port, tls) =
+            tls_server_answering_after(dir.path(), Some(Duration::from_millis(1500))).await;
+        let connect_timeout = Duration::from_secs(5);
+        assert!(is_read_write("127.0.0.1", port, connect_timeout, Some(&tls)).await);
+    }
+
+    #[tokio::test]
+    async fn over_tls_a_server_that_never_answers_is_given_up_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (port, tls) = tls_server_answering_after(dir.path(), None).await;
+        let connect_timeout = Duration::from_secs(2);
+        assert!(!is_read_write("127.0.0.1", port, connect_timeout, Some(&tls)).await);
     }
 }

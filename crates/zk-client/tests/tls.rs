@@ -293,7 +293,7 @@ async fn a_client_certificate_refused_after_a_tls13_handshake_is_reported_the_sa
 
 #[tokio::test]
 async fn a_read_only_client_over_tls_probes_for_a_read_write_server_and_moves_to_it() {
-    init_tracing();
+    init_tracing_at("zk_client=debug,zk_testkit=debug");
     let dir = tempfile::tempdir().expect("temporary directory");
     let ca = TestCa::new(dir.path(), "ca").expect("test CA");
     let server = ca

@@ -127,6 +127,16 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// Enables tracing output at `directives` unless `RUST_LOG` says otherwise: for tests whose
+/// rare failures need the client's own account (the test harness shows it only then).
+pub fn init_tracing_at(directives: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| directives.to_owned());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_test_writer()
+        .try_init();
+}
+
 /// Polls `cond` every 10 ms until it holds, failing the test after [`WAIT`].
 pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     within(what, async {
