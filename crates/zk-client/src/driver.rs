@@ -113,6 +113,8 @@ pub(crate) struct Driver {
     peer: Option<std::net::SocketAddr>,
     /// Set: every connection (and read-write probe) is TLS.
     tls: Option<TlsConnector>,
+    /// Callers handed a reply since commands were last taken: see `take_commands`.
+    callers_woken: usize,
 }
 
 impl Driver {
@@ -139,6 +141,7 @@ impl Driver {
             probe_wanted: false,
             peer: None,
             tls,
+            callers_woken: 0,
         }
     }
 
@@ -316,12 +319,7 @@ impl Driver {
                 },
                 cmd = self.commands.recv(), if self.commands_open => {
                     self.on_command(cmd);
-                    for _ in 0..COMMAND_BATCH {
-                        match self.commands.try_recv() {
-                            Ok(cmd) => self.handle_command(cmd),
-                            Err(_) => break,
-                        }
-                    }
+                    self.take_commands().await;
                 }
                 ready = stream.writable(), if want_write => {
                     if let Err(e) = ready {
@@ -372,7 +370,8 @@ impl Driver {
             };
             match result {
                 Ok(0) if self.session.transmit_buf().is_empty() => return true,
-                Ok(_) => {}
+                Ok(0) => {}
+                Ok(_) => Counters::bump(&self.shared.counters.writes),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
                 Err(e) => {
                     self.transport_failed("write failed", &e, server);
@@ -432,6 +431,34 @@ impl Driver {
         }
         if got {
             self.session.handle_input(Instant::now().into_std());
+        }
+    }
+
+    /// Takes the commands queued behind the one that woke the driver, so that one write
+    /// carries them all.
+    ///
+    /// When replies have just woken several callers, the first of them to send its next
+    /// request is what woke the driver, and tokio runs a task woken by the running one
+    /// next (its LIFO slot), before the other callers have run. Writing then would send
+    /// one request per write (a system call, and on loopback the server's receive work
+    /// too, charged to the sender). So the driver first yields once: the other callers
+    /// run and queue their requests, and the write takes them together. With one caller
+    /// (one reply) nothing is yielded, so a lone request is written at once.
+    async fn take_commands(&mut self) {
+        self.drain_commands();
+        if std::mem::take(&mut self.callers_woken) > 1 {
+            tokio::task::yield_now().await;
+            self.drain_commands();
+        }
+    }
+
+    /// Handles up to [`COMMAND_BATCH`] queued commands without waiting.
+    fn drain_commands(&mut self) {
+        for _ in 0..COMMAND_BATCH {
+            match self.commands.try_recv() {
+                Ok(cmd) => self.handle_command(cmd),
+                Err(_) => break,
+            }
         }
     }
 
@@ -516,7 +543,9 @@ impl Driver {
         }
         match responder {
             Responder::Reply(tx) => {
-                let _ = tx.send(result);
+                if tx.send(result).is_ok() {
+                    self.callers_woken += 1;
+                }
             }
             Responder::Nobody => {}
         }

@@ -13,6 +13,7 @@ pub(crate) struct Counters {
     pub connections: AtomicU64,
     pub disconnects: AtomicU64,
     pub in_flight: AtomicU64,
+    pub writes: AtomicU64,
 }
 
 impl Counters {
@@ -30,6 +31,7 @@ impl Counters {
             connections: self.connections.load(Relaxed),
             disconnects: self.disconnects.load(Relaxed),
             in_flight: self.in_flight.load(Relaxed),
+            writes: self.writes.load(Relaxed),
         }
     }
 }
@@ -55,4 +57,7 @@ pub struct Metrics {
     pub disconnects: u64,
     /// Requests written and awaiting their reply right now (a gauge).
     pub in_flight: u64,
+    /// Writes to the connection's socket (TLS records included in theirs). Requests per
+    /// write is how well pipelined requests are batched: each write is a system call.
+    pub writes: u64,
 }

@@ -188,3 +188,33 @@ async fn a_watch_event_never_overtakes_a_reply_read_with_it() {
         .unwrap();
     check_watch_event_after_earlier_replies(&c).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn callers_woken_by_one_batch_of_replies_send_their_next_requests_in_one_write() {
+    // A multi-threaded runtime runs a task woken by the running one next, so the first
+    // caller's next request would wake the driver ahead of the other callers woken with it.
+    let zk = apache().await;
+    let c = setup(&zk).await;
+    let before = c.metrics();
+    let callers: Vec<_> = (0..IN_FLIGHT)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                for _ in 0..200 {
+                    c.get_data("/x").await.expect("get");
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        within("the callers", caller).await.expect("caller");
+    }
+    let after = c.metrics();
+    let requests = after.requests - before.requests;
+    let writes = after.writes - before.writes;
+    // One write per request without the batching; about four per write with it here.
+    assert!(
+        requests >= 2 * writes,
+        "{requests} requests took {writes} writes"
+    );
+}
