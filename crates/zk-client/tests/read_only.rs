@@ -107,9 +107,12 @@ async fn a_read_only_client_probes_for_a_read_write_server_and_moves_to_it() {
     stranded.kill(1).await.unwrap();
     stranded.kill(2).await.unwrap();
     wait_mode(&stranded, 0, Mode::ReadOnly).await;
-    // A read-write server the client cannot reach at first.
-    let writable = ApacheZk::single().await.expect("start a standalone server");
-    let gate = FaultProxy::start(writable.client_addr(0)).await.unwrap();
+    // A read-write server the client cannot reach at first, ahead of what it will see.
+    let seen = last_zxid(&stranded, 0).await;
+    let (writable, leader) = ensemble_ahead_of(ApacheZk::options(3), seen).await;
+    let gate = FaultProxy::start(writable.client_addr(leader))
+        .await
+        .unwrap();
     gate.refuse(true);
 
     let connect = format!("{},{}", stranded.client_addr(0), gate.addr());
@@ -128,7 +131,7 @@ async fn a_read_only_client_probes_for_a_read_write_server_and_moves_to_it() {
     c.create("/moved", b"", &CreateOptions::persistent())
         .await
         .unwrap();
-    assert!(writable_sees(&writable, "/moved").await);
+    assert!(writable_sees(&writable, leader, "/moved").await);
     assert_eq!(
         within(
             "transitions",
@@ -141,8 +144,9 @@ async fn a_read_only_client_probes_for_a_read_write_server_and_moves_to_it() {
     assert_eq!(stranded.mode(0).await.unwrap(), Mode::ReadOnly);
 }
 
-/// Whether `path` exists on the standalone server, read directly (not through the gate).
-async fn writable_sees(server: &ApacheZk, path: &str) -> bool {
-    let direct = client(&server.client_addr(0).to_string()).await;
+/// Whether `path` exists on member `i` of the read-write ensemble, read directly (not
+/// through the gate).
+async fn writable_sees(server: &ApacheZk, i: usize, path: &str) -> bool {
+    let direct = client(&server.client_addr(i).to_string()).await;
     direct.exists(path).await.unwrap().is_some()
 }

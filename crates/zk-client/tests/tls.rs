@@ -319,13 +319,11 @@ async fn a_read_only_client_over_tls_probes_for_a_read_write_server_and_moves_to
         stranded.mode(0).await.ok() == Some(Mode::ReadOnly)
     })
     .await;
-    // A read-write server the client cannot reach at first.
-    let writable = ApacheZk::options(1)
-        .tls(tls)
-        .start()
-        .await
-        .expect("start a standalone server");
-    let writable_tls = SocketAddr::from(([127, 0, 0, 1], writable.secure_port(0).expect("port")));
+    // A read-write server the client cannot reach at first, ahead of what it will see.
+    let seen = last_zxid(&stranded, 0).await;
+    let (writable, leader) = ensemble_ahead_of(ApacheZk::options(3).tls(tls), seen).await;
+    let writable_tls =
+        SocketAddr::from(([127, 0, 0, 1], writable.secure_port(leader).expect("port")));
     let gate = FaultProxy::start(writable_tls).await.expect("proxy");
     gate.refuse(true);
 

@@ -137,6 +137,60 @@ pub fn init_tracing_at(directives: &str) {
         .try_init();
 }
 
+/// The zxid member `i` of `zk` reports in `srvr`: the last it has seen.
+pub async fn last_zxid(zk: &ApacheZk, i: usize) -> u64 {
+    let srvr = zk.four_letter(i, "srvr").await.expect("srvr");
+    srvr.lines()
+        .find_map(|l| l.strip_prefix("Zxid: 0x"))
+        .and_then(|z| u64::from_str_radix(z.trim(), 16).ok())
+        .unwrap_or_else(|| panic!("no Zxid line in {srvr:?}"))
+}
+
+/// Starts a 3-member ensemble from `options` and re-elects its leader until a write there
+/// gets a zxid past `seen`; returns it and the index of its leader.
+///
+/// A client that moves from a read-only server to a read-write one of another ensemble
+/// tells it the last zxid it saw, and Apache closes the connection of a client that has
+/// seen a later zxid than its own ("client must try another server"). A fresh ensemble
+/// may be behind a stranded one whatever is written to it, because the zxid's upper half
+/// is the epoch, which only an election moves on.
+pub async fn ensemble_ahead_of(
+    options: zk_testkit::ApacheZkOptions,
+    seen: u64,
+) -> (ApacheZk, usize) {
+    let zk = options.start().await.expect("start the ensemble");
+    let c = client(zk.connect_string()).await;
+    for election in 0..5 {
+        let leader = zk.leader_index().await.expect("a leader");
+        let path = format!("/epoch-{election}");
+        // Right after an election the client may still be reconnecting.
+        let written = within("a write after the election", async {
+            loop {
+                let created = c
+                    .create(&path, b"", &zk_client::CreateOptions::persistent())
+                    .await;
+                if matches!(created, Ok(_) | Err(zk_client::Error::NodeExists)) {
+                    if let Ok(Some(stat)) = c.exists(&path).await {
+                        return stat;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        if written.czxid as u64 > seen {
+            return (zk, leader);
+        }
+        zk.kill(leader).await.expect("kill the leader");
+        wait_until_async("a new leader", || async {
+            matches!(zk.leader_index().await, Ok(i) if i != leader)
+        })
+        .await;
+        zk.restart(leader).await.expect("restart the old leader");
+    }
+    panic!("five elections did not take the ensemble past zxid {seen:#x}");
+}
+
 /// Polls `cond` every 10 ms until it holds, failing the test after [`WAIT`].
 pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     within(what, async {
