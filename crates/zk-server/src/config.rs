@@ -121,7 +121,8 @@ pub struct TlsConfig {
     pub quorum_trust_store_password: Option<Password>,
     /// `ssl.quorum.enabledProtocols`, or else `ssl.quorum.protocol`.
     pub quorum_versions: Option<TlsVersions>,
-    /// `ssl.quorum.hostnameVerification` (default true).
+    /// `ssl.quorum.hostnameVerification` (default true): member certificates must name
+    /// the member, on both ends of a quorum connection.
     pub quorum_hostname_verification: Option<bool>,
 }
 

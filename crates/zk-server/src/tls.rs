@@ -9,14 +9,15 @@
 //! `X509AuthenticationProvider` uses as the id. Running handshakes on sockets is `net`'s
 //! and the ensemble transport's job; checking ACLs is `acl`'s.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
+use rustls::client::{verify_server_name, WebPkiServerVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig,
     SignatureScheme,
@@ -317,7 +318,8 @@ pub struct QuorumTls {
     /// The member's key store, the trust store and the TLS versions (client authentication
     /// is always required).
     pub settings: TlsSettings,
-    /// Whether a dialled member's certificate must name the host it was dialled at
+    /// Whether a dialled member's certificate must name the host it was dialled at, and
+    /// a connecting member's the address it connects from
     /// (`ssl.quorum.hostnameVerification`, default true).
     pub verify_host_names: bool,
 }
@@ -327,6 +329,9 @@ pub struct QuorumTls {
 pub(crate) struct PeerTls {
     pub connector: tokio_rustls::TlsConnector,
     pub acceptor: tokio_rustls::TlsAcceptor,
+    /// Whether an accepted member's certificate must name the address it connects from
+    /// (see [`names_peer`]); set with `ssl.quorum.hostnameVerification`, as in Apache.
+    pub verify_peer_names: bool,
 }
 
 impl std::fmt::Debug for PeerTls {
@@ -369,6 +374,7 @@ impl QuorumTls {
         Ok(PeerTls {
             connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
             acceptor,
+            verify_peer_names: self.verify_host_names,
         })
     }
 }
@@ -376,6 +382,43 @@ impl QuorumTls {
 /// The name a dialled member's certificate is checked against: its host as configured.
 pub(crate) fn peer_name(host: &str) -> Option<ServerName<'static>> {
     ServerName::try_from(host.to_owned()).ok()
+}
+
+/// Whether `cert`, presented by a member connecting from `ip`, names that member: it is
+/// valid for `ip` itself, or for one of the ensemble's configured `hosts` that resolves to
+/// `ip`.
+///
+/// Apache's quorum trust manager checks the certificate of every member that connects
+/// (`QuorumX509Util` verifies client host names; the client port does not), first against
+/// the address, then against the name a reverse DNS lookup gives. Without this, any
+/// certificate the trust store's CA ever issued — an application's client certificate,
+/// say — would be let onto the quorum and election ports. The configured host names take
+/// the place of the reverse lookup: a member configured as `zk1.example.com` with a
+/// certificate for that name is accepted when the name resolves to the address it
+/// connects from.
+pub(crate) async fn names_peer(cert: &CertificateDer<'_>, ip: IpAddr, hosts: &[&str]) -> bool {
+    let Ok(parsed) = ParsedCertificate::try_from(cert) else {
+        return false;
+    };
+    let ip = ip.to_canonical();
+    let valid_for = |name: &ServerName<'_>| verify_server_name(&parsed, name).is_ok();
+    if valid_for(&ServerName::IpAddress(ip.into())) {
+        return true;
+    }
+    for &host in hosts {
+        let Some(name) = peer_name(host) else {
+            continue;
+        };
+        if !valid_for(&name) {
+            continue;
+        }
+        if let Ok(mut addrs) = tokio::net::lookup_host((host, 0)).await {
+            if addrs.any(|a| a.ip().to_canonical() == ip) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Checks a member's certificate chain but not the name in it
@@ -710,5 +753,34 @@ mod tests {
         let err = TlsSettings::new(&garbage).server_config().unwrap_err();
         assert!(err.to_string().contains("garbage.pem"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_member_certificate_must_name_its_address_or_a_configured_host_resolving_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = zk_testkit::TestCa::new(dir.path(), "quorum").unwrap();
+        let der = |names: &[&str]| {
+            let issued = ca.issue(&names.join("-"), names).unwrap();
+            CertificateDer::from_pem_file(&issued.cert).unwrap()
+        };
+        let (by_ip, by_name, elsewhere) = (
+            der(&["127.0.0.1"]),
+            der(&["localhost"]),
+            der(&["app.example.com"]),
+        );
+        let loopback = IpAddr::from([127, 0, 0, 1]);
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        let other: IpAddr = "10.1.2.3".parse().unwrap();
+        assert!(names_peer(&by_ip, loopback, &[]).await);
+        assert!(names_peer(&by_ip, mapped, &[]).await, "IPv4-mapped");
+        assert!(!names_peer(&by_ip, other, &[]).await);
+        assert!(!names_peer(&by_name, loopback, &[]).await, "no host");
+        assert!(names_peer(&by_name, loopback, &["localhost"]).await);
+        assert!(
+            !names_peer(&by_name, other, &["localhost"]).await,
+            "resolves elsewhere"
+        );
+        assert!(!names_peer(&elsewhere, loopback, &["localhost", "127.0.0.1"]).await);
+        assert!(!names_peer(&CertificateDer::from(vec![1, 2, 3]), loopback, &[]).await);
     }
 }

@@ -1,7 +1,8 @@
 //! An ensemble whose members speak TLS to each other (`sslQuorum`): it elects, replicates
 //! and fails over as over TCP; a peer without a certificate from the ensemble's CA — a
 //! plaintext stranger, or a member started with another CA's certificate — is never heard
-//! on the quorum or election ports and cannot join, while the rest serve on.
+//! on the quorum or election ports and cannot join, while the rest serve on; nor is a
+//! peer whose certificate, from the right CA, names another host.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -168,5 +169,87 @@ async fn members_speak_only_tls_and_strangers_are_never_heard() {
             "{path}"
         );
     }
+    ensemble.shutdown().await;
+}
+
+/// A TLS client presenting `identity` (trusting `ca`) that says a member's election hello
+/// on `addr`; whether the member closes it.
+async fn closed_after_tls_hello(addr: SocketAddr, ca: &TestCa, identity: &Issued) -> bool {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca.cert_path()).expect("CA file") {
+        roots
+            .add(cert.expect("CA certificate"))
+            .expect("trust the CA");
+    }
+    let chain = CertificateDer::pem_file_iter(&identity.cert)
+        .expect("certificate file")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certificates");
+    let key = PrivateKeyDer::from_pem_file(&identity.key).expect("key");
+    #[allow(deprecated)] // ring's provider: see zk-server's `tls` module.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .expect("client certificate");
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let name = ServerName::try_from("127.0.0.1").expect("name");
+    // TLS 1.3: our side of the handshake completes before the member has checked our
+    // certificate, so its verdict shows as the connection closing afterwards.
+    let Ok(mut s) = connector.connect(name, tcp).await else {
+        return true;
+    };
+    let mut hello = b"ZKEL".to_vec();
+    hello.extend_from_slice(&1u16.to_be_bytes());
+    hello.extend_from_slice(&1u64.to_be_bytes());
+    let _ = s.write_all(&hello).await;
+    let _ = s.flush().await;
+    let mut buf = [0u8; 1024];
+    let to_end = async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, to_end).await.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_from_the_ensembles_ca_that_names_another_host_is_never_heard() {
+    // Apache checks the certificate of every member that connects against the address it
+    // connects from (QuorumX509Util). Without that, any certificate the CA ever issued (an
+    // application's client certificate, say) could vote or follow and be sent the data.
+    init_tracing();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ca = TestCa::new(dir.path(), "quorum").expect("CA");
+    let member = ca.issue("member", &["127.0.0.1"]).expect("certificate");
+    let application = ca
+        .issue("application", &["app.example.com"])
+        .expect("certificate");
+    let good = quorum_tls(&ca, &member);
+    let ensemble = Ensemble::builder()
+        .members(3)
+        .quorum_tls(move |_| Some(good.clone()))
+        .start()
+        .await
+        .expect("a TLS ensemble elects a leader");
+    for i in 0..3 {
+        let peer = ensemble.peer(i).expect("member").clone();
+        let election = SocketAddr::from(([127, 0, 0, 1], peer.election_port));
+        assert!(
+            closed_after_tls_hello(election, &ca, &application).await,
+            "member {i} heard a peer whose certificate names another host"
+        );
+    }
+    // The ensemble is unaffected.
+    let c = client(&ensemble.client_addr(0).to_string()).await;
+    write_until_ok(&c, "/still-serving").await;
     ensemble.shutdown().await;
 }

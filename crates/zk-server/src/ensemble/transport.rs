@@ -15,7 +15,8 @@
 //!
 //! **TLS** (`sslQuorum`): every connection, on both ports, is mutual TLS before its first
 //! byte is read; the handshake runs in the connection's own task, bounded by the dial
-//! timeout or `HELLO_TIMEOUT`. A peer without a trusted certificate is never heard.
+//! timeout or `HELLO_TIMEOUT`. A peer without a trusted certificate is never heard, nor
+//! (with host name verification, the default) one whose certificate names another host.
 //!
 //! Anything unreadable — a stranger, an unknown or mismatched id, a malformed or
 //! oversized frame, a failed handshake — closes that one connection with a log line; the
@@ -35,7 +36,7 @@ use zk_proto::frame::FrameDecoder;
 
 use super::run::Event;
 use crate::persist::{decode_snapshot, encode_snapshot};
-use crate::tls::{peer_name, PeerTls};
+use crate::tls::{names_peer, peer_name, PeerTls};
 use crate::zab::member::{Input, LinkId};
 use crate::zab::message::{Notification, QuorumMsg, Sid, SnapChunk, WireMsg, MAX_PEER_FRAME};
 
@@ -251,7 +252,8 @@ impl Transport {
     }
 
     /// With quorum TLS, runs the handshake of an accepted connection (a certificate is
-    /// required); `None` (logged) if it fails or stalls.
+    /// required and, unless `ssl.quorum.hostnameVerification=false`, must name the address
+    /// it comes from); `None` (logged) if it fails, stalls or names someone else.
     async fn secure(&self, stream: TcpStream, remote: SocketAddr) -> Option<(PeerRead, PeerWrite)> {
         let _ = stream.set_nodelay(true);
         let Some(tls) = &self.inner.tls else {
@@ -259,8 +261,15 @@ impl Transport {
             return Some((Box::new(r), Box::new(w)));
         };
         match tokio::time::timeout(HELLO_TIMEOUT, tls.acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => {
-                let (r, w) = tokio::io::split(tls);
+            Ok(Ok(stream)) => {
+                if tls.verify_peer_names && !self.names_peer(&stream, remote).await {
+                    tracing::warn!(
+                        %remote,
+                        "a peer's quorum certificate does not name its address; closing"
+                    );
+                    return None;
+                }
+                let (r, w) = tokio::io::split(stream);
                 Some((Box::new(r), Box::new(w)))
             }
             Ok(Err(e)) => {
@@ -272,6 +281,25 @@ impl Transport {
                 None
             }
         }
+    }
+
+    /// Whether the certificate an accepted peer presented names its address (or a member
+    /// host that resolves to it): see [`names_peer`].
+    async fn names_peer(
+        &self,
+        stream: &tokio_rustls::server::TlsStream<TcpStream>,
+        remote: SocketAddr,
+    ) -> bool {
+        let Some(cert) = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+        else {
+            return false;
+        };
+        let hosts: Vec<&str> = self.inner.peers.values().map(|p| p.host.as_str()).collect();
+        names_peer(cert, remote.ip(), &hosts).await
     }
 
     /// Starts a link's reader and writer.
