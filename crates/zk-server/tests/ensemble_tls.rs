@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use zk_client::{Client, CreateOptions};
 use zk_server::{Ensemble, Mode, QuorumTls, TlsSettings};
@@ -44,10 +44,24 @@ async fn client(connect: &str) -> Client {
 
 /// Whether the server closes a connection that sent `bytes`, within the test's patience.
 async fn closed_after(addr: SocketAddr, bytes: &[u8]) -> bool {
-    let Ok(mut s) = TcpStream::connect(addr).await else {
+    let Ok(s) = TcpStream::connect(addr).await else {
         return false;
     };
+    closed_by_peer(s, bytes).await
+}
+
+/// What a member's election connection opens with, claiming to be member 1.
+fn election_hello() -> Vec<u8> {
+    let mut hello = b"ZKEL".to_vec();
+    hello.extend_from_slice(&1u16.to_be_bytes());
+    hello.extend_from_slice(&1u64.to_be_bytes());
+    hello
+}
+
+/// Whether the peer closes `s` after it sends `bytes`, within the test's patience.
+async fn closed_by_peer(mut s: impl AsyncRead + AsyncWrite + Unpin, bytes: &[u8]) -> bool {
     let _ = s.write_all(bytes).await;
+    let _ = s.flush().await;
     let mut buf = [0u8; 1024];
     let to_end = async {
         loop {
@@ -109,9 +123,7 @@ async fn members_speak_only_tls_and_strangers_are_never_heard() {
 
     // Plaintext strangers on every peer port, even ones saying a member's hello, are
     // closed without being heard.
-    let mut hello = b"ZKEL".to_vec();
-    hello.extend_from_slice(&1u16.to_be_bytes());
-    hello.extend_from_slice(&1u64.to_be_bytes());
+    let hello = election_hello();
     for i in 0..3 {
         let peer = ensemble.peer(i).expect("member").clone();
         for port in [peer.quorum_port, peer.election_port] {
@@ -201,24 +213,10 @@ async fn closed_after_tls_hello(addr: SocketAddr, ca: &TestCa, identity: &Issued
     let name = ServerName::try_from("127.0.0.1").expect("name");
     // TLS 1.3: our side of the handshake completes before the member has checked our
     // certificate, so its verdict shows as the connection closing afterwards.
-    let Ok(mut s) = connector.connect(name, tcp).await else {
-        return true;
-    };
-    let mut hello = b"ZKEL".to_vec();
-    hello.extend_from_slice(&1u16.to_be_bytes());
-    hello.extend_from_slice(&1u64.to_be_bytes());
-    let _ = s.write_all(&hello).await;
-    let _ = s.flush().await;
-    let mut buf = [0u8; 1024];
-    let to_end = async {
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    };
-    tokio::time::timeout(WAIT, to_end).await.is_ok()
+    match connector.connect(name, tcp).await {
+        Ok(s) => closed_by_peer(s, &election_hello()).await,
+        Err(_) => true,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
