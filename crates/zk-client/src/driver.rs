@@ -22,6 +22,7 @@ use crate::error::Error;
 use crate::hosts::HostPicker;
 use crate::metrics::Counters;
 use crate::rw_probe;
+use crate::sasl::SaslStart;
 use crate::session::{Output, Session, WatchRegistration};
 use crate::state::{SessionState, WatchedEvent};
 use crate::tls::{tls_error, TlsConnector};
@@ -160,11 +161,16 @@ impl Driver {
                 }
             }
             let span = tracing::info_span!("connection", server = %format_args!("{host}:{port}"));
+            let sasl = self.start_sasl(&host).instrument(span.clone()).await;
             match self.connect(&host, port).instrument(span.clone()).await {
                 Some(stream) => {
                     self.established = false;
                     let started = Instant::now();
+                    if let Some(sasl) = sasl {
+                        self.session.provide_sasl_start(host.clone(), sasl);
+                    }
                     self.serve(stream, (host, port)).instrument(span).await;
+                    self.session.discard_sasl_start();
                     // A server that accepts TCP but never completes a handshake, or drops
                     // the session right after, counts as a failure: the client must back
                     // off rather than spin against it.
@@ -186,6 +192,23 @@ impl Driver {
             self.handle_command(cmd);
             self.dispatch_outputs();
         }
+    }
+
+    /// Starts a SASL mechanism that may block on the network (GSSAPI: credentials and a
+    /// service ticket from the KDC, synchronously in MIT's library) for the server `host`,
+    /// on a blocking thread, so that a slow or silent KDC holds up this session only, not
+    /// the runtime worker and every task on it. The library's own KDC timeouts bound it
+    /// (`kdc_timeout`, `max_retries` in krb5.conf), as they bound Java's send thread. `None`
+    /// when the session's mechanism starts without the network (it then starts inline).
+    async fn start_sasl(&mut self, host: &str) -> Option<SaslStart> {
+        let sasl = self.session.sasl_to_prepare()?;
+        let span = tracing::Span::current();
+        let for_host = host.to_owned();
+        let start = tokio::task::spawn_blocking(move || span.in_scope(|| sasl.start(&for_host)));
+        Some(match start.await {
+            Ok(started) => started,
+            Err(e) => Err(format!("starting SASL failed: {e}")),
+        })
     }
 
     /// Opens a TCP connection and, with TLS, runs the handshake, all within the connect

@@ -39,9 +39,11 @@
 //! - a configured server principal: exactly that, with the realm added as Java adds it.
 //!
 //! # Blocking
-//! `gss_init_sec_context` talks to the KDC synchronously (a ticket request per new
-//! connection); the session calls it inline, on the connection's task, as Java's send
-//! thread does.
+//! Acquiring credentials and the first `gss_init_sec_context` talk to the KDC
+//! synchronously (a ticket request per new connection). The driver runs them on a blocking
+//! thread before each connection (`Driver::start_sasl`), so a slow or silent KDC holds up
+//! that session only, never a runtime worker; MIT's own timeouts bound the wait. The later
+//! steps of the exchange are local and run inline.
 
 use std::ffi::CString;
 use std::fmt;

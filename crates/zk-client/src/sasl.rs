@@ -233,6 +233,29 @@ impl SaslOptions {
     }
 }
 
+/// A mechanism started for one server: it and its first token, or why it cannot start.
+pub(crate) type SaslStart = Result<(Mechanism, Vec<u8>), String>;
+
+impl SaslOptions {
+    /// Starts the mechanism for the server reached as `host`: [`Self::mechanism`] and its
+    /// initial response.
+    pub(crate) fn start(&self, host: &str) -> SaslStart {
+        let mut mechanism = self.mechanism(host)?;
+        let first = mechanism.initial_response()?;
+        Ok((mechanism, first))
+    }
+
+    /// Whether starting may wait on the network: GSSAPI asks the KDC for credentials and a
+    /// service ticket, synchronously, so the driver starts it on a blocking thread.
+    pub(crate) fn start_may_block(&self) -> bool {
+        match &self.mech {
+            Mech::DigestMd5 { .. } => false,
+            #[cfg(feature = "kerberos")]
+            Mech::Kerberos(_) => true,
+        }
+    }
+}
+
 /// One exchange's mechanism state.
 #[derive(Debug)]
 pub(crate) enum Mechanism {

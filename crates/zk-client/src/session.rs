@@ -192,6 +192,8 @@ pub struct Session<R> {
     rw_probe: ProbeSchedule,
     /// The SASL exchange under way, in [`Phase::Authenticating`].
     sasl: Option<sasl::SaslExchange>,
+    /// A mechanism the driver started for the next connection's exchange, and its host.
+    prepared_sasl: Option<(String, crate::sasl::SaslStart)>,
     /// The host name of the server being connected to, as the connect string gives it
     /// (GSSAPI names the service principal after it).
     server_host: String,
@@ -227,6 +229,7 @@ impl<R> Session<R> {
             seen_rw: session_id != 0,
             rw_probe: ProbeSchedule::default(),
             sasl: None,
+            prepared_sasl: None,
             server_host: String::new(),
             watches: WatchRegistry::default(),
             read_buf: BytesMut::with_capacity(64 * 1024),

@@ -216,3 +216,59 @@ async fn a_wrong_service_principal_fails_once_with_auth_failed() {
         .with_server_principal("zookeeper/nowhere");
     refused_once(&k, sasl.into()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_kdc_that_never_answers_holds_up_no_other_task_on_the_runtime() {
+    // MIT's library asks the KDC synchronously. Started on the runtime's only worker, a
+    // silent KDC would stall every task there until the library gave up.
+    let k = kerberized().await;
+    // A KDC that takes every request and answers none, closing after a second so the
+    // library gives up within the test's patience (over TCP only: `udp_preference_limit`).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
+    let port = silent.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for conn in silent.incoming() {
+            std::thread::sleep(Duration::from_secs(1));
+            drop(conn);
+        }
+    });
+    let conf = std::fs::read_to_string(k.kdc.krb5_conf()).expect("krb5.conf");
+    let kdc_line = conf
+        .lines()
+        .find(|l| l.trim_start().starts_with("kdc = 127.0.0.1:"))
+        .expect("the realm's kdc line")
+        .to_owned();
+    let silenced = k.kdc.dir().join("krb5-silent.conf");
+    let conf = conf
+        .replace(&kdc_line, &format!("        kdc = 127.0.0.1:{port}"))
+        .replace(
+            "[libdefaults]",
+            "[libdefaults]\n    udp_preference_limit = 1",
+        );
+    std::fs::write(&silenced, conf).expect("write krb5.conf");
+    std::env::set_var("KRB5_CONFIG", &silenced);
+
+    let (ticked, mut enough) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = ticked.send(());
+    });
+    let sasl = KerberosOptions::new(k.kdc.client_principal())
+        .with_keytab(k.kdc.client_keytab())
+        .into();
+    let target = localhost(&k);
+    let mut connect = tokio::spawn(async move { builder().sasl(sasl).connect(&target).await });
+    tokio::select! {
+        biased;
+        _ = &mut enough => {}
+        done = &mut connect => panic!(
+            "the connect ended before another task could run 50 ticks: {:?}",
+            done.map(|r| r.map(|_| "connected"))
+        ),
+    }
+    // The library gives up in the end: a typed failure, not a hang.
+    let result = within("the connect", connect).await.expect("connect task");
+    assert!(matches!(result, Err(Error::AuthFailed)), "{result:?}");
+}

@@ -13,7 +13,7 @@ use zk_proto::{Decode, Encode, OpCode, ReplyHeader, RequestHeader};
 
 use super::{later, Phase, Session};
 use crate::error::Error;
-use crate::sasl::{Mechanism, SaslOptions};
+use crate::sasl::{Mechanism, SaslOptions, SaslStart};
 use crate::state::SessionState;
 
 /// One SASL exchange on the current transport.
@@ -41,11 +41,11 @@ impl<R> Session<R> {
             user = %sasl.username(),
             host = %self.server_host
         );
-        let started = span.in_scope(|| {
-            let mut mechanism = sasl.mechanism(&self.server_host)?;
-            let first = mechanism.initial_response()?;
-            Ok::<_, String>((mechanism, first))
-        });
+        // Started by the driver off the runtime when it may block (GSSAPI), else here.
+        let started = match self.prepared_sasl.take() {
+            Some((host, started)) if host == self.server_host => started,
+            _ => span.in_scope(|| sasl.start(&self.server_host)),
+        };
         let (mechanism, first) = match started {
             Ok(started) => started,
             Err(e) => {
@@ -63,6 +63,28 @@ impl<R> Session<R> {
             span,
         });
         true
+    }
+
+    /// The SASL options whose mechanism may block on the network when started (GSSAPI),
+    /// if the session uses one: the driver starts it with [`Self::provide_sasl_start`].
+    pub(crate) fn sasl_to_prepare(&self) -> Option<SaslOptions> {
+        self.config
+            .sasl
+            .as_ref()
+            .filter(|sasl| sasl.start_may_block())
+            .cloned()
+    }
+
+    /// The mechanism started for the next connection, to `host`; used once, by the
+    /// exchange that follows that connection's handshake.
+    pub(crate) fn provide_sasl_start(&mut self, host: String, started: SaslStart) {
+        self.prepared_sasl = Some((host, started));
+    }
+
+    /// Forgets a started mechanism the connection did not use: a GSSAPI context is good
+    /// for one exchange only (the server would take a second use for a replay).
+    pub(crate) fn discard_sasl_start(&mut self) {
+        self.prepared_sasl = None;
     }
 
     /// Writes a `sasl` request with the next xid and returns the xid.
