@@ -212,9 +212,9 @@ async fn callers_woken_by_one_batch_of_replies_send_their_next_requests_in_one_w
     let after = c.metrics();
     let requests = after.requests - before.requests;
     let writes = after.writes - before.writes;
-    // One write per request without the batching; about four per write with it here.
+    // One write per request without the batching; 2.5 to 4 per write with it here.
     assert!(
-        requests >= 2 * writes,
+        2 * requests >= 3 * writes,
         "{requests} requests took {writes} writes"
     );
 }
