@@ -162,6 +162,9 @@ impl Driver {
             }
             let span = tracing::info_span!("connection", server = %format_args!("{host}:{port}"));
             let sasl = self.start_sasl(&host).instrument(span.clone()).await;
+            if !self.session.wants_transport() {
+                break;
+            }
             match self.connect(&host, port).instrument(span.clone()).await {
                 Some(stream) => {
                     self.established = false;
@@ -197,18 +200,33 @@ impl Driver {
     /// Starts a SASL mechanism that may block on the network (GSSAPI: credentials and a
     /// service ticket from the KDC, synchronously in MIT's library) for the server `host`,
     /// on a blocking thread, so that a slow or silent KDC holds up this session only, not
-    /// the runtime worker and every task on it. The library's own KDC timeouts bound it
-    /// (`kdc_timeout`, `max_retries` in krb5.conf), as they bound Java's send thread. `None`
-    /// when the session's mechanism starts without the network (it then starts inline).
+    /// the runtime worker and every task on it. The library's own KDC timeouts bound it,
+    /// as they bound Java's send thread; commands are taken meanwhile, so a close does not
+    /// wait for the KDC. It runs before the TCP connect, so that no server waits on the KDC
+    /// for a ConnectRequest; an attempt at a server that turns out to be down costs little,
+    /// since the library caches the tickets it got. `None` when the session's mechanism
+    /// starts without the network (it then starts inline) or the session was closed.
     async fn start_sasl(&mut self, host: &str) -> Option<SaslStart> {
         let sasl = self.session.sasl_to_prepare()?;
         let span = tracing::Span::current();
         let for_host = host.to_owned();
-        let start = tokio::task::spawn_blocking(move || span.in_scope(|| sasl.start(&for_host)));
-        Some(match start.await {
-            Ok(started) => started,
-            Err(e) => Err(format!("starting SASL failed: {e}")),
-        })
+        let mut start =
+            tokio::task::spawn_blocking(move || span.in_scope(|| sasl.start(&for_host)));
+        loop {
+            tokio::select! {
+                joined = &mut start => return Some(match joined {
+                    Ok(started) => started,
+                    Err(e) => Err(format!("starting SASL failed: {e}")),
+                }),
+                cmd = self.commands.recv(), if self.commands_open => {
+                    self.on_command(cmd);
+                    self.dispatch_outputs();
+                    if !self.session.wants_transport() {
+                        return None;
+                    }
+                }
+            }
+        }
     }
 
     /// Opens a TCP connection and, with TLS, runs the handshake, all within the connect
@@ -289,6 +307,7 @@ impl Driver {
         self.session.start_handshake(Instant::now().into_std());
         self.transport_closed = false;
         self.probe_wanted = false;
+        self.callers_woken = 0;
         // While connected read-only: the one probe for a read-write server under way.
         let mut probe: Option<BoxFuture<'static, Option<(String, u16)>>> = None;
         // One timer for the connection's life: the session's deadlines only move later as
@@ -466,7 +485,9 @@ impl Driver {
     /// one request per write (a system call, and on loopback the server's receive work
     /// too, charged to the sender). So the driver first yields once: the other callers
     /// run and queue their requests, and the write takes them together. With one caller
-    /// (one reply) nothing is yielded, so a lone request is written at once.
+    /// (one reply) nothing is yielded, so a lone request is written at once. On a busy
+    /// runtime the yield can last until the worker has run what else is queued (tokio
+    /// defers a yielded task to its next turn at the I/O driver).
     async fn take_commands(&mut self) {
         self.drain_commands();
         if std::mem::take(&mut self.callers_woken) > 1 {

@@ -57,7 +57,8 @@ pub struct Metrics {
     pub disconnects: u64,
     /// Requests written and awaiting their reply right now (a gauge).
     pub in_flight: u64,
-    /// Writes to the connection's socket (TLS records included in theirs). Requests per
-    /// write is how well pipelined requests are batched: each write is a system call.
+    /// Writes of queued requests to the connection (over TLS, one may take several socket
+    /// writes). Requests per write is how well pipelined requests are batched: each write
+    /// is at least one system call.
     pub writes: u64,
 }

@@ -1,7 +1,8 @@
 //! Pipelined requests on one connection: replies reach their callers in the order the
 //! server sent them, a watch event never overtakes a reply sent before it, and a caller
 //! that drops its request or stops polling it holds up nobody else. Against a real Apache
-//! ZooKeeper 3.8.
+//! ZooKeeper 3.8; and callers woken together write their next requests together (against
+//! the bundled server, whose batched replies make that deterministic).
 //!
 //! Each test sends its requests by polling their futures once, then waits on what it
 //! specifies; the futures it leaves unpolled are exactly the "woken but never polled"
@@ -193,8 +194,17 @@ async fn a_watch_event_never_overtakes_a_reply_read_with_it() {
 async fn callers_woken_by_one_batch_of_replies_send_their_next_requests_in_one_write() {
     // A multi-threaded runtime runs a task woken by the running one next, so the first
     // caller's next request would wake the driver ahead of the other callers woken with it.
-    let zk = apache().await;
-    let c = setup(&zk).await;
+    // The bundled server (in-process) answers the requests of one read in one write, so
+    // batches of replies arrive whatever the machine's load; Apache's pacing varies.
+    let server = zk_server::ServerHandle::builder()
+        .port(0)
+        .start()
+        .await
+        .expect("start the bundled server");
+    let c = client(&server.connect_string()).await;
+    c.create("/x", b"x", &CreateOptions::persistent())
+        .await
+        .expect("create");
     let before = c.metrics();
     let callers: Vec<_> = (0..IN_FLIGHT)
         .map(|_| {
@@ -212,9 +222,9 @@ async fn callers_woken_by_one_batch_of_replies_send_their_next_requests_in_one_w
     let after = c.metrics();
     let requests = after.requests - before.requests;
     let writes = after.writes - before.writes;
-    // One write per request without the batching; 2.5 to 4 per write with it here.
+    // One write per request without the batching; about five per write with it.
     assert!(
-        2 * requests >= 3 * writes,
+        requests >= 3 * writes,
         "{requests} requests took {writes} writes"
     );
 }

@@ -47,19 +47,23 @@ async fn closed_after(addr: SocketAddr, bytes: &[u8]) -> bool {
     let Ok(s) = TcpStream::connect(addr).await else {
         return false;
     };
-    closed_by_peer(s, bytes).await
+    closed_by_peer(s, bytes, WAIT).await
 }
 
-/// What a member's election connection opens with, claiming to be member 1.
-fn election_hello() -> Vec<u8> {
+/// What a member's election connection opens with, claiming to be member `sid`.
+fn election_hello(sid: u64) -> Vec<u8> {
     let mut hello = b"ZKEL".to_vec();
     hello.extend_from_slice(&1u16.to_be_bytes());
-    hello.extend_from_slice(&1u64.to_be_bytes());
+    hello.extend_from_slice(&sid.to_be_bytes());
     hello
 }
 
-/// Whether the peer closes `s` after it sends `bytes`, within the test's patience.
-async fn closed_by_peer(mut s: impl AsyncRead + AsyncWrite + Unpin, bytes: &[u8]) -> bool {
+/// Whether the peer closes `s` after it sends `bytes`, within `patience`.
+async fn closed_by_peer(
+    mut s: impl AsyncRead + AsyncWrite + Unpin,
+    bytes: &[u8],
+    patience: Duration,
+) -> bool {
     let _ = s.write_all(bytes).await;
     let _ = s.flush().await;
     let mut buf = [0u8; 1024];
@@ -71,7 +75,7 @@ async fn closed_by_peer(mut s: impl AsyncRead + AsyncWrite + Unpin, bytes: &[u8]
             }
         }
     };
-    tokio::time::timeout(WAIT, to_end).await.is_ok()
+    tokio::time::timeout(patience, to_end).await.is_ok()
 }
 
 /// Writes until it succeeds (the ensemble may be electing).
@@ -123,7 +127,7 @@ async fn members_speak_only_tls_and_strangers_are_never_heard() {
 
     // Plaintext strangers on every peer port, even ones saying a member's hello, are
     // closed without being heard.
-    let hello = election_hello();
+    let hello = election_hello(1);
     for i in 0..3 {
         let peer = ensemble.peer(i).expect("member").clone();
         for port in [peer.quorum_port, peer.election_port] {
@@ -184,9 +188,15 @@ async fn members_speak_only_tls_and_strangers_are_never_heard() {
     ensemble.shutdown().await;
 }
 
-/// A TLS client presenting `identity` (trusting `ca`) that says a member's election hello
-/// on `addr`; whether the member closes it.
-async fn closed_after_tls_hello(addr: SocketAddr, ca: &TestCa, identity: &Issued) -> bool {
+/// A TLS client presenting `identity` (trusting `ca`) that says member `sid`'s election
+/// hello on `addr`; whether the member closes it within `patience`.
+async fn closed_after_tls_hello(
+    addr: SocketAddr,
+    ca: &TestCa,
+    identity: &Issued,
+    sid: u64,
+    patience: Duration,
+) -> bool {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
     let mut roots = rustls::RootCertStore::empty();
@@ -213,10 +223,11 @@ async fn closed_after_tls_hello(addr: SocketAddr, ca: &TestCa, identity: &Issued
     let name = ServerName::try_from("127.0.0.1").expect("name");
     // TLS 1.3: our side of the handshake completes before the member has checked our
     // certificate, so its verdict shows as the connection closing afterwards.
-    match connector.connect(name, tcp).await {
-        Ok(s) => closed_by_peer(s, &election_hello()).await,
-        Err(_) => true,
-    }
+    let s = connector
+        .connect(name, tcp)
+        .await
+        .expect("the TLS handshake (a trusted CA's certificate)");
+    closed_by_peer(s, &election_hello(sid), patience).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,9 +252,17 @@ async fn a_certificate_from_the_ensembles_ca_that_names_another_host_is_never_he
     for i in 0..3 {
         let peer = ensemble.peer(i).expect("member").clone();
         let election = SocketAddr::from(([127, 0, 0, 1], peer.election_port));
+        // Member i is sid i + 1; claim to be another member (a hello from one's own sid
+        // is closed whatever the certificate).
+        let other = (i as u64 + 1) % 3 + 1;
         assert!(
-            closed_after_tls_hello(election, &ca, &application).await,
+            closed_after_tls_hello(election, &ca, &application, other, WAIT).await,
             "member {i} heard a peer whose certificate names another host"
+        );
+        // The same hello with a member's certificate is heard (kept open).
+        assert!(
+            !closed_after_tls_hello(election, &ca, &member, other, Duration::from_secs(2)).await,
+            "member {i} closed a peer whose certificate names its address"
         );
     }
     // The ensemble is unaffected.

@@ -262,12 +262,17 @@ impl Transport {
         };
         match tokio::time::timeout(HELLO_TIMEOUT, tls.acceptor.accept(stream)).await {
             Ok(Ok(stream)) => {
-                if tls.verify_peer_names && !self.names_peer(&stream, remote).await {
-                    tracing::warn!(
-                        %remote,
-                        "a peer's quorum certificate does not name its address; closing"
-                    );
-                    return None;
+                if tls.verify_peer_names {
+                    // A resolver that hangs counts as no: the link is not held for it.
+                    let check =
+                        tokio::time::timeout(HELLO_TIMEOUT, self.names_peer(&stream, remote));
+                    if !check.await.unwrap_or(false) {
+                        tracing::warn!(
+                            %remote,
+                            "a peer's quorum certificate does not name its address; closing"
+                        );
+                        return None;
+                    }
                 }
                 let (r, w) = tokio::io::split(stream);
                 Some((Box::new(r), Box::new(w)))
