@@ -178,16 +178,22 @@ async fn a_watch_event_never_overtakes_a_reply_sent_before_it() {
 /// one write: the replies and the event arrive in the same read.
 #[tokio::test]
 async fn a_watch_event_never_overtakes_a_reply_read_with_it() {
+    let (_server, c) = bundled_setup().await;
+    check_watch_event_after_earlier_replies(&c).await;
+}
+
+/// The bundled server in memory, and a connected client with a node `/x` to read.
+async fn bundled_setup() -> (zk_server::ServerHandle, Client) {
     let server = zk_server::ServerHandle::builder()
         .port(0)
         .start()
         .await
         .expect("start zk-server");
-    let c = Client::connect(&server.connect_string()).await.unwrap();
+    let c = client(&server.connect_string()).await;
     c.create("/x", b"x", &CreateOptions::persistent())
         .await
-        .unwrap();
-    check_watch_event_after_earlier_replies(&c).await;
+        .expect("create /x");
+    (server, c)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
@@ -196,15 +202,7 @@ async fn callers_woken_by_one_batch_of_replies_send_their_next_requests_in_one_w
     // caller's next request would wake the driver ahead of the other callers woken with it.
     // The bundled server (in-process) answers the requests of one read in one write, so
     // batches of replies arrive whatever the machine's load; Apache's pacing varies.
-    let server = zk_server::ServerHandle::builder()
-        .port(0)
-        .start()
-        .await
-        .expect("start the bundled server");
-    let c = client(&server.connect_string()).await;
-    c.create("/x", b"x", &CreateOptions::persistent())
-        .await
-        .expect("create");
+    let (_server, c) = bundled_setup().await;
     let before = c.metrics();
     let callers: Vec<_> = (0..IN_FLIGHT)
         .map(|_| {
