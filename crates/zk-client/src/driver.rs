@@ -317,6 +317,9 @@ impl Driver {
         let timer = tokio::time::sleep_until(idle);
         tokio::pin!(timer);
         let mut armed = idle;
+        // Set when the replies just handed out woke several callers: the driver lets them
+        // run before it writes again (see `take_commands`).
+        let mut gather = false;
         loop {
             // Timers first: steady incoming traffic must not starve pings.
             if let Some(due) = self.session.poll_timeout() {
@@ -332,6 +335,13 @@ impl Driver {
                 probe = self.start_probe(&server);
             }
             if !self.flush(&mut stream, &server) {
+                continue;
+            }
+            if std::mem::take(&mut gather) {
+                // The first requests are out; the other woken callers run now, and their
+                // requests leave together on the next turn.
+                tokio::task::yield_now().await;
+                self.drain_commands();
                 continue;
             }
             let deadline = self
@@ -361,7 +371,7 @@ impl Driver {
                 },
                 cmd = self.commands.recv(), if self.commands_open => {
                     self.on_command(cmd);
-                    self.take_commands().await;
+                    gather = self.take_commands();
                 }
                 ready = stream.writable(), if want_write => {
                     if let Err(e) = ready {
@@ -476,24 +486,22 @@ impl Driver {
         }
     }
 
-    /// Takes the commands queued behind the one that woke the driver, so that one write
-    /// carries them all.
+    /// Takes the commands queued behind the one that woke the driver, and says whether
+    /// more are about to follow: whether the replies handed out since the last call woke
+    /// several callers.
     ///
-    /// When replies have just woken several callers, the first of them to send its next
-    /// request is what woke the driver, and tokio runs a task woken by the running one
-    /// next (its LIFO slot), before the other callers have run. Writing then would send
-    /// one request per write (a system call, and on loopback the server's receive work
-    /// too, charged to the sender). So the driver first yields once: the other callers
-    /// run and queue their requests, and the write takes them together. With one caller
-    /// (one reply) nothing is yielded, so a lone request is written at once. On a busy
-    /// runtime the yield can last until the worker has run what else is queued (tokio
-    /// defers a yielded task to its next turn at the I/O driver).
-    async fn take_commands(&mut self) {
+    /// tokio runs a task woken by the running one next (its LIFO slot), so the first of
+    /// those callers to send its next request wakes the driver before the others have
+    /// run. What the driver holds then is written at once, so the server starts on it
+    /// while the rest run; the driver then yields once and writes what they sent with one
+    /// write. Writing every request as it comes costs a system call each (on loopback the
+    /// sender also pays for the receiver's network work); holding the first back until
+    /// all have run leaves the server idle meanwhile, which cost a quarter of the
+    /// throughput at 16 requests in flight (BENCHMARKS.md). With one caller woken nothing
+    /// is gathered.
+    fn take_commands(&mut self) -> bool {
         self.drain_commands();
-        if std::mem::take(&mut self.callers_woken) > 1 {
-            tokio::task::yield_now().await;
-            self.drain_commands();
-        }
+        std::mem::take(&mut self.callers_woken) > 1
     }
 
     /// Handles up to [`COMMAND_BATCH`] queued commands without waiting.
