@@ -118,38 +118,42 @@ impl EnsembleBuilder {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        let mut peers = Vec::new();
-        let mut clients = Vec::new();
-        for i in 0..self.members {
-            let client = free_port()?;
-            clients.push(SocketAddr::from(([127, 0, 0, 1], client)));
-            peers.push(PeerSpec {
-                sid: i as u64 + 1,
-                host: "127.0.0.1".into(),
-                quorum_port: free_port()?,
-                election_port: free_port()?,
-                client: Some(SocketAddr::from(([127, 0, 0, 1], client))),
-            });
-        }
         let mut ensemble = Ensemble {
             dir,
-            peers,
-            clients,
+            peers: Vec::new(),
+            clients: Vec::new(),
             handles: Vec::new(),
             builder: self,
         };
-        for i in 0..ensemble.peers.len() {
-            let handle = ensemble.start_member(i).await?;
-            ensemble.handles.push(Some(handle));
+        let mut attempt = 1;
+        loop {
+            ensemble.choose_ports()?;
+            match ensemble.start_members().await {
+                Ok(()) => break,
+                // A port found free was taken before its member bound it: any outgoing
+                // connection on the machine (another test's client, say) may be given it,
+                // since both come from the ephemeral range. Start over on other ports.
+                Err(ServerError::Io(e))
+                    if e.kind() == std::io::ErrorKind::AddrInUse && attempt < PORT_ATTEMPTS =>
+                {
+                    tracing::debug!(attempt, error = %e, "a chosen port was taken; choosing again");
+                    for i in 0..ensemble.handles.len() {
+                        ensemble.kill(i).await;
+                    }
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
         }
         ensemble.wait_serving(WAIT).await?;
         Ok(ensemble)
     }
 }
 
-/// A free loopback port (bound and released; tests run on their own machine).
+/// How many sets of ports [`EnsembleBuilder::start`] tries before it gives up.
+const PORT_ATTEMPTS: u32 = 5;
+
+/// A free loopback port (bound and released: see [`EnsembleBuilder::start`] for the race).
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -168,6 +172,36 @@ impl Ensemble {
     /// A builder (3 members, 200 ms ticks).
     pub fn builder() -> EnsembleBuilder {
         EnsembleBuilder::default()
+    }
+
+    /// Picks free ports for every member, and an empty data directory.
+    fn choose_ports(&mut self) -> std::io::Result<()> {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        std::fs::create_dir_all(&self.dir)?;
+        self.handles.clear();
+        self.peers.clear();
+        self.clients.clear();
+        for i in 0..self.builder.members {
+            let client = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+            self.clients.push(client);
+            self.peers.push(PeerSpec {
+                sid: i as u64 + 1,
+                host: "127.0.0.1".into(),
+                quorum_port: free_port()?,
+                election_port: free_port()?,
+                client: Some(client),
+            });
+        }
+        Ok(())
+    }
+
+    /// Starts every member on the chosen ports; those started stay in `handles`.
+    async fn start_members(&mut self) -> Result<(), ServerError> {
+        for i in 0..self.peers.len() {
+            let handle = self.start_member(i).await?;
+            self.handles.push(Some(handle));
+        }
+        Ok(())
     }
 
     async fn start_member(&self, i: usize) -> Result<ServerHandle, ServerError> {
