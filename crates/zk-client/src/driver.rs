@@ -496,7 +496,7 @@ impl Driver {
     /// while the rest run; the driver then yields once and writes what they sent with one
     /// write. Writing every request as it comes costs a system call each (on loopback the
     /// sender also pays for the receiver's network work); holding the first back until
-    /// all have run leaves the server idle meanwhile, which cost a quarter of the
+    /// all have run leaves the server idle meanwhile, which cost 10–20 % of the
     /// throughput at 16 requests in flight (BENCHMARKS.md). With one caller woken nothing
     /// is gathered.
     fn take_commands(&mut self) -> bool {
